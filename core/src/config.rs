@@ -1,0 +1,110 @@
+//! Every compiled capacity, size and timeout, each with why it is what it is.
+//!
+//! Run-time settings (`Limits`) may lower the capacities, never raise them, so a test can
+//! fill a table from outside without recompiling.
+
+use crate::time::Duration;
+
+/// Gateway connections the core tracks at once, identified or not. Above the session limit
+/// so that unidentified and closing connections never starve identified ones.
+pub const MAX_CONNECTIONS: usize = 1280;
+/// Identified sessions (PROTOCOL.md section 5 `LIVECHAT_MAX_SESSIONS` default and cap).
+pub const MAX_SESSIONS: usize = 1024;
+/// Channels (`LIVECHAT_MAX_CHANNELS` default and cap).
+pub const MAX_CHANNELS: usize = 256;
+/// Members per channel (`LIVECHAT_MAX_MEMBERS` default and cap).
+pub const MAX_MEMBERS: usize = 256;
+/// Channels one session may have joined at once; beyond it CHANNEL_JOIN is error 2006.
+pub const MAX_JOINED_PER_SESSION: usize = 16;
+/// Queued floor requests per channel; beyond it FLOOR_DENY `queue_full`.
+pub const MAX_FLOOR_QUEUE: usize = 32;
+
+/// Largest inbound text frame the protocol accepts (error 1005 beyond it).
+pub const MAX_INBOUND_FRAME: usize = 4096;
+/// Largest inbound frame at all: the WebSocket layer closes the connection with 1009 beyond it.
+pub const HARD_FRAME_CAP: usize = 64 * 1024;
+/// Largest outbound frame; lists that would not fit are cut and flagged `truncated`.
+pub const MAX_OUTBOUND_FRAME: usize = 32 * 1024;
+/// Deepest JSON nesting accepted (error 1004 beyond it).
+pub const MAX_JSON_DEPTH: usize = 16;
+
+/// Longest `user_id` and `channel_id` in bytes.
+pub const MAX_ID_LEN: usize = 32;
+/// Longest channel `name` in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest channel `freq` in bytes.
+pub const MAX_FREQ_LEN: usize = 16;
+/// Longest chat `content` in bytes of UTF-8.
+pub const MAX_CHAT_LEN: usize = 1024;
+/// Longest `token` accepted: 20 digits, a dot, 3 digits, a dot, 40 hex digits.
+pub const MAX_TOKEN_LEN: usize = 80;
+
+/// Default heartbeat interval sent in HELLO (`LIVECHAT_HEARTBEAT_MS`).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(15_000);
+/// A connection silent this many heartbeat intervals is a zombie (PROTOCOL.md section 1).
+pub const ZOMBIE_HEARTBEATS: u64 = 2;
+/// Default longest floor hold, TS 24.380's T2 (`LIVECHAT_FLOOR_MAX_MS`).
+pub const DEFAULT_FLOOR_MAX: Duration = Duration::from_millis(30_000);
+/// Default holder inactivity before revoke (`LIVECHAT_FLOOR_PING_MS`).
+pub const DEFAULT_FLOOR_PING: Duration = Duration::from_millis(5_000);
+
+/// Default request burst per connection (`LIVECHAT_RATE`, first number).
+pub const DEFAULT_RATE_BURST: u32 = 200;
+/// Default sustained requests per second per connection (`LIVECHAT_RATE`, second number).
+pub const DEFAULT_RATE_PER_SEC: u32 = 50;
+/// Rate-limited frames in a row after which the connection is closed (1008): a client that
+/// keeps flooding after being told 1006 is not listening.
+pub const RATE_STRIKES_BEFORE_CLOSE: u32 = 200;
+
+/// Run-time limits and timers, from the daemon's settings. Each capacity is clamped to its
+/// compiled maximum above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Identified sessions.
+    pub max_sessions: usize,
+    /// Channels.
+    pub max_channels: usize,
+    /// Members per channel (and the default and maximum channel `capacity`).
+    pub max_members: usize,
+    /// Heartbeat interval announced in HELLO.
+    pub heartbeat: Duration,
+    /// Longest floor hold.
+    pub floor_max: Duration,
+    /// Holder inactivity before revoke.
+    pub floor_ping: Duration,
+    /// Request burst per connection.
+    pub rate_burst: u32,
+    /// Sustained requests per second per connection.
+    pub rate_per_sec: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions: MAX_SESSIONS,
+            max_channels: MAX_CHANNELS,
+            max_members: MAX_MEMBERS,
+            heartbeat: DEFAULT_HEARTBEAT,
+            floor_max: DEFAULT_FLOOR_MAX,
+            floor_ping: DEFAULT_FLOOR_PING,
+            rate_burst: DEFAULT_RATE_BURST,
+            rate_per_sec: DEFAULT_RATE_PER_SEC,
+        }
+    }
+}
+
+impl Limits {
+    /// The same limits with every capacity clamped to its compiled maximum (and at least 1).
+    pub fn clamped(mut self) -> Self {
+        self.max_sessions = self.max_sessions.clamp(1, MAX_SESSIONS);
+        self.max_channels = self.max_channels.clamp(1, MAX_CHANNELS);
+        self.max_members = self.max_members.clamp(1, MAX_MEMBERS);
+        self
+    }
+}
+
+// Floor control.
+
+// SRTP.
+
+// Media plane.

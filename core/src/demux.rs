@@ -1,0 +1,1 @@
+//! RFC 7983 first-byte demultiplexing of the media port.
