@@ -20,3 +20,9 @@ pub mod rtp;
 pub mod srtp;
 
 pub mod time;
+
+pub mod error;
+
+pub mod protocol;
+
+pub mod token;
