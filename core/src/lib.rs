@@ -26,3 +26,7 @@ pub mod error;
 pub mod protocol;
 
 pub mod token;
+
+pub mod gateway;
+
+pub mod hub;
