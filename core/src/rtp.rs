@@ -398,7 +398,7 @@ impl<T: AsRef<[u8]>> fmt::Debug for Packet<T> {
 }
 
 /// Iterator over a packet's CSRC list.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Csrcs<'a> {
     chunks: core::slice::ChunksExact<'a, u8>,
 }
@@ -416,6 +416,14 @@ impl Iterator for Csrcs<'_> {
 }
 
 impl ExactSizeIterator for Csrcs<'_> {}
+
+impl fmt::Debug for Csrcs<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Csrcs")
+            .field("remaining", &self.len())
+            .finish()
+    }
+}
 
 /// Why a header could not be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
