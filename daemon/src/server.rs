@@ -45,7 +45,7 @@ pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 /// A frame from a connection task to the core.
 pub(crate) enum InFrame {
     Text(Bytes),
-    Binary,
+    Binary(usize),
     Ping,
 }
 
@@ -161,11 +161,19 @@ pub fn run(settings: Settings) -> ExitCode {
             settings.max_conn_per_ip,
             live.clone(),
         ));
+        // Handlers go in before `ready`, so a SIGTERM right after it is a clean exit.
+        let signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot install signal handlers: {e}");
+                return ExitCode::from(1);
+            }
+        };
         info!(
             "ready http={http_local} udp={udp_local} media_host={advertise} version={}",
             env!("CARGO_PKG_VERSION")
         );
-        let code = core_task::core_loop(gw, core_rx, udp, live).await;
+        let code = core_task::core_loop(gw, core_rx, udp, signals, live).await;
         accept.abort();
         code
     })
@@ -196,5 +204,21 @@ fn advertise_ip(bound: IpAddr) -> IpAddr {
             warn!("no default route: advertising 127.0.0.1; set LIVECHAT_ADVERTISE_IP");
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         }
+    }
+}
+
+/// SIGTERM and SIGINT, both meaning a graceful stop.
+pub(crate) struct Signals {
+    pub(crate) term: tokio::signal::unix::Signal,
+    pub(crate) int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
 }
