@@ -195,10 +195,10 @@ pub(super) async fn core_loop(
             r = udp.recv_from(&mut udp_buf) => {
                 let now = clock.now();
                 let mut tx = UdpTx { socket: &udp };
-                if let Ok((n, src)) = r {
-                    if let Some(d) = udp_buf.get_mut(..n) {
-                        gw.handle_datagram(now, src, d, &mut tx);
-                    }
+                if let Ok((n, src)) = r
+                    && let Some(d) = udp_buf.get_mut(..n)
+                {
+                    gw.handle_datagram(now, src, d, &mut tx);
                 }
                 // Drain what else is waiting before going back to the other inputs.
                 for _ in 0..UDP_BATCH {
