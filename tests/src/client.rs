@@ -645,6 +645,74 @@ impl Client {
         self.recv_where(&what, |f| has_id(f, id)).await
     }
 
+    /// Waits for one answer to each of `ids` (in any order, other frames stashed), at most
+    /// `within` in all; returns them in the order of `ids`. Fails on a second answer to an id
+    /// seen while waiting, and names the ids still unanswered on timeout.
+    pub async fn answers_to(&mut self, ids: &[u32], within: Duration, what: &str) -> Vec<Value> {
+        let mut got: std::collections::HashMap<u32, Value> = std::collections::HashMap::new();
+        let wanted: std::collections::HashSet<u32> = ids.iter().copied().collect();
+        let deadline = Instant::now() + within;
+        let mut keep = VecDeque::new();
+        for f in std::mem::take(&mut self.pending) {
+            match f["id"].as_u64().and_then(|i| u32::try_from(i).ok()) {
+                Some(i) if wanted.contains(&i) => {
+                    if let Some(prev) = got.insert(i, f.clone()) {
+                        panic!(
+                            "{}: two answers echo id {i} ({what}): {} and {}",
+                            self.label,
+                            describe(&prev),
+                            describe(&f)
+                        );
+                    }
+                }
+                _ => keep.push_back(f),
+            }
+        }
+        self.pending = keep;
+        while got.len() < wanted.len() {
+            match self.read_one(deadline).await {
+                Some(Incoming::Frame(f)) => {
+                    match f["id"].as_u64().and_then(|i| u32::try_from(i).ok()) {
+                        Some(i) if wanted.contains(&i) => {
+                            if let Some(prev) = got.insert(i, f.clone()) {
+                                panic!(
+                                    "{}: two answers echo id {i} ({what}): {} and {}",
+                                    self.label,
+                                    describe(&prev),
+                                    describe(&f)
+                                );
+                            }
+                        }
+                        _ => self.pending.push_back(f),
+                    }
+                }
+                end => {
+                    let mut missing: Vec<u32> = wanted
+                        .iter()
+                        .filter(|i| !got.contains_key(i))
+                        .copied()
+                        .collect();
+                    missing.sort_unstable();
+                    let how = match end {
+                        Some(Incoming::Closed(c)) => format!("the connection closed ({c})"),
+                        _ => format!("{within:?} passed"),
+                    };
+                    panic!(
+                        "{}: {how} with {} of {} answers ({what}); unanswered ids: {:?}{}",
+                        self.label,
+                        got.len(),
+                        wanted.len(),
+                        &missing[..missing.len().min(20)],
+                        if missing.len() > 20 { " ..." } else { "" }
+                    );
+                }
+            }
+        }
+        ids.iter()
+            .map(|i| got.get(i).cloned().expect("every id was answered"))
+            .collect()
+    }
+
     /// Sends `{op, d, id}` and returns the frame echoing `id`.
     pub async fn request(&mut self, o: i64, d: Value) -> Value {
         let what = format!("{} {}", op_name(o), show(&d));
