@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -475,10 +476,20 @@ impl Client {
                     b.len()
                 ),
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                Some(Ok(Message::Close(f))) => Closed::Frame {
-                    code: f.as_ref().map(|f| u16::from(f.code)),
-                    reason: f.map(|f| f.reason.as_str().to_owned()).unwrap_or_default(),
-                },
+                Some(Ok(Message::Close(f))) => {
+                    // Complete the closing handshake as a real client library would: flush the
+                    // close reply tungstenite has queued, then close our side of the TCP stream.
+                    let _ = tokio::time::timeout(Duration::from_millis(500), self.ws.flush()).await;
+                    let _ = tokio::time::timeout(
+                        Duration::from_millis(500),
+                        self.ws.get_mut().shutdown(),
+                    )
+                    .await;
+                    Closed::Frame {
+                        code: f.as_ref().map(|f| u16::from(f.code)),
+                        reason: f.map(|f| f.reason.as_str().to_owned()).unwrap_or_default(),
+                    }
+                }
                 None
                 | Some(Err(
                     tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed,

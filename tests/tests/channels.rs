@@ -470,8 +470,7 @@ async fn channel_capacity_exhaustion_is_2006() {
         code::CAPACITY,
     )
     .await;
-    // The existing-id check is a state check like capacity; any of 2005/2006 is not what we
-    // test here. Freeing a slot makes room.
+    // Freeing a slot makes room.
     c.delete("one").await;
     c.create("three").await;
     c.error(

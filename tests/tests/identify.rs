@@ -15,6 +15,12 @@ async fn hello_then_identify_gets_ready_with_session_and_user() {
         hello["heartbeat_interval"], 15000,
         "default heartbeat_interval is 15000 ms: {hello}"
     );
+    let server = hello["server"].as_str().expect("server");
+    assert!(
+        server.starts_with(&format!("livechatd/{}", env!("CARGO_PKG_VERSION"))),
+        "HELLO server is livechatd/<version> (the workspace version {}): {server}",
+        env!("CARGO_PKG_VERSION")
+    );
     let ready = a.identify(&d, "alice").await;
     let sid_a = ready["session_id"].as_str().expect("session_id").to_owned();
     assert!(!sid_a.is_empty(), "session_id must not be empty: {ready}");
