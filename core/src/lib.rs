@@ -20,3 +20,13 @@ pub mod rtp;
 pub mod srtp;
 
 pub mod time;
+
+pub mod error;
+
+pub mod protocol;
+
+pub mod token;
+
+pub mod gateway;
+
+pub mod hub;

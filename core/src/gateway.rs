@@ -1,0 +1,656 @@
+//! The sans-IO signaling gateway: connections in, frames in, frames and closes out.
+//!
+//! # The loop contract
+//! The driver calls [`Gateway::open`] for each new connection, [`Gateway::handle_frame`]
+//! for each frame received, [`Gateway::close`] when a connection ended on its own, and
+//! [`Gateway::handle_timeout`] whenever the instant from [`Gateway::poll_timeout`] has
+//! passed (calling it early is harmless). Every call gets the current [`Now`] and a
+//! [`Driver`] through which the core sends frames, closes connections and asks for random
+//! bytes, synchronously, before the call returns. Nothing else happens in between: the
+//! core has no clock, no thread and no socket.
+
+mod channels;
+
+use core::fmt::Write;
+
+use serde::Serialize;
+
+use crate::config::{
+    Limits, MAX_CHANNELS, MAX_CONNECTIONS, MAX_INBOUND_FRAME, MAX_MEMBERS, MAX_OUTBOUND_FRAME,
+    RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
+};
+use crate::error::{Error, ErrorCode};
+use crate::hub::{Channel, Conn, ConnId, PeerInfo, Session};
+use crate::protocol::{
+    self, ErrorPayload, Frame as OutFrame, Hello, Ready, Request, decode_envelope, decode_request,
+    op,
+};
+use crate::time::{Duration, Instant, Now};
+use crate::token::TokenKey;
+
+/// The `server` string in HELLO.
+pub const SERVER_NAME: &str = concat!("livechatd/", env!("CARGO_PKG_VERSION"));
+
+/// WebSocket close code for a zombie (no frame for two heartbeat intervals).
+pub const CLOSE_ZOMBIE: u16 = 4009;
+/// WebSocket close code for policy violations (RFC 6455 section 7.4.1): a client that
+/// keeps flooding after error 1006.
+pub const CLOSE_POLICY: u16 = 1008;
+
+/// What the core needs from its driver, called synchronously during each input.
+pub trait Driver {
+    /// Sends one text frame to each of `to`. The driver queues it per connection (bounded:
+    /// a connection whose queue is full is the driver's to close).
+    fn send(&mut self, to: &[ConnId], frame: &[u8]);
+    /// Closes a connection with a WebSocket close code. The core has already forgotten it.
+    fn close(&mut self, conn: ConnId, code: u16, reason: &str);
+    /// Fills `buf` with cryptographically secure random bytes (SRTP keys).
+    fn fill_random(&mut self, buf: &mut [u8]);
+}
+
+/// When the daemon accepts plain RTP or SDES keys over ws:// (PROTOCOL.md section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Never.
+    Never,
+    /// Only when the client's gateway connection comes from a loopback address.
+    Loopback,
+    /// Always.
+    Always,
+}
+
+impl Policy {
+    /// Whether a client whose connection is (or is not) from loopback is allowed.
+    pub fn allows(self, loopback: bool) -> bool {
+        match self {
+            Policy::Never => false,
+            Policy::Loopback => loopback,
+            Policy::Always => true,
+        }
+    }
+
+    /// The setting's spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Policy::Never => "never",
+            Policy::Loopback => "loopback",
+            Policy::Always => "always",
+        }
+    }
+}
+
+/// The gateway's settings.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Capacities and timers.
+    pub limits: Limits,
+    /// The token secret.
+    pub token_key: TokenKey,
+    /// When plain RTP is accepted.
+    pub plain_rtp: Policy,
+    /// When SDES keys may travel over ws://.
+    pub sdes_over_ws: Policy,
+    /// The host put in the JOIN ACK's `media`.
+    pub media_host: heapless::String<64>,
+    /// The media port.
+    pub media_port: u16,
+    /// Seed for session ids, so two runs do not hand out the same ids.
+    pub session_seed: u64,
+}
+
+/// A frame received on a connection.
+#[derive(Debug, Clone, Copy)]
+pub enum Frame<'a> {
+    /// A text frame's payload (already checked for the hard cap by the driver).
+    Text(&'a [u8]),
+    /// A binary frame (always refused, 1003).
+    Binary,
+    /// A WebSocket ping or pong: activity only.
+    Ping,
+}
+
+/// The connection table is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionsFull;
+
+/// Counters for logs and state dumps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections open.
+    pub connections: usize,
+    /// Identified sessions.
+    pub sessions: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent (one per recipient).
+    pub frames_out: u64,
+    /// ERROR frames sent.
+    pub errors_out: u64,
+    /// Frames refused by the rate limit.
+    pub rate_limited: u64,
+    /// Zombies reaped.
+    pub zombies_reaped: u64,
+    /// Frames that did not fit the outbound limit (a bug if ever non-zero).
+    pub encode_failures: u64,
+}
+
+/// The outbound side: one scratch buffer, reused for every frame.
+pub(crate) struct Out {
+    buf: [u8; MAX_OUTBOUND_FRAME],
+    frames_out: u64,
+    errors_out: u64,
+    encode_failures: u64,
+}
+
+impl Out {
+    /// Encodes one frame and sends it to `to`.
+    pub(crate) fn send<D: Serialize>(
+        &mut self,
+        drv: &mut impl Driver,
+        to: &[ConnId],
+        op_code: u8,
+        d: D,
+        id: Option<u32>,
+    ) {
+        if to.is_empty() {
+            return;
+        }
+        let frame = OutFrame { op: op_code, d, id };
+        match protocol::encode(&frame, &mut self.buf) {
+            Ok(n) => self.send_raw(drv, to, n),
+            Err(_) => self.encode_failures += 1,
+        }
+    }
+
+    /// Sends the first `n` bytes of the scratch buffer.
+    fn send_raw(&mut self, drv: &mut impl Driver, to: &[ConnId], n: usize) {
+        if let Some(bytes) = self.buf.get(..n) {
+            drv.send(to, bytes);
+            self.frames_out += to.len() as u64;
+        }
+    }
+
+    pub(crate) fn error(
+        &mut self,
+        drv: &mut impl Driver,
+        to: ConnId,
+        req_op: Option<i64>,
+        e: Error,
+        id: Option<u32>,
+    ) {
+        self.errors_out += 1;
+        self.send(drv, &[to], op::ERROR, ErrorPayload::new(req_op, &e), id);
+    }
+}
+
+/// The signaling gateway: every session and channel, and the rules between them.
+pub struct Gateway {
+    cfg: GatewayConfig,
+    conns: [Conn; MAX_CONNECTIONS],
+    channels: [Option<Channel>; MAX_CHANNELS],
+    out: Out,
+    sessions: usize,
+    session_counter: u64,
+    next_deadline: Option<Instant>,
+    frames_in: u64,
+    rate_limited: u64,
+    zombies_reaped: u64,
+}
+
+/// The identified session of an open connection, or `None`.
+fn session_of(conns: &[Conn], c: ConnId) -> Option<&Session> {
+    conns
+        .get(c.index())
+        .filter(|s| s.open && s.generation == c.generation())
+        .and_then(|s| s.session.as_ref())
+}
+
+/// A user_id for a connection, "" if it has none (never the case for members).
+fn user_of(conns: &[Conn], c: ConnId) -> &str {
+    session_of(conns, c).map_or("", |s| s.user_id.as_str())
+}
+
+impl Gateway {
+    /// A gateway with empty tables. The value is large (about a megabyte): the driver
+    /// should keep it in one place (a `Box` or a static) rather than move it around.
+    pub fn new(mut cfg: GatewayConfig) -> Self {
+        cfg.limits = cfg.limits.clamped();
+        Gateway {
+            cfg,
+            conns: [const { Conn::FREE }; MAX_CONNECTIONS],
+            channels: [const { None }; MAX_CHANNELS],
+            out: Out {
+                buf: [0; MAX_OUTBOUND_FRAME],
+                frames_out: 0,
+                errors_out: 0,
+                encode_failures: 0,
+            },
+            sessions: 0,
+            session_counter: 0,
+            next_deadline: None,
+            frames_in: 0,
+            rate_limited: 0,
+            zombies_reaped: 0,
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            connections: self.conns.iter().filter(|c| c.open).count(),
+            sessions: self.sessions,
+            channels: self.channels.iter().filter(|c| c.is_some()).count(),
+            frames_in: self.frames_in,
+            frames_out: self.out.frames_out,
+            errors_out: self.out.errors_out,
+            rate_limited: self.rate_limited,
+            zombies_reaped: self.zombies_reaped,
+            encode_failures: self.out.encode_failures,
+        }
+    }
+
+    /// The identified session on `conn`, if any.
+    pub fn session(&self, conn: ConnId) -> Option<&Session> {
+        session_of(&self.conns, conn)
+    }
+
+    /// Every channel.
+    pub fn channels(&self) -> impl Iterator<Item = &Channel> {
+        self.channels.iter().flatten()
+    }
+
+    /// The user_id of a connection's session ("" when unidentified).
+    pub fn user_id(&self, conn: ConnId) -> &str {
+        user_of(&self.conns, conn)
+    }
+
+    /// A new connection: sends HELLO. A full table is refused and the driver closes the
+    /// connection (1013, try again later).
+    pub fn open(
+        &mut self,
+        now: Now,
+        peer: PeerInfo,
+        drv: &mut impl Driver,
+    ) -> Result<ConnId, ConnectionsFull> {
+        let index = self
+            .conns
+            .iter()
+            .position(|c| !c.open)
+            .ok_or(ConnectionsFull)?;
+        let slot = self.conns.get_mut(index).ok_or(ConnectionsFull)?;
+        let generation = slot.generation.wrapping_add(1);
+        *slot = Conn {
+            generation,
+            open: true,
+            peer,
+            last_activity: now.mono,
+            rate_milli: u64::from(self.cfg.limits.rate_burst) * 1000,
+            rate_at: now.mono,
+            strikes: 0,
+            session: None,
+        };
+        let id = ConnId::new(index as u16, generation);
+        let hello = Hello {
+            heartbeat_interval: self.cfg.limits.heartbeat.as_millis(),
+            server: SERVER_NAME,
+        };
+        self.out.send(drv, &[id], op::HELLO, hello, None);
+        self.bump_deadline(now.mono + self.zombie_after());
+        Ok(id)
+    }
+
+    /// The connection ended (closed by the client, a network error, or closed by the
+    /// driver for its own reasons such as a full outbound queue): clean up exactly as on
+    /// disconnect. Unknown or stale ids are ignored.
+    pub fn close(&mut self, now: Now, conn: ConnId, drv: &mut impl Driver) {
+        if self.conn(conn).is_some() {
+            self.drop_connection(now, conn, drv);
+        }
+    }
+
+    /// One frame from a connection.
+    pub fn handle_frame(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        frame: Frame<'_>,
+        drv: &mut impl Driver,
+    ) {
+        let Some(c) = self.conn_mut(conn) else {
+            return;
+        };
+        c.last_activity = now.mono;
+        if matches!(frame, Frame::Ping) {
+            return;
+        }
+        self.frames_in += 1;
+        if !self.take_budget(now.mono, conn) {
+            self.rate_limited += 1;
+            let strikes = self.conn_mut(conn).map_or(0, |c| {
+                c.strikes += 1;
+                c.strikes
+            });
+            if strikes > RATE_STRIKES_BEFORE_CLOSE {
+                drv.close(conn, CLOSE_POLICY, "rate limit exceeded");
+                self.drop_connection(now, conn, drv);
+                return;
+            }
+            // Echo what can be read cheaply, so pipelining clients can match the answer.
+            let (req_op, id) = match frame {
+                Frame::Text(b) if b.len() <= MAX_INBOUND_FRAME => match decode_envelope(b) {
+                    Ok(e) => (Some(e.op), e.id),
+                    Err(e) => (e.op, e.id),
+                },
+                _ => (None, None),
+            };
+            self.out
+                .error(drv, conn, req_op, ErrorCode::RateLimited.into(), id);
+            return;
+        }
+        if let Some(c) = self.conn_mut(conn) {
+            c.strikes = 0;
+        }
+        let bytes = match frame {
+            Frame::Text(b) => b,
+            Frame::Binary => {
+                let e = Error::new(ErrorCode::UnknownOp, "binary frames are not accepted");
+                self.out.error(drv, conn, None, e, None);
+                return;
+            }
+            Frame::Ping => return,
+        };
+        if bytes.len() > MAX_INBOUND_FRAME {
+            self.out
+                .error(drv, conn, None, ErrorCode::TooLarge.into(), None);
+            return;
+        }
+        let env = match decode_envelope(bytes) {
+            Ok(env) => env,
+            Err(e) => {
+                self.out.error(drv, conn, e.op, e.error, e.id);
+                return;
+            }
+        };
+        let Some(op_code) = u8::try_from(env.op)
+            .ok()
+            .filter(|&o| op::is_client_op(i64::from(o)))
+        else {
+            self.out
+                .error(drv, conn, Some(env.op), ErrorCode::UnknownOp.into(), env.id);
+            return;
+        };
+        let identified = self.session(conn).is_some();
+        if !identified && op_code != op::HEARTBEAT && op_code != op::IDENTIFY {
+            self.out.error(
+                drv,
+                conn,
+                Some(env.op),
+                ErrorCode::NotIdentified.into(),
+                env.id,
+            );
+            return;
+        }
+        let req = match decode_request(op_code, bytes, self.cfg.limits.max_members) {
+            Ok(r) => r,
+            Err(e) => {
+                self.out.error(drv, conn, Some(env.op), e, env.id);
+                return;
+            }
+        };
+        let res = self.dispatch(now, conn, req, env.id, drv);
+        if let Err(e) = res {
+            self.out.error(drv, conn, Some(env.op), e, env.id);
+        }
+    }
+
+    /// Handles every timer due at `now`: zombie connections, then floor timers.
+    pub fn handle_timeout(&mut self, now: Now, drv: &mut impl Driver) {
+        if self.next_deadline.is_some_and(|d| d > now.mono) {
+            return;
+        }
+        let zombie_after = self.zombie_after();
+        for index in 0..self.conns.len() {
+            let Some(c) = self.conns.get(index) else {
+                continue;
+            };
+            if c.open && c.last_activity + zombie_after <= now.mono {
+                let id = ConnId::new(index as u16, c.generation);
+                self.zombies_reaped += 1;
+                drv.close(id, CLOSE_ZOMBIE, "heartbeat timeout");
+                self.drop_connection(now, id, drv);
+            }
+        }
+        self.recompute_deadline();
+    }
+
+    /// When [`Gateway::handle_timeout`] next needs to run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_deadline
+    }
+
+    fn zombie_after(&self) -> Duration {
+        Duration::from_micros(
+            self.cfg
+                .limits
+                .heartbeat
+                .as_micros()
+                .saturating_mul(ZOMBIE_HEARTBEATS),
+        )
+    }
+
+    fn bump_deadline(&mut self, at: Instant) {
+        self.next_deadline = Some(self.next_deadline.map_or(at, |d| d.min(at)));
+    }
+
+    fn recompute_deadline(&mut self) {
+        let zombie_after = self.zombie_after();
+        self.next_deadline = self
+            .conns
+            .iter()
+            .filter(|c| c.open)
+            .map(|c| c.last_activity + zombie_after)
+            .min();
+    }
+
+    fn conn(&self, c: ConnId) -> Option<&Conn> {
+        self.conns
+            .get(c.index())
+            .filter(|s| s.open && s.generation == c.generation())
+    }
+
+    fn conn_mut(&mut self, c: ConnId) -> Option<&mut Conn> {
+        self.conns
+            .get_mut(c.index())
+            .filter(|s| s.open && s.generation == c.generation())
+    }
+
+    /// Token bucket: `rate_burst` requests, refilled at `rate_per_sec`.
+    fn take_budget(&mut self, now: Instant, conn: ConnId) -> bool {
+        let (burst, per_sec) = (
+            u64::from(self.cfg.limits.rate_burst) * 1000,
+            u64::from(self.cfg.limits.rate_per_sec),
+        );
+        let Some(c) = self.conn_mut(conn) else {
+            return false;
+        };
+        let elapsed_us = now.saturating_since(c.rate_at).as_micros();
+        // per_sec requests a second is per_sec thousandths a millisecond.
+        let refill = elapsed_us.saturating_mul(per_sec) / 1000;
+        c.rate_milli = c.rate_milli.saturating_add(refill).min(burst);
+        c.rate_at = now;
+        if c.rate_milli >= 1000 {
+            c.rate_milli -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        req: Request,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        match req {
+            Request::Heartbeat => {
+                self.out.send(drv, &[conn], op::HEARTBEAT_ACK, (), id);
+                Ok(())
+            }
+            Request::Identify {
+                user_id,
+                token,
+                priority,
+            } => self.identify(now, conn, &user_id, &token, priority, id, drv),
+            Request::ChannelCreate {
+                channel_id,
+                name,
+                freq,
+                capacity,
+            } => self.channel_create(now, conn, channel_id, name, freq, capacity, id, drv),
+            Request::ChannelJoin {
+                channel_id,
+                ssrc,
+                crypto,
+            } => self.channel_join(now, conn, &channel_id, ssrc, crypto, id, drv),
+            Request::ChannelLeave { channel_id } => {
+                self.channel_leave(now, conn, &channel_id, id, drv)
+            }
+            Request::ChannelUpdate {
+                channel_id,
+                name,
+                freq,
+                capacity,
+            } => self.channel_update(conn, &channel_id, name, freq, capacity, id, drv),
+            Request::ChannelDelete { channel_id } => {
+                self.channel_delete(now, conn, &channel_id, id, drv)
+            }
+            Request::ChannelList => {
+                self.channel_list(conn, id, drv);
+                Ok(())
+            }
+            Request::ChannelInfo { channel_id } => self.channel_info(conn, &channel_id, id, drv),
+            Request::MessageCreate {
+                channel_id,
+                content,
+            } => self.message_create(now, conn, &channel_id, &content, id, drv),
+            Request::FloorRequest { .. }
+            | Request::FloorRelease { .. }
+            | Request::FloorPing { .. } => {
+                Err(Error::new(ErrorCode::Internal, "floor control unavailable"))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn identify(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        user_id: &str,
+        token: &str,
+        priority: Option<u8>,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        if self.session(conn).is_some() {
+            return Err(ErrorCode::AlreadyIdentified.into());
+        }
+        let grant = self
+            .cfg
+            .token_key
+            .verify(user_id, token, now.unix_ms / 1000)
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::InvalidToken,
+                    match e {
+                        crate::token::TokenError::Malformed => "malformed token",
+                        crate::token::TokenError::Expired => "token expired",
+                        crate::token::TokenError::BadMac => "invalid token",
+                    },
+                )
+            })?;
+        let in_use = self
+            .conns
+            .iter()
+            .filter_map(|c| c.session.as_ref().filter(|_| c.open))
+            .any(|s| s.user_id == user_id);
+        if in_use {
+            return Err(Error::new(ErrorCode::AlreadyIdentified, "user_id in use"));
+        }
+        if self.sessions >= self.cfg.limits.max_sessions {
+            return Err(Error::new(ErrorCode::Capacity, "session limit reached"));
+        }
+        self.session_counter += 1;
+        let mut session_id = heapless::String::new();
+        let _ = write!(
+            session_id,
+            "{:016x}",
+            splitmix64(self.cfg.session_seed ^ self.session_counter)
+        );
+        let mut uid = protocol::Id::new();
+        uid.push_str(user_id)
+            .map_err(|_| Error::from(ErrorCode::Malformed))?;
+        let session = Session {
+            user_id: uid,
+            session_id,
+            priority: priority.unwrap_or(0).min(grant.priority_cap),
+            priority_cap: grant.priority_cap,
+            joined: heapless::Vec::new(),
+        };
+        self.sessions += 1;
+        let Gateway { conns, out, .. } = self;
+        let c = conns
+            .get_mut(conn.index())
+            .ok_or(Error::from(ErrorCode::Internal))?;
+        let s = c.session.insert(session);
+        let ready = Ready {
+            session_id: &s.session_id,
+            user_id: &s.user_id,
+        };
+        out.send(drv, &[conn], op::READY, ready, id);
+        Ok(())
+    }
+
+    /// Forgets a connection and everything its session held: channels left (others are
+    /// told), floor passed on or request dequeued.
+    fn drop_connection(&mut self, now: Now, conn: ConnId, drv: &mut impl Driver) {
+        let joined = self
+            .session(conn)
+            .map(|s| s.joined.clone())
+            .unwrap_or_default();
+        for slot in joined {
+            self.remove_member(now, conn, slot, drv);
+        }
+        if let Some(c) = self.conn_mut(conn) {
+            let had_session = c.session.take().is_some();
+            c.open = false;
+            if had_session {
+                self.sessions = self.sessions.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// A well-mixed 64-bit permutation (Steele et al., SplitMix64), for session ids.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Recipients of one broadcast, collected on the stack.
+pub(crate) type Recipients = heapless::Vec<ConnId, MAX_MEMBERS>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,513 @@
+//! Channel life cycle and chat (ops 10-16 and 20).
+
+use base64::Engine;
+
+use super::{Driver, Gateway, Recipients, session_of, user_of};
+use crate::error::{Error, ErrorCode};
+use crate::hub::{Channel, ConnId, Member};
+use crate::protocol::{
+    AckInfo, AckJoin, AckPlain, ChannelEvent, ChannelFields, Crypto, CryptoAnswer, Freq, Id, Media,
+    MessageEvent, Name, StrSeq, encode_channel_list, op,
+};
+use crate::time::Now;
+
+fn fields<'a>(ch: &'a Channel, req_op: Option<u8>) -> ChannelFields<'a> {
+    ChannelFields {
+        req_op,
+        channel_id: &ch.id,
+        name: &ch.name,
+        freq: &ch.freq,
+        capacity: ch.capacity,
+        member_count: ch.members.len() as u16,
+        creator: &ch.creator,
+        created_at: ch.created_at,
+    }
+}
+
+impl Gateway {
+    pub(super) fn find_channel(&self, channel_id: &str) -> Result<usize, Error> {
+        self.channels
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.id == channel_id))
+            .ok_or(Error::from(ErrorCode::ChannelNotFound))
+    }
+
+    fn channel(&self, slot: usize) -> Result<&Channel, Error> {
+        self.channels
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(Error::from(ErrorCode::ChannelNotFound))
+    }
+
+    fn channel_mut(&mut self, slot: usize) -> Result<&mut Channel, Error> {
+        self.channels
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .ok_or(Error::from(ErrorCode::ChannelNotFound))
+    }
+
+    /// Members of a channel, optionally without one of them.
+    pub(super) fn recipients(&self, slot: usize, except: Option<ConnId>) -> Recipients {
+        let mut r = Recipients::new();
+        if let Ok(ch) = self.channel(slot) {
+            for m in ch.members.iter().filter(|m| Some(m.conn) != except) {
+                // Cannot overflow: both hold at most MAX_MEMBERS.
+                let _ = r.push(m.conn);
+            }
+        }
+        r
+    }
+
+    fn creator_check(&self, conn: ConnId, slot: usize) -> Result<(), Error> {
+        let ch = self.channel(slot)?;
+        if user_of(&self.conns, conn) == ch.creator.as_str() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorCode::NotPermitted,
+                "only the channel's creator may do that",
+            ))
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn channel_create(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        channel_id: Id,
+        name: Option<Name>,
+        freq: Option<Freq>,
+        capacity: Option<u16>,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        if self.find_channel(&channel_id).is_ok() {
+            return Err(ErrorCode::ChannelExists.into());
+        }
+        let count = self.channels.iter().filter(|c| c.is_some()).count();
+        let free = self.channels.iter().position(Option::is_none);
+        let slot = match free {
+            Some(s) if count < self.cfg.limits.max_channels => s,
+            _ => return Err(Error::new(ErrorCode::Capacity, "channel limit reached")),
+        };
+        let creator = session_of(&self.conns, conn)
+            .map(|s| s.user_id.clone())
+            .ok_or(Error::from(ErrorCode::NotIdentified))?;
+        let name = match name {
+            Some(n) => n,
+            None => {
+                let mut n = Name::new();
+                let _ = n.push_str(&channel_id);
+                n
+            }
+        };
+        let channel = Channel {
+            id: channel_id,
+            name,
+            freq: freq.unwrap_or_default(),
+            capacity: capacity.unwrap_or(self.cfg.limits.max_members as u16),
+            creator,
+            created_at: now.unix_ms,
+            members: heapless::Vec::new(),
+        };
+        let entry = self
+            .channels
+            .get_mut(slot)
+            .ok_or(Error::from(ErrorCode::Internal))?;
+        let ch = entry.insert(channel);
+        self.out.send(
+            drv,
+            &[conn],
+            op::ACK,
+            fields(ch, Some(op::CHANNEL_CREATE)),
+            id,
+        );
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn channel_join(
+        &mut self,
+        _now: Now,
+        conn: ConnId,
+        channel_id: &str,
+        ssrc: u32,
+        crypto: Option<Crypto>,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        let slot = self.find_channel(channel_id)?;
+        let ch = self.channel(slot)?;
+        if ch.is_member(conn) {
+            return Err(ErrorCode::AlreadyJoined.into());
+        }
+        let peer = self
+            .conn(conn)
+            .map(|c| c.peer)
+            .ok_or(Error::from(ErrorCode::Internal))?;
+        match &crypto {
+            Some(_) if !peer.tls && !self.cfg.sdes_over_ws.allows(peer.is_loopback()) => {
+                return Err(Error::new(
+                    ErrorCode::NotPermitted,
+                    "SRTP keys over ws:// are refused by policy; use wss://",
+                ));
+            }
+            None if !self.cfg.plain_rtp.allows(peer.is_loopback()) => {
+                return Err(Error::new(
+                    ErrorCode::NotPermitted,
+                    "plain RTP is refused by policy; send crypto",
+                ));
+            }
+            _ => {}
+        }
+        if ch.members.len() >= usize::from(ch.capacity) {
+            return Err(ErrorCode::ChannelFull.into());
+        }
+        let joined_full = session_of(&self.conns, conn).is_none_or(|s| s.joined.is_full());
+        if joined_full {
+            return Err(Error::new(
+                ErrorCode::Capacity,
+                "joined-channel limit per session reached",
+            ));
+        }
+        let ssrc_taken = self
+            .channels
+            .iter()
+            .flatten()
+            .flat_map(|c| c.members.iter())
+            .any(|m| m.ssrc == ssrc);
+        if ssrc_taken {
+            return Err(ErrorCode::SsrcInUse.into());
+        }
+        // Server -> client keys: fresh for every join (PROTOCOL.md section 3).
+        let mut answer_key = heapless::String::<64>::new();
+        if let Some(c) = &crypto {
+            let mut key_salt = [0u8; 30];
+            drv.fill_random(&mut key_salt);
+            let mut b64 = [0u8; 40];
+            let n = base64::engine::general_purpose::STANDARD
+                .encode_slice(key_salt, &mut b64)
+                .map_err(|_| Error::from(ErrorCode::Internal))?;
+            let text = b64
+                .get(..n)
+                .and_then(|b| core::str::from_utf8(b).ok())
+                .ok_or(Error::from(ErrorCode::Internal))?;
+            let _ = answer_key.push_str(text);
+            let _ = c.suite;
+        }
+        let ch = self.channel_mut(slot)?;
+        ch.members
+            .push(Member { conn, ssrc })
+            .map_err(|_| Error::from(ErrorCode::ChannelFull))?;
+        if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
+            let _ = s.joined.push(slot as u16);
+        }
+        let Gateway {
+            conns,
+            channels,
+            out,
+            cfg,
+            ..
+        } = self;
+        let ch = channels
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(Error::from(ErrorCode::Internal))?;
+        let names = ch.members.iter().map(|m| user_of(conns, m.conn));
+        let ack = AckJoin {
+            req_op: op::CHANNEL_JOIN,
+            channel_id: &ch.id,
+            active_members: StrSeq(names),
+            media: Media {
+                host: &cfg.media_host,
+                port: cfg.media_port,
+            },
+            crypto: crypto.as_ref().map(|c| CryptoAnswer {
+                suite: c.suite.as_str(),
+                key: &answer_key,
+            }),
+        };
+        out.send(drv, &[conn], op::ACK, ack, id);
+        let others = self.recipients(slot, Some(conn));
+        let Gateway {
+            conns,
+            channels,
+            out,
+            ..
+        } = self;
+        if let Some(ch) = channels.get(slot).and_then(Option::as_ref) {
+            let ev = ChannelEvent {
+                event: "join",
+                channel_id: &ch.id,
+                user_id: Some(user_of(conns, conn)),
+                ssrc: Some(ssrc),
+                name: None,
+                freq: None,
+                capacity: None,
+            };
+            out.send(drv, &others, op::CHANNEL_EVENT, ev, None);
+        }
+        Ok(())
+    }
+
+    pub(super) fn channel_leave(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        channel_id: &str,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        let slot = self.find_channel(channel_id)?;
+        if !self.channel(slot)?.is_member(conn) {
+            return Err(ErrorCode::NotJoined.into());
+        }
+        self.remove_member(now, conn, slot as u16, drv);
+        let ack = AckPlain {
+            req_op: op::CHANNEL_LEAVE,
+        };
+        self.out.send(drv, &[conn], op::ACK, ack, id);
+        Ok(())
+    }
+
+    /// Takes `conn` out of the channel in `slot`: the other members get `leave`, and the
+    /// session forgets the channel.
+    pub(super) fn remove_member(
+        &mut self,
+        _now: Now,
+        conn: ConnId,
+        slot: u16,
+        drv: &mut impl Driver,
+    ) {
+        let slot = usize::from(slot);
+        let removed = self
+            .channel_mut(slot)
+            .map(|ch| ch.remove_member(conn))
+            .unwrap_or(false);
+        if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
+            s.joined.retain(|&j| usize::from(j) != slot);
+        }
+        if !removed {
+            return;
+        }
+        let others = self.recipients(slot, None);
+        let Gateway {
+            conns,
+            channels,
+            out,
+            ..
+        } = self;
+        if let Some(ch) = channels.get(slot).and_then(Option::as_ref) {
+            let ev = ChannelEvent {
+                event: "leave",
+                channel_id: &ch.id,
+                user_id: Some(user_of(conns, conn)),
+                ssrc: None,
+                name: None,
+                freq: None,
+                capacity: None,
+            };
+            out.send(drv, &others, op::CHANNEL_EVENT, ev, None);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn channel_update(
+        &mut self,
+        conn: ConnId,
+        channel_id: &str,
+        name: Option<Name>,
+        freq: Option<Freq>,
+        capacity: Option<u16>,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        let slot = self.find_channel(channel_id)?;
+        self.creator_check(conn, slot)?;
+        let ch = self.channel_mut(slot)?;
+        if let Some(c) = capacity {
+            if usize::from(c) < ch.members.len() {
+                return Err(Error::new(
+                    ErrorCode::Malformed,
+                    "capacity below the current member count",
+                ));
+            }
+            ch.capacity = c;
+        }
+        if let Some(n) = name {
+            ch.name = n;
+        }
+        if let Some(f) = freq {
+            ch.freq = f;
+        }
+        let members = self.recipients(slot, None);
+        let Gateway {
+            conns,
+            channels,
+            out,
+            ..
+        } = self;
+        let ch = channels
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(Error::from(ErrorCode::Internal))?;
+        let ev = ChannelEvent {
+            event: "update",
+            channel_id: &ch.id,
+            user_id: Some(user_of(conns, conn)),
+            ssrc: None,
+            name: Some(&ch.name),
+            freq: Some(&ch.freq),
+            capacity: Some(ch.capacity),
+        };
+        out.send(drv, &members, op::CHANNEL_EVENT, ev, None);
+        out.send(
+            drv,
+            &[conn],
+            op::ACK,
+            fields(ch, Some(op::CHANNEL_UPDATE)),
+            id,
+        );
+        Ok(())
+    }
+
+    pub(super) fn channel_delete(
+        &mut self,
+        _now: Now,
+        conn: ConnId,
+        channel_id: &str,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        let slot = self.find_channel(channel_id)?;
+        self.creator_check(conn, slot)?;
+        let members = self.recipients(slot, None);
+        {
+            let Gateway {
+                conns,
+                channels,
+                out,
+                ..
+            } = &mut *self;
+            let ch = channels
+                .get(slot)
+                .and_then(Option::as_ref)
+                .ok_or(Error::from(ErrorCode::Internal))?;
+            let ev = ChannelEvent {
+                event: "delete",
+                channel_id: &ch.id,
+                user_id: Some(user_of(conns, conn)),
+                ssrc: None,
+                name: None,
+                freq: None,
+                capacity: None,
+            };
+            out.send(drv, &members, op::CHANNEL_EVENT, ev, None);
+            out.send(
+                drv,
+                &[conn],
+                op::ACK,
+                fields(ch, Some(op::CHANNEL_DELETE)),
+                id,
+            );
+        }
+        for m in &members {
+            if let Some(s) = self.conn_mut(*m).and_then(|c| c.session.as_mut()) {
+                s.joined.retain(|&j| usize::from(j) != slot);
+            }
+        }
+        if let Some(entry) = self.channels.get_mut(slot) {
+            *entry = None;
+        }
+        Ok(())
+    }
+
+    pub(super) fn channel_list(&mut self, conn: ConnId, id: Option<u32>, drv: &mut impl Driver) {
+        let Gateway { channels, out, .. } = self;
+        let list = channels.iter().flatten().map(|ch| fields(ch, None));
+        match encode_channel_list(list, id, &mut out.buf) {
+            Ok(n) => out.send_raw(drv, &[conn], n),
+            Err(_) => out.encode_failures += 1,
+        }
+    }
+
+    pub(super) fn channel_info(
+        &mut self,
+        conn: ConnId,
+        channel_id: &str,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        let slot = self.find_channel(channel_id)?;
+        let Gateway {
+            conns,
+            channels,
+            out,
+            ..
+        } = self;
+        let ch = channels
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(Error::from(ErrorCode::Internal))?;
+        let f = fields(ch, None);
+        let ack = AckInfo {
+            req_op: op::CHANNEL_INFO,
+            channel_id: f.channel_id,
+            name: f.name,
+            freq: f.freq,
+            capacity: f.capacity,
+            member_count: f.member_count,
+            creator: f.creator,
+            created_at: f.created_at,
+            members: StrSeq(ch.members.iter().map(|m| user_of(conns, m.conn))),
+            floor: crate::protocol::FloorInfo {
+                state: "idle",
+                holder: None,
+                queue: StrSeq(core::iter::empty::<&str>()),
+            },
+        };
+        out.send(drv, &[conn], op::ACK, ack, id);
+        Ok(())
+    }
+
+    pub(super) fn message_create(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        channel_id: &str,
+        content: &str,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        let slot = self.find_channel(channel_id)?;
+        if !self.channel(slot)?.is_member(conn) {
+            return Err(ErrorCode::NotMember.into());
+        }
+        let members = self.recipients(slot, None);
+        if id.is_some() {
+            let ack = AckPlain {
+                req_op: op::MESSAGE_CREATE,
+            };
+            self.out.send(drv, &[conn], op::ACK, ack, id);
+        }
+        let Gateway {
+            conns,
+            channels,
+            out,
+            ..
+        } = self;
+        let ch = channels
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(Error::from(ErrorCode::Internal))?;
+        let ev = MessageEvent {
+            channel_id: &ch.id,
+            user_id: user_of(conns, conn),
+            content,
+            timestamp: now.unix_ms,
+        };
+        out.send(drv, &members, op::MESSAGE_EVENT, ev, None);
+        Ok(())
+    }
+}

@@ -1,0 +1,409 @@
+//! Gateway scenarios driven in virtual time through a recording driver.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::token::TokenKey;
+
+/// Records what the core asked for, per connection.
+#[derive(Default)]
+pub(crate) struct Rec {
+    pub(crate) frames: HashMap<ConnId, Vec<Value>>,
+    pub(crate) closed: Vec<(ConnId, u16)>,
+    pub(crate) rng: u8,
+}
+
+impl Driver for Rec {
+    fn send(&mut self, to: &[ConnId], frame: &[u8]) {
+        let v: Value = serde_json::from_slice(frame).expect("server frames are JSON");
+        for c in to {
+            self.frames.entry(*c).or_default().push(v.clone());
+        }
+    }
+    fn close(&mut self, conn: ConnId, code: u16, _reason: &str) {
+        self.closed.push((conn, code));
+    }
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.rng = self.rng.wrapping_add(1);
+            *b = self.rng;
+        }
+    }
+}
+
+pub(crate) struct Sim {
+    pub(crate) gw: Box<Gateway>,
+    pub(crate) rec: Rec,
+    pub(crate) now: Now,
+}
+
+pub(crate) fn config(limits: Limits) -> GatewayConfig {
+    let mut media_host = heapless::String::new();
+    media_host.push_str("127.0.0.1").unwrap();
+    GatewayConfig {
+        limits,
+        token_key: TokenKey::new(b"s3cret"),
+        plain_rtp: Policy::Loopback,
+        sdes_over_ws: Policy::Loopback,
+        media_host,
+        media_port: 10000,
+        session_seed: 42,
+    }
+}
+
+impl Sim {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Sim {
+            gw: Box::new(Gateway::new(config(limits))),
+            rec: Rec::default(),
+            now: Now::new(Instant::from_millis(1_000), 1_700_000_000_000),
+        }
+    }
+
+    pub(crate) fn advance(&mut self, ms: u64) {
+        self.now.mono = self.now.mono + Duration::from_millis(ms);
+        self.now.unix_ms += ms;
+        self.gw.handle_timeout(self.now, &mut self.rec);
+    }
+
+    pub(crate) fn connect_from(&mut self, ip: IpAddr) -> ConnId {
+        let peer = PeerInfo { ip, tls: false };
+        let c = self.gw.open(self.now, peer, &mut self.rec).unwrap();
+        let hello = self.take(c);
+        assert_eq!(hello[0]["op"], 0);
+        c
+    }
+
+    pub(crate) fn connect(&mut self) -> ConnId {
+        self.connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    pub(crate) fn token(&self, user: &str, cap: u8) -> String {
+        let mut t = String::new();
+        TokenKey::new(b"s3cret")
+            .mint(user, self.now.unix_ms / 1000 + 3600, cap, &mut t)
+            .unwrap();
+        t
+    }
+
+    pub(crate) fn user(&mut self, name: &str) -> ConnId {
+        let c = self.connect();
+        let token = self.token(name, 255);
+        let r = self.req(c, json!({"op":3,"d":{"user_id":name,"token":token}}));
+        assert_eq!(r[0]["op"], 4, "{r:?}");
+        c
+    }
+
+    pub(crate) fn send(&mut self, c: ConnId, v: Value) {
+        let s = v.to_string();
+        self.gw
+            .handle_frame(self.now, c, Frame::Text(s.as_bytes()), &mut self.rec);
+    }
+
+    pub(crate) fn send_raw(&mut self, c: ConnId, s: &[u8]) -> Vec<Value> {
+        self.gw
+            .handle_frame(self.now, c, Frame::Text(s), &mut self.rec);
+        self.take(c)
+    }
+
+    /// Sends a request and returns what its sender received.
+    pub(crate) fn req(&mut self, c: ConnId, v: Value) -> Vec<Value> {
+        self.send(c, v);
+        self.take(c)
+    }
+
+    pub(crate) fn take(&mut self, c: ConnId) -> Vec<Value> {
+        self.rec.frames.remove(&c).unwrap_or_default()
+    }
+
+    pub(crate) fn join(&mut self, c: ConnId, chan: &str, ssrc: u32) -> Vec<Value> {
+        self.req(c, json!({"op":11,"d":{"channel_id":chan,"ssrc":ssrc}}))
+    }
+}
+
+fn code(frames: &[Value]) -> i64 {
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0]["op"], 201, "{frames:?}");
+    frames[0]["d"]["code"].as_i64().unwrap()
+}
+
+#[test]
+fn gateway_fits_comfortably_in_memory() {
+    let size = core::mem::size_of::<Gateway>();
+    assert!(size < 2 * 1024 * 1024, "Gateway is {size} bytes");
+}
+
+#[test]
+fn identify_answers_ready_and_echoes_id() {
+    let mut s = Sim::new(Limits::default());
+    let c = s.connect();
+    let tok = s.token("alice", 3);
+    let r = s.req(
+        c,
+        json!({"op":3,"d":{"user_id":"alice","token":tok,"priority":9},"id":5}),
+    );
+    assert_eq!(r[0]["op"], 4);
+    assert_eq!(r[0]["id"], 5);
+    assert_eq!(r[0]["d"]["user_id"], "alice");
+    assert_eq!(r[0]["d"]["session_id"].as_str().unwrap().len(), 16);
+    assert_eq!(s.gw.session(c).unwrap().priority, 3, "capped by the token");
+    assert_eq!(
+        code(&s.req(c, json!({"op":3,"d":{"user_id":"alice","token":tok}}))),
+        1002
+    );
+    let c2 = s.connect();
+    assert_eq!(
+        code(&s.req(c2, json!({"op":3,"d":{"user_id":"alice","token":tok}}))),
+        1002
+    );
+    let bad = s.req(c2, json!({"op":3,"d":{"user_id":"bob","token":tok},"id":1}));
+    assert_eq!(code(&bad), 1001);
+    assert_eq!(bad[0]["id"], 1);
+    assert_eq!(bad[0]["d"]["req_op"], 3);
+    let tok_b = s.token("bob", 0);
+    assert_eq!(
+        s.req(c2, json!({"op":3,"d":{"user_id":"bob","token":tok_b}}))[0]["op"],
+        4
+    );
+}
+
+#[test]
+fn frame_checks_follow_the_protocol_order() {
+    let mut s = Sim::new(Limits::default());
+    let c = s.connect();
+    // Unknown op before "not identified".
+    assert_eq!(code(&s.req(c, json!({"op":99}))), 1003);
+    assert_eq!(code(&s.req(c, json!({"op":15}))), 1000);
+    assert_eq!(
+        s.req(c, json!({"op":1,"id":2}))[0],
+        json!({"op":2,"d":null,"id":2})
+    );
+    assert_eq!(code(&s.send_raw(c, b"{\"op\":\"x\"}")), 1004);
+    assert_eq!(code(&s.send_raw(c, b"{\"op\":1.5}")), 1004);
+    assert_eq!(code(&s.send_raw(c, b"{nope")), 1004);
+    let big = format!("{{\"op\":1,\"pad\":\"{}\"}}", "x".repeat(5000));
+    assert_eq!(code(&s.send_raw(c, big.as_bytes())), 1005);
+    let big_bad = format!("{{{}", "x".repeat(5000));
+    assert_eq!(code(&s.send_raw(c, big_bad.as_bytes())), 1005);
+    s.gw.handle_frame(s.now, c, Frame::Binary, &mut s.rec);
+    assert_eq!(code(&s.take(c)), 1003);
+    let deep = format!("{{\"op\":1,\"x\":{}{}}}", "[".repeat(16), "]".repeat(16));
+    assert_eq!(code(&s.send_raw(c, deep.as_bytes())), 1004);
+    let ok = format!("{{\"op\":1,\"x\":{}{}}}", "[".repeat(15), "]".repeat(15));
+    assert_eq!(s.send_raw(c, ok.as_bytes())[0]["op"], 2);
+}
+
+#[test]
+fn channel_life_cycle_events_reach_the_right_members() {
+    let mut s = Sim::new(Limits::default());
+    let (a, b, c) = (s.user("a"), s.user("b"), s.user("c"));
+    let r = s.req(
+        a,
+        json!({"op":10,"d":{"channel_id":"ch","name":"Ops","freq":"446.1","capacity":2}}),
+    );
+    assert_eq!(r[0]["d"]["req_op"], 10);
+    assert_eq!(
+        code(&s.req(b, json!({"op":10,"d":{"channel_id":"ch"}}))),
+        2005
+    );
+    let r = s.join(a, "ch", 1);
+    assert_eq!(r[0]["d"]["active_members"], json!(["a"]));
+    assert_eq!(r[0]["d"]["media"], json!({"host":"127.0.0.1","port":10000}));
+    assert_eq!(code(&s.join(a, "ch", 9)), 2003);
+    assert_eq!(code(&s.join(b, "ch", 1)), 2007);
+    assert_eq!(
+        s.join(b, "ch", 2)[0]["d"]["active_members"],
+        json!(["a", "b"])
+    );
+    let ev = s.take(a);
+    assert_eq!(
+        ev[0]["d"],
+        json!({"event":"join","channel_id":"ch","user_id":"b","ssrc":2})
+    );
+    assert_eq!(code(&s.join(c, "ch", 3)), 2001);
+    assert_eq!(
+        code(&s.req(b, json!({"op":13,"d":{"channel_id":"ch","name":"x"}}))),
+        2002
+    );
+    let r = s.req(a, json!({"op":13,"d":{"channel_id":"ch","name":"New"}}));
+    assert_eq!(r[0]["d"]["event"], "update");
+    assert_eq!(r[1]["d"]["name"], "New");
+    assert_eq!(s.take(b)[0]["d"]["name"], "New");
+    let info = s.req(c, json!({"op":16,"d":{"channel_id":"ch"},"id":4}));
+    assert_eq!(info[0]["d"]["members"], json!(["a", "b"]));
+    assert_eq!(info[0]["d"]["floor"], json!({"state":"idle","queue":[]}));
+    assert_eq!(
+        code(&s.req(c, json!({"op":12,"d":{"channel_id":"ch"}}))),
+        2004
+    );
+    assert_eq!(
+        s.req(b, json!({"op":12,"d":{"channel_id":"ch"}}))[0]["d"]["req_op"],
+        12
+    );
+    assert_eq!(s.take(a)[0]["d"]["event"], "leave");
+    s.join(b, "ch", 2);
+    s.take(a);
+    let r = s.req(a, json!({"op":14,"d":{"channel_id":"ch"}}));
+    assert_eq!(r[0]["d"]["event"], "delete");
+    assert_eq!(r[1]["d"]["req_op"], 14);
+    assert_eq!(s.take(b)[0]["d"]["event"], "delete");
+    assert_eq!(code(&s.join(b, "ch", 2)), 2000);
+    assert!(s.gw.session(b).unwrap().joined.is_empty());
+}
+
+#[test]
+fn tables_fill_with_2006_and_free_again() {
+    let limits = Limits {
+        max_sessions: 2,
+        max_channels: 1,
+        ..Limits::default()
+    };
+    let mut s = Sim::new(limits);
+    let a = s.user("a");
+    let _b = s.user("b");
+    let c = s.connect();
+    let tok = s.token("c", 0);
+    assert_eq!(
+        code(&s.req(c, json!({"op":3,"d":{"user_id":"c","token":tok}}))),
+        2006
+    );
+    s.gw.close(s.now, a, &mut s.rec);
+    assert_eq!(
+        s.req(c, json!({"op":3,"d":{"user_id":"c","token":tok}}))[0]["op"],
+        4
+    );
+    s.req(c, json!({"op":10,"d":{"channel_id":"x"}}));
+    assert_eq!(
+        code(&s.req(c, json!({"op":10,"d":{"channel_id":"y"}}))),
+        2006
+    );
+    s.req(c, json!({"op":14,"d":{"channel_id":"x"}}));
+    assert_eq!(
+        s.req(c, json!({"op":10,"d":{"channel_id":"y"}}))[0]["op"],
+        200
+    );
+}
+
+#[test]
+fn chat_fans_out_to_every_member_with_the_sender() {
+    let mut s = Sim::new(Limits::default());
+    let users: Vec<_> = (0..40).map(|i| s.user(&format!("u{i}"))).collect();
+    s.req(users[0], json!({"op":10,"d":{"channel_id":"c"}}));
+    for (i, u) in users.iter().enumerate() {
+        s.join(*u, "c", i as u32);
+    }
+    for u in &users {
+        s.take(*u);
+    }
+    let r = s.req(
+        users[3],
+        json!({"op":20,"d":{"channel_id":"c","content":"hé 😀"},"id":8}),
+    );
+    assert_eq!(r[0], json!({"op":200,"d":{"req_op":20},"id":8}));
+    assert_eq!(r[1]["d"]["content"], "hé 😀");
+    for u in &users {
+        if *u != users[3] {
+            let f = s.take(*u);
+            assert_eq!(f.len(), 1);
+            assert_eq!(f[0]["op"], 101);
+            assert_eq!(f[0]["d"]["user_id"], "u3");
+            assert_eq!(f[0]["d"]["timestamp"], 1_700_000_000_000u64);
+        }
+    }
+    let outsider = s.user("out");
+    assert_eq!(
+        code(&s.req(
+            outsider,
+            json!({"op":20,"d":{"channel_id":"c","content":"x"}})
+        )),
+        3002
+    );
+    assert_eq!(
+        code(&s.req(
+            outsider,
+            json!({"op":20,"d":{"channel_id":"zz","content":"x"}})
+        )),
+        2000
+    );
+}
+
+#[test]
+fn zombies_are_reaped_and_cleaned_up() {
+    let limits = Limits {
+        heartbeat: Duration::from_millis(400),
+        ..Limits::default()
+    };
+    let mut s = Sim::new(limits);
+    let (a, b) = (s.user("a"), s.user("b"));
+    s.req(a, json!({"op":10,"d":{"channel_id":"c"}}));
+    s.join(a, "c", 1);
+    s.join(b, "c", 2);
+    s.take(a);
+    assert_eq!(
+        s.gw.poll_timeout(),
+        Some(s.now.mono + Duration::from_millis(800))
+    );
+    s.advance(500);
+    s.req(a, json!({"op":1}));
+    s.advance(400);
+    assert_eq!(s.rec.closed, vec![(b, CLOSE_ZOMBIE)]);
+    assert_eq!(
+        s.take(a)[0]["d"],
+        json!({"event":"leave","channel_id":"c","user_id":"b"})
+    );
+    assert!(s.gw.session(b).is_none());
+    assert_eq!(s.gw.stats().sessions, 1);
+    // Stale handles are ignored.
+    s.gw.handle_frame(s.now, b, Frame::Text(b"{\"op\":1}"), &mut s.rec);
+    assert!(s.take(b).is_empty());
+}
+
+#[test]
+fn rate_limit_answers_1006_then_closes_a_persistent_flooder() {
+    let limits = Limits {
+        rate_burst: 5,
+        rate_per_sec: 1,
+        ..Limits::default()
+    };
+    let mut s = Sim::new(limits);
+    let c = s.connect();
+    for _ in 0..5 {
+        assert_eq!(s.req(c, json!({"op":1}))[0]["op"], 2);
+    }
+    let r = s.req(c, json!({"op":1,"id":77}));
+    assert_eq!(code(&r), 1006);
+    assert_eq!(r[0]["id"], 77);
+    s.now.mono = s.now.mono + Duration::from_millis(1000);
+    assert_eq!(s.req(c, json!({"op":1}))[0]["op"], 2);
+    for _ in 0..=RATE_STRIKES_BEFORE_CLOSE {
+        s.req(c, json!({"op":1}));
+    }
+    assert_eq!(s.rec.closed, vec![(c, CLOSE_POLICY)]);
+}
+
+#[test]
+fn transport_policies_gate_plain_rtp_and_sdes() {
+    let mut s = Sim::new(Limits::default());
+    let remote = s.connect_from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+    let tok = s.token("r", 0);
+    s.req(remote, json!({"op":3,"d":{"user_id":"r","token":tok}}));
+    s.req(remote, json!({"op":10,"d":{"channel_id":"c"}}));
+    assert_eq!(code(&s.join(remote, "c", 1)), 2002);
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+    let crypto = json!({"suite":"AES_CM_128_HMAC_SHA1_80","key":key});
+    let r = s.req(
+        remote,
+        json!({"op":11,"d":{"channel_id":"c","ssrc":1,"crypto":crypto}}),
+    );
+    assert_eq!(code(&r), 2002);
+    let local = s.user("l");
+    let r = s.req(
+        local,
+        json!({"op":11,"d":{"channel_id":"c","ssrc":2,"crypto":crypto}}),
+    );
+    assert_eq!(r[0]["d"]["crypto"]["suite"], "AES_CM_128_HMAC_SHA1_80");
+    assert_eq!(r[0]["d"]["crypto"]["key"].as_str().unwrap().len(), 40);
+}

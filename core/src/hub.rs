@@ -1,0 +1,146 @@
+//! The tables: connections (with their identified sessions) and channels (with members).
+//! Fixed arrays indexed by small integers; a full table is an answer, never a panic.
+
+use core::net::IpAddr;
+
+use crate::config::{MAX_JOINED_PER_SESSION, MAX_MEMBERS};
+use crate::protocol::{Freq, Id, Name};
+use crate::time::Instant;
+
+/// A gateway connection as the core knows it: a slot index and a generation, so a handle
+/// kept after the slot was reused never reaches the new occupant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    index: u16,
+    generation: u16,
+}
+
+impl ConnId {
+    /// The slot index, below [`crate::config::MAX_CONNECTIONS`]; drivers may index their
+    /// own tables by it.
+    pub const fn index(self) -> usize {
+        self.index as usize
+    }
+
+    pub(crate) const fn new(index: u16, generation: u16) -> Self {
+        ConnId { index, generation }
+    }
+
+    pub(crate) const fn generation(self) -> u16 {
+        self.generation
+    }
+}
+
+/// What the driver knows about the far end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The client's IP address.
+    pub ip: IpAddr,
+    /// Whether the connection is TLS (wss://).
+    pub tls: bool,
+}
+
+impl PeerInfo {
+    /// Whether the client connects from a loopback address (PROTOCOL.md section 3's
+    /// "loopback" policy).
+    pub fn is_loopback(&self) -> bool {
+        match self.ip {
+            IpAddr::V4(v4) => v4.is_loopback(),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        }
+    }
+}
+
+/// An identified session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who.
+    pub user_id: Id,
+    /// The id sent in READY.
+    pub session_id: heapless::String<16>,
+    /// Default floor priority, already capped.
+    pub priority: u8,
+    /// The token's priority cap.
+    pub priority_cap: u8,
+    /// Channel slots joined.
+    pub joined: heapless::Vec<u16, MAX_JOINED_PER_SESSION>,
+}
+
+/// A connection slot.
+#[derive(Debug, Clone)]
+pub(crate) struct Conn {
+    pub(crate) generation: u16,
+    pub(crate) open: bool,
+    pub(crate) peer: PeerInfo,
+    pub(crate) last_activity: Instant,
+    /// Request budget in thousandths of a request.
+    pub(crate) rate_milli: u64,
+    pub(crate) rate_at: Instant,
+    /// Rate-limited frames in a row.
+    pub(crate) strikes: u32,
+    pub(crate) session: Option<Session>,
+}
+
+impl Conn {
+    pub(crate) const FREE: Conn = Conn {
+        generation: 0,
+        open: false,
+        peer: PeerInfo {
+            ip: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+            tls: false,
+        },
+        last_activity: Instant::ZERO,
+        rate_milli: 0,
+        rate_at: Instant::ZERO,
+        strikes: 0,
+        session: None,
+    };
+}
+
+/// A channel member: the session and its audio SSRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// The member's connection.
+    pub conn: ConnId,
+    /// Its audio SSRC, unique on the server.
+    pub ssrc: u32,
+}
+
+/// A channel.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    /// Id.
+    pub id: Id,
+    /// Display name.
+    pub name: Name,
+    /// Frequency label.
+    pub freq: Freq,
+    /// Member limit.
+    pub capacity: u16,
+    /// Creator's user_id: the only one allowed to update or delete it.
+    pub creator: Id,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at: u64,
+    /// Members in join order.
+    pub members: heapless::Vec<Member, MAX_MEMBERS>,
+}
+
+impl Channel {
+    /// Whether `conn` is a member.
+    pub fn is_member(&self, conn: ConnId) -> bool {
+        self.members.iter().any(|m| m.conn == conn)
+    }
+
+    /// Removes `conn` from the members, keeping the join order; whether it was one.
+    pub fn remove_member(&mut self, conn: ConnId) -> bool {
+        match self.members.iter().position(|m| m.conn == conn) {
+            Some(i) => {
+                self.members.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! Settings (PROTOCOL.md section 5): each one a flag, an environment variable and a key of
+//! the TOML config file, in that order of precedence over the default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use livechat_core::config::{self as core_config, Limits};
+use livechat_core::gateway::Policy;
+use livechat_core::time::Duration;
+
+/// One setting's names and default.
+#[derive(Debug)]
+struct Spec {
+    /// Key in the config file; the flag is `--` plus this with `-` for `_`.
+    key: &'static str,
+    env: &'static str,
+    default: Option<&'static str>,
+    secret: bool,
+    help: &'static str,
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        key: "secret",
+        env: "LIVECHAT_SECRET",
+        default: None,
+        secret: true,
+        help: "HMAC key for tokens",
+    },
+    Spec {
+        key: "http_addr",
+        env: "LIVECHAT_HTTP_ADDR",
+        default: Some("127.0.0.1:8080"),
+        secret: false,
+        help: "WebSocket gateway address",
+    },
+    Spec {
+        key: "udp_addr",
+        env: "LIVECHAT_UDP_ADDR",
+        default: Some("127.0.0.1:10000"),
+        secret: false,
+        help: "media port address",
+    },
+    Spec {
+        key: "advertise_ip",
+        env: "LIVECHAT_ADVERTISE_IP",
+        default: None,
+        secret: false,
+        help: "host put in media.host",
+    },
+    Spec {
+        key: "tls_cert",
+        env: "LIVECHAT_TLS_CERT",
+        default: None,
+        secret: false,
+        help: "PEM certificate chain for wss://",
+    },
+    Spec {
+        key: "tls_key",
+        env: "LIVECHAT_TLS_KEY",
+        default: None,
+        secret: false,
+        help: "PEM private key for wss://",
+    },
+    Spec {
+        key: "plain_rtp",
+        env: "LIVECHAT_PLAIN_RTP",
+        default: Some("loopback"),
+        secret: false,
+        help: "never, loopback or always",
+    },
+    Spec {
+        key: "sdes_over_ws",
+        env: "LIVECHAT_SDES_OVER_WS",
+        default: Some("loopback"),
+        secret: false,
+        help: "never, loopback or always",
+    },
+    Spec {
+        key: "heartbeat_ms",
+        env: "LIVECHAT_HEARTBEAT_MS",
+        default: Some("15000"),
+        secret: false,
+        help: "heartbeat interval sent in HELLO",
+    },
+    Spec {
+        key: "floor_max_ms",
+        env: "LIVECHAT_FLOOR_MAX_MS",
+        default: Some("30000"),
+        secret: false,
+        help: "longest floor hold",
+    },
+    Spec {
+        key: "floor_ping_ms",
+        env: "LIVECHAT_FLOOR_PING_MS",
+        default: Some("5000"),
+        secret: false,
+        help: "holder inactivity before revoke",
+    },
+    Spec {
+        key: "max_sessions",
+        env: "LIVECHAT_MAX_SESSIONS",
+        default: Some("1024"),
+        secret: false,
+        help: "identified sessions",
+    },
+    Spec {
+        key: "max_channels",
+        env: "LIVECHAT_MAX_CHANNELS",
+        default: Some("256"),
+        secret: false,
+        help: "channels",
+    },
+    Spec {
+        key: "max_members",
+        env: "LIVECHAT_MAX_MEMBERS",
+        default: Some("256"),
+        secret: false,
+        help: "members per channel",
+    },
+    Spec {
+        key: "max_conn_per_ip",
+        env: "LIVECHAT_MAX_CONN_PER_IP",
+        default: Some("256"),
+        secret: false,
+        help: "gateway connections per client IP",
+    },
+    Spec {
+        key: "rate",
+        env: "LIVECHAT_RATE",
+        default: Some("200/50"),
+        secret: false,
+        help: "request burst/sustained per second per connection",
+    },
+];
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File,
+    Env,
+    Flag,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Default => "default",
+            Source::File => "config file",
+            Source::Env => "environment",
+            Source::Flag => "flag",
+        })
+    }
+}
+
+/// A bad setting, naming it.
+#[derive(Debug)]
+pub struct SettingError(pub String);
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The effective settings, typed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_path: PathBuf,
+    pub secret: Option<String>,
+    pub http_addr: SocketAddr,
+    pub udp_addr: SocketAddr,
+    pub advertise_ip: Option<IpAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub plain_rtp: Policy,
+    pub sdes_over_ws: Policy,
+    pub limits: Limits,
+    pub max_conn_per_ip: u32,
+    /// Each setting's raw value and source, for `check-config`.
+    raw: Vec<(&'static Spec, Option<String>, Source)>,
+}
+
+/// Collects raw values: defaults, then the file, then the environment, then flags.
+pub fn load(flags: &BTreeMap<String, String>) -> Result<Settings, SettingError> {
+    let config_flag = flags.get("config").cloned();
+    let config_path = match (config_flag, std::env::var_os("LIVECHAT_CONFIG")) {
+        (Some(p), _) => PathBuf::from(p),
+        (None, Some(p)) => PathBuf::from(p),
+        (None, None) => PathBuf::from("/etc/livechat/livechatd.toml"),
+    };
+    let file = read_file(&config_path)?;
+    for k in flags.keys() {
+        if k != "config" && !SPECS.iter().any(|s| s.key == k) {
+            return Err(SettingError(format!(
+                "unknown flag --{}",
+                k.replace('_', "-")
+            )));
+        }
+    }
+    let mut raw = Vec::new();
+    for spec in SPECS {
+        let mut value = spec.default.map(str::to_owned);
+        let mut source = Source::Default;
+        if let Some(v) = file.get(spec.key) {
+            value = Some(v.clone());
+            source = Source::File;
+        }
+        if let Some(v) = std::env::var_os(spec.env) {
+            let v = v
+                .into_string()
+                .map_err(|_| SettingError(format!("{}: not valid UTF-8", spec.env)))?;
+            value = Some(v);
+            source = Source::Env;
+        }
+        if let Some(v) = flags.get(spec.key) {
+            value = Some(v.clone());
+            source = Source::Flag;
+        }
+        raw.push((spec, value, source));
+    }
+    parse(config_path, raw)
+}
+
+/// Reads the config file; a missing one is no error (PROTOCOL.md: "read if it exists").
+fn read_file(path: &PathBuf) -> Result<BTreeMap<String, String>, SettingError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => {
+            return Err(SettingError(format!(
+                "LIVECHAT_CONFIG: cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Int(i64),
+        Str(String),
+        Bool(bool),
+    }
+    let table: BTreeMap<String, Scalar> = basic_toml::from_str(&text)
+        .map_err(|e| SettingError(format!("LIVECHAT_CONFIG: {}: {e}", path.display())))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in table {
+        if !SPECS.iter().any(|s| s.key == k) {
+            return Err(SettingError(format!(
+                "{k}: unknown key in {}",
+                path.display()
+            )));
+        }
+        let v = match v {
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Str(s) => s,
+            Scalar::Bool(b) => b.to_string(),
+        };
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn parse(
+    config_path: PathBuf,
+    raw: Vec<(&'static Spec, Option<String>, Source)>,
+) -> Result<Settings, SettingError> {
+    let get = |key: &str| -> (&'static Spec, Option<&str>) {
+        let (spec, v, _) = raw
+            .iter()
+            .find(|(s, _, _)| s.key == key)
+            .map(|(s, v, src)| (*s, v.as_deref(), src))
+            .unwrap_or((&SPECS[0], None, &Source::Default));
+        (spec, v)
+    };
+    fn bad(spec: &Spec, v: &str, why: impl fmt::Display) -> SettingError {
+        SettingError(format!(
+            "invalid {} ({} = {:?}): {why}",
+            spec.env, spec.key, v
+        ))
+    }
+    let req = |key: &str| -> Result<(&'static Spec, &str), SettingError> {
+        match get(key) {
+            (spec, Some(v)) => Ok((spec, v)),
+            (spec, None) => Err(SettingError(format!("{}: missing", spec.env))),
+        }
+    };
+    let addr = |key: &str| -> Result<SocketAddr, SettingError> {
+        let (spec, v) = req(key)?;
+        v.parse().map_err(|e| bad(spec, v, e))
+    };
+    let ms = |key: &str| -> Result<Duration, SettingError> {
+        let (spec, v) = req(key)?;
+        match v.parse::<u64>() {
+            Ok(n) if (1..=86_400_000).contains(&n) => Ok(Duration::from_millis(n)),
+            Ok(_) => Err(bad(spec, v, "must be 1..=86400000 milliseconds")),
+            Err(e) => Err(bad(spec, v, e)),
+        }
+    };
+    let count = |key: &str, max: usize| -> Result<usize, SettingError> {
+        let (spec, v) = req(key)?;
+        match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            Ok(_) => Err(bad(
+                spec,
+                v,
+                format!("must be 1..={max} (the compiled capacity)"),
+            )),
+            Err(e) => Err(bad(spec, v, e)),
+        }
+    };
+    let policy = |key: &str| -> Result<Policy, SettingError> {
+        let (spec, v) = req(key)?;
+        match v {
+            "never" => Ok(Policy::Never),
+            "loopback" => Ok(Policy::Loopback),
+            "always" => Ok(Policy::Always),
+            _ => Err(bad(spec, v, "must be never, loopback or always")),
+        }
+    };
+    let optional = |key: &str| get(key).1.filter(|v| !v.is_empty()).map(str::to_owned);
+
+    let (rate_spec, rate) = req("rate")?;
+    let (burst, per_sec) = rate
+        .split_once('/')
+        .and_then(|(b, r)| Some((b.trim().parse::<u32>().ok()?, r.trim().parse::<u32>().ok()?)))
+        .filter(|&(b, r)| b >= 1 && r >= 1)
+        .ok_or_else(|| bad(rate_spec, rate, "must be BURST/PER_SECOND, both at least 1"))?;
+    let advertise_ip = match optional("advertise_ip") {
+        Some(v) => Some(v.parse().map_err(|e| bad(get("advertise_ip").0, &v, e))?),
+        None => None,
+    };
+    let (cap_spec, cap) = req("max_conn_per_ip")?;
+    let max_conn_per_ip = match cap.parse::<u32>() {
+        Ok(n) if n >= 1 => n,
+        Ok(_) => return Err(bad(cap_spec, cap, "must be at least 1")),
+        Err(e) => return Err(bad(cap_spec, cap, e)),
+    };
+    let limits = Limits {
+        max_sessions: count("max_sessions", core_config::MAX_SESSIONS)?,
+        max_channels: count("max_channels", core_config::MAX_CHANNELS)?,
+        max_members: count("max_members", core_config::MAX_MEMBERS)?,
+        heartbeat: ms("heartbeat_ms")?,
+        floor_max: ms("floor_max_ms")?,
+        floor_ping: ms("floor_ping_ms")?,
+        rate_burst: burst,
+        rate_per_sec: per_sec,
+    };
+    let tls_cert = optional("tls_cert").map(PathBuf::from);
+    let tls_key = optional("tls_key").map(PathBuf::from);
+    if tls_cert.is_some() != tls_key.is_some() {
+        return Err(SettingError(
+            "LIVECHAT_TLS_CERT and LIVECHAT_TLS_KEY must be set together".into(),
+        ));
+    }
+    Ok(Settings {
+        config_path,
+        secret: optional("secret"),
+        http_addr: addr("http_addr")?,
+        udp_addr: addr("udp_addr")?,
+        advertise_ip,
+        tls_cert,
+        tls_key,
+        plain_rtp: policy("plain_rtp")?,
+        sdes_over_ws: policy("sdes_over_ws")?,
+        limits,
+        max_conn_per_ip,
+        raw,
+    })
+}
+
+impl Settings {
+    /// The effective configuration as `check-config` prints it, secrets masked.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "# livechatd effective configuration\n# config file: {}\n",
+            self.config_path.display()
+        );
+        for (spec, value, source) in &self.raw {
+            let shown = match value {
+                None => "(unset)".to_owned(),
+                Some(_) if spec.secret => "******** (set)".to_owned(),
+                Some(v) => format!("{v:?}"),
+            };
+            s.push_str(&format!(
+                "{:<16} = {:<24} # {}, {}; {}\n",
+                spec.key, shown, spec.env, source, spec.help
+            ));
+        }
+        s
+    }
+}
+
+/// Names of every flag `run` and `check-config` take, with `--` and dashes.
+pub fn flag_names() -> impl Iterator<Item = (String, &'static str)> {
+    SPECS
+        .iter()
+        .map(|s| (format!("--{}", s.key.replace('_', "-")), s.help))
+        .chain(std::iter::once(("--config".to_owned(), "TOML config file")))
+}
+
+/// The key a `--flag-name` stands for, if it is one of ours.
+pub fn key_of_flag(flag: &str) -> Option<String> {
+    let key = flag.replace('-', "_");
+    (key == "config" || SPECS.iter().any(|s| s.key == key)).then_some(key)
+}
