@@ -647,3 +647,255 @@ async fn a_list_that_does_not_fit_is_cut_and_says_truncated() {
         "a cut list has some but not all entries: {n}"
     );
 }
+
+#[tokio::test]
+async fn the_member_limit_bounds_the_default_capacity_2001_beyond() {
+    let d = Daemon::builder()
+        .env("LIVECHAT_MAX_MEMBERS", "2")
+        .start()
+        .await;
+    let mut cs = Client::identified_many(&d, "u", 3).await;
+    cs[0].create("c").await;
+    cs[0].join("c").await;
+    cs[1].join("c").await;
+    cs[2]
+        .error(
+            op::CHANNEL_JOIN,
+            json!({"channel_id": "c", "ssrc": fresh_ssrc()}),
+            code::CHANNEL_FULL,
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn racing_creates_of_one_id_give_one_ack_and_one_2005() {
+    let d = Daemon::start().await;
+    let mut a = Client::identified(&d, "a").await;
+    let mut b = Client::identified(&d, "b").await;
+    for round in 0..10 {
+        let ch = format!("race{round}");
+        let ia = a
+            .send_request(op::CHANNEL_CREATE, json!({"channel_id": ch}))
+            .await;
+        let ib = b
+            .send_request(op::CHANNEL_CREATE, json!({"channel_id": ch}))
+            .await;
+        let fa = a.answer_to(ia, "a racing create").await;
+        let fb = b.answer_to(ib, "b racing create").await;
+        let acks = [&fa, &fb].iter().filter(|f| f["op"] == op::ACK).count();
+        let dups = [&fa, &fb]
+            .iter()
+            .filter(|f| f["op"] == op::ERROR && f["d"]["code"] == code::CHANNEL_EXISTS)
+            .count();
+        assert!(
+            acks == 1 && dups == 1,
+            "two creates of {ch}: exactly one ACK and one 2005, got {} and {}",
+            describe(&fa),
+            describe(&fb)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_creator_keeps_its_rights_after_reconnecting() {
+    // The creator is a user: reconnecting under the same user_id does not lose the channel.
+    let d = Daemon::start().await;
+    let mut owner = Client::identified(&d, "owner").await;
+    owner.create("mine").await;
+    owner.close().await;
+    let mut m = Client::identified(&d, "member").await;
+    m.join("mine").await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut owner = loop {
+        let mut c = Client::connect(&d, "owner-again").await;
+        let f = c
+            .identify_raw(json!({"user_id": "owner", "token": d.token("owner")}))
+            .await;
+        if f["op"] == op::READY {
+            c.user_id = Some("owner".into());
+            break c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "owner cannot log in again"
+        );
+        tokio::time::sleep(ms(100)).await;
+    };
+    owner.update("mine", json!({"name": "Still mine"})).await;
+    m.expect_channel_event("update", "mine").await;
+    owner.delete("mine").await;
+    m.expect_channel_event("delete", "mine").await;
+}
+
+#[tokio::test]
+async fn join_media_host_is_the_advertised_ip() {
+    // Documentation range (RFC 5737): never contacted, only announced.
+    let d = Daemon::builder()
+        .env("LIVECHAT_ADVERTISE_IP", "192.0.2.7")
+        .start()
+        .await;
+    let mut c = Client::identified(&d, "alice").await;
+    c.create("c").await;
+    let j = c.join("c").await;
+    assert_eq!(
+        j["media"]["host"], "192.0.2.7",
+        "media.host = LIVECHAT_ADVERTISE_IP: {j}"
+    );
+    assert_eq!(j["media"]["port"], d.udp.port(), "{j}");
+}
+
+#[tokio::test]
+async fn plain_rtp_policy_never_refuses_a_join_without_crypto_2002() {
+    let d = Daemon::start_with(&[("LIVECHAT_PLAIN_RTP", "never")]).await;
+    let mut c = Client::identified(&d, "alice").await;
+    c.create("c").await;
+    c.error(
+        op::CHANNEL_JOIN,
+        json!({"channel_id": "c", "ssrc": fresh_ssrc()}),
+        code::NOT_PERMITTED,
+    )
+    .await;
+    assert_eq!(c.members("c").await, Vec::<String>::new());
+    // With crypto (allowed over ws:// from loopback by default) the join works.
+    let j = c
+        .ack(
+            op::CHANNEL_JOIN,
+            json!({"channel_id": "c", "ssrc": fresh_ssrc(),
+                "crypto": {"suite": "AES_CM_128_HMAC_SHA1_80", "key": base64(&[7u8; 30])}}),
+        )
+        .await;
+    assert_eq!(j["crypto"]["suite"], "AES_CM_128_HMAC_SHA1_80", "{j}");
+}
+
+#[tokio::test]
+async fn sdes_keys_over_ws_policy_never_is_2002() {
+    let d = Daemon::start_with(&[("LIVECHAT_SDES_OVER_WS", "never")]).await;
+    let mut c = Client::identified(&d, "alice").await;
+    c.create("c").await;
+    c.error(
+        op::CHANNEL_JOIN,
+        json!({"channel_id": "c", "ssrc": fresh_ssrc(),
+            "crypto": {"suite": "AES_CM_128_HMAC_SHA1_80", "key": base64(&[7u8; 30])}}),
+        code::NOT_PERMITTED,
+    )
+    .await;
+    // Plain RTP from loopback is still allowed by default.
+    c.join("c").await;
+}
+
+#[tokio::test]
+async fn join_with_sdes_crypto_gets_a_fresh_server_key_of_the_same_suite() {
+    let d = Daemon::start().await;
+    let mut a = Client::identified(&d, "alice").await;
+    let mut b = Client::identified(&d, "bob").await;
+    a.create("c").await;
+    let client_key = base64(&(1..=30).collect::<Vec<u8>>());
+    let mut server_keys = Vec::new();
+    for (c, suite) in [
+        (&mut a, "AES_CM_128_HMAC_SHA1_80"),
+        (&mut b, "AES_CM_128_HMAC_SHA1_32"),
+    ] {
+        let j = c
+            .ack(
+                op::CHANNEL_JOIN,
+                json!({"channel_id": "c", "ssrc": fresh_ssrc(),
+                    "crypto": {"suite": suite, "key": client_key}}),
+            )
+            .await;
+        assert_eq!(
+            j["crypto"]["suite"], suite,
+            "the ACK's crypto has the same suite: {j}"
+        );
+        let key = j["crypto"]["key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("crypto.key: {j}"));
+        let raw = unbase64(key).unwrap_or_else(|| panic!("crypto.key is not base64: {j}"));
+        assert_eq!(raw.len(), 30, "16-byte master key + 14-byte salt: {j}");
+        assert_ne!(
+            key, client_key,
+            "the server key is fresh, not the client's: {j}"
+        );
+        server_keys.push(key.to_owned());
+    }
+    assert_ne!(
+        server_keys[0], server_keys[1],
+        "each join gets a fresh server key"
+    );
+    // Bad suites and keys are 1004.
+    let mut c = Client::identified(&d, "carol").await;
+    for crypto in [
+        json!({"suite": "AES_CM_256_HMAC_SHA1_80", "key": client_key}),
+        json!({"suite": "AES_CM_128_HMAC_SHA1_80", "key": base64(&[1u8; 29])}),
+        json!({"suite": "AES_CM_128_HMAC_SHA1_80", "key": base64(&[1u8; 31])}),
+        json!({"suite": "AES_CM_128_HMAC_SHA1_80", "key": "not base64!"}),
+        json!({"suite": "AES_CM_128_HMAC_SHA1_80"}),
+        json!({"key": client_key}),
+        json!("AES_CM_128_HMAC_SHA1_80"),
+    ] {
+        c.error(
+            op::CHANNEL_JOIN,
+            json!({"channel_id": "c", "ssrc": fresh_ssrc(), "crypto": crypto}),
+            code::MALFORMED,
+        )
+        .await;
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard padded base64; `None` if it is not.
+fn unbase64(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for chunk in s.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        let mut pad = 0usize;
+        for &c in chunk {
+            let v = if c == b'=' {
+                pad += 1;
+                0
+            } else {
+                if pad > 0 {
+                    return None;
+                }
+                u32::try_from(B64.iter().position(|&x| x == c)?).ok()?
+            };
+            n = (n << 6) | v;
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - pad.min(2)]);
+    }
+    Some(out)
+}
+
+#[test]
+fn base64_round_trip() {
+    for len in 0..40 {
+        let v: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+        assert_eq!(unbase64(&base64(&v)), Some(v));
+    }
+    assert_eq!(base64(b"foob"), "Zm9vYg==");
+}

@@ -299,9 +299,16 @@ async fn sigterm_with_no_clients_exits_0_promptly() {
     let mut d = Daemon::start().await;
     d.signal(libc::SIGTERM);
     let status = d.wait_exit(ms(3000)).await;
+    use std::os::unix::process::ExitStatusExt;
     assert!(
         status.success(),
-        "exit 0 on SIGTERM, got {status}: {}",
+        "exit 0 on SIGTERM sent right after the ready line, got {status}{}: {}",
+        if status.signal() == Some(libc::SIGTERM) {
+            " (killed by the default SIGTERM action: the handler was not installed yet when \
+             `ready` was logged)"
+        } else {
+            ""
+        },
         d.logs()
     );
 }
@@ -322,4 +329,25 @@ async fn ready_line_names_the_bound_addresses() {
     // The UDP port is really bound.
     let err = std::net::UdpSocket::bind(d.udp);
     assert!(err.is_err(), "the daemon should hold {}", d.udp);
+}
+
+#[tokio::test]
+async fn an_unparsable_config_file_exits_non_zero() {
+    let dir = std::env::temp_dir().join(format!("livechat-e2e-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("broken.toml");
+    std::fs::write(&path, "this is [[ not toml = = =\n").expect("write config");
+    let p = path.to_string_lossy().into_owned();
+    let out = run(&[], &[("LIVECHAT_CONFIG", &p)], EXIT_WITHIN).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !out.status.success(),
+        "an unparsable LIVECHAT_CONFIG must make livechatd exit non-zero: {}",
+        out.all()
+    );
+    assert!(
+        out.all().contains("broken.toml") || out.all().to_lowercase().contains("config"),
+        "the error names the config file: {}",
+        out.all()
+    );
 }

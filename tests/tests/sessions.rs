@@ -409,3 +409,82 @@ async fn a_member_that_never_reads_does_not_stall_its_channel() {
         .await;
     drop(stuck);
 }
+
+#[tokio::test]
+async fn a_disconnect_leaves_every_joined_channel() {
+    let d = Daemon::start().await;
+    let mut hub = Client::identified(&d, "hub").await;
+    let mut others = Vec::new();
+    for ch in ["x", "y", "z"] {
+        hub.create(ch).await;
+        let mut o = Client::identified(&d, &format!("watch-{ch}")).await;
+        o.join(ch).await;
+        others.push(o);
+    }
+    for ch in ["x", "y", "z"] {
+        hub.join(ch).await;
+    }
+    hub.drop_abruptly();
+    for (o, ch) in others.iter_mut().zip(["x", "y", "z"]) {
+        o.expect_member_event("join", ch, "hub").await;
+        o.expect_member_event("leave", ch, "hub").await;
+        o.assert_quiet(ms(QUIET), "exactly one leave per channel")
+            .await;
+        assert_eq!(o.members(ch).await, ids(&[&format!("watch-{ch}")]));
+    }
+}
+
+#[tokio::test]
+async fn unidentified_connections_do_not_count_against_the_session_limit() {
+    let d = Daemon::start_with(&[("LIVECHAT_MAX_SESSIONS", "2")]).await;
+    let mut idle = Vec::new();
+    for i in 0..5 {
+        idle.push(Client::connect(&d, &format!("idle{i}")).await);
+    }
+    let mut a = Client::identified(&d, "a").await;
+    let _b = Client::identified(&d, "b").await;
+    let f = idle[0]
+        .identify_raw(json!({"user_id": "c", "token": d.token("c")}))
+        .await;
+    idle[0].check_error(&f, Some(op::IDENTIFY), code::CAPACITY, "a third session");
+    a.assert_alive("a after a refused third session").await;
+}
+
+#[tokio::test]
+async fn once_the_budget_is_spent_rate_limiting_comes_before_every_other_check() {
+    // 20 requests, refilling at 1/s: the budget stays spent for the rest of the test.
+    let d = Daemon::start_with(&[("LIVECHAT_RATE", "20/1")]).await;
+    let mut c = Client::connect(&d, "unidentified").await;
+    let mut sent = Vec::new();
+    for _ in 0..30 {
+        sent.push(c.send_request(op::CHANNEL_LIST, Value::Null).await);
+    }
+    let answers = c
+        .answers_to(&sent, TIMEOUT, "30 requests over a budget of 20")
+        .await;
+    let limited = answers
+        .iter()
+        .filter(|f| f["op"] == op::ERROR && f["d"]["code"] == code::RATE_LIMITED)
+        .count();
+    assert!(
+        (8..=11).contains(&limited),
+        "about 10 of 30 requests over a 20 budget get 1006, got {limited}: {:?}",
+        answers.iter().map(describe).collect::<Vec<_>>()
+    );
+    // Frames that would be 1005, 1003, 1004 and 1000 are all 1006 now.
+    c.raw_error(
+        &"x".repeat(proto::MAX_INBOUND_FRAME + 1),
+        code::RATE_LIMITED,
+    )
+    .await;
+    c.send_binary(vec![1, 2, 3]).await;
+    let f = c
+        .recv_where("ERROR for a binary frame over budget", |f| {
+            f["op"] == op::ERROR
+        })
+        .await;
+    c.check_error(&f, None, code::RATE_LIMITED, "binary frame over budget");
+    c.raw_error("not json", code::RATE_LIMITED).await;
+    c.raw_error(r#"{"op":10,"d":{"channel_id":"c"}}"#, code::RATE_LIMITED)
+        .await;
+}
