@@ -427,6 +427,12 @@ impl Drop for Daemon {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        // A panic inside the daemon (say, in one connection's task) must not go unnoticed
+        // just because the test's own assertions passed.
+        let logs = self.logs();
+        if !std::thread::panicking() && logs.contains("panicked at") {
+            panic!("livechatd panicked during the test; it logged:\n{logs}");
+        }
     }
 }
 

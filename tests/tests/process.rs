@@ -351,3 +351,23 @@ async fn an_unparsable_config_file_exits_non_zero() {
         out.all()
     );
 }
+
+#[tokio::test]
+async fn the_secret_never_appears_in_the_logs() {
+    let secret = "log-leak-canary-7d1e";
+    let d = Daemon::builder().secret(secret).start().await;
+    let mut a = Client::identified(&d, "alice").await;
+    let mut bad = Client::connect(&d, "conn").await;
+    let f = bad
+        .identify_raw(json!({"user_id": "bob", "token": "1.0.0"}))
+        .await;
+    bad.check_error(&f, Some(op::IDENTIFY), code::INVALID_TOKEN, "bad token");
+    a.create("c").await;
+    drop(a);
+    tokio::time::sleep(ms(200)).await;
+    assert!(
+        !d.logs().contains(secret),
+        "the daemon logged its secret: {}",
+        d.logs()
+    );
+}
