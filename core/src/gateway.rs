@@ -10,6 +10,7 @@
 //! core has no clock, no thread and no socket.
 
 mod channels;
+mod floor;
 
 use core::fmt::Write;
 
@@ -427,6 +428,17 @@ impl Gateway {
                 self.drop_connection(now, id, drv);
             }
         }
+        for slot in 0..self.channels.len() {
+            let due = self
+                .channels
+                .get(slot)
+                .and_then(Option::as_ref)
+                .and_then(|c| c.floor.poll_timeout())
+                .is_some_and(|t| t <= now.mono);
+            if due {
+                self.with_floor(slot, drv, |f, emit| f.handle_timeout(now.mono, emit));
+            }
+        }
         self.recompute_deadline();
     }
 
@@ -445,18 +457,23 @@ impl Gateway {
         )
     }
 
-    fn bump_deadline(&mut self, at: Instant) {
+    pub(crate) fn bump_deadline(&mut self, at: Instant) {
         self.next_deadline = Some(self.next_deadline.map_or(at, |d| d.min(at)));
     }
 
     fn recompute_deadline(&mut self) {
         let zombie_after = self.zombie_after();
-        self.next_deadline = self
+        let zombies = self
             .conns
             .iter()
             .filter(|c| c.open)
-            .map(|c| c.last_activity + zombie_after)
-            .min();
+            .map(|c| c.last_activity + zombie_after);
+        let floors = self
+            .channels
+            .iter()
+            .flatten()
+            .filter_map(|c| c.floor.poll_timeout());
+        self.next_deadline = zombies.chain(floors).min();
     }
 
     fn conn(&self, c: ConnId) -> Option<&Conn> {
@@ -543,11 +560,14 @@ impl Gateway {
                 channel_id,
                 content,
             } => self.message_create(now, conn, &channel_id, &content, id, drv),
-            Request::FloorRequest { .. }
-            | Request::FloorRelease { .. }
-            | Request::FloorPing { .. } => {
-                Err(Error::new(ErrorCode::Internal, "floor control unavailable"))
+            Request::FloorRequest {
+                channel_id,
+                priority,
+            } => self.floor_request(now, conn, &channel_id, priority, id, drv),
+            Request::FloorRelease { channel_id } => {
+                self.floor_release(now, conn, &channel_id, id, drv)
             }
+            Request::FloorPing { channel_id } => self.floor_ping(now, conn, &channel_id, id, drv),
         }
     }
 

@@ -4,6 +4,7 @@
 use core::net::IpAddr;
 
 use crate::config::{MAX_JOINED_PER_SESSION, MAX_MEMBERS};
+use crate::floor::Floor;
 use crate::protocol::{Freq, Id, Name};
 use crate::time::Instant;
 
@@ -125,6 +126,8 @@ pub struct Channel {
     pub created_at: u64,
     /// Members in join order.
     pub members: heapless::Vec<Member, MAX_MEMBERS>,
+    /// Who may talk.
+    pub floor: Floor<ConnId>,
 }
 
 impl Channel {

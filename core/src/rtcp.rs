@@ -1354,7 +1354,7 @@ mod tests {
         assert_eq!(sr.packet_count(), 500);
         assert_eq!(sr.octet_count(), 40_000);
         assert_eq!(sr.report_count(), 1);
-        assert_eq!(sr.profile_extension(), &[]);
+        assert_eq!(sr.profile_extension(), &[] as &[u8]);
         let blocks: Vec<_> = sr.reports().collect();
         assert_eq!(
             blocks,
@@ -1546,7 +1546,7 @@ mod tests {
         let Ok(Packet::Other(raw)) = packets[0] else {
             panic!("{packets:?}");
         };
-        assert_eq!(raw.body(), &[]);
+        assert_eq!(raw.body(), &[] as &[u8]);
         assert_eq!(first_ssrc(&buf), Ok(None));
     }
 

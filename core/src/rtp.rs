@@ -734,10 +734,10 @@ mod tests {
         buf[15] = 4;
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(p.padding_len(), 4);
-        assert_eq!(p.payload(), &[]);
+        assert_eq!(p.payload(), &[] as &[u8]);
         // A header with nothing after it is fine too.
         let p = Packet::new_checked(&RFC7714_RTP[..12]).unwrap();
-        assert_eq!(p.payload(), &[]);
+        assert_eq!(p.payload(), &[] as &[u8]);
     }
 
     #[test]
@@ -787,7 +787,7 @@ mod tests {
         // extension data), so the packet is well formed with an empty payload.
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(p.header_len(), 28);
-        assert_eq!(p.payload(), &[]);
+        assert_eq!(p.payload(), &[] as &[u8]);
         // Length 0xffff on a small packet.
         let mut buf = WEBRTC_OPUS;
         buf[14] = 0xff;
@@ -807,7 +807,10 @@ mod tests {
         assert_eq!(Packet::new_checked(&buf[..]), Err(Error::BadPadding));
         // Count exactly everything after the header is allowed.
         buf[31] = 12;
-        assert_eq!(Packet::new_checked(&buf[..]).unwrap().payload(), &[]);
+        assert_eq!(
+            Packet::new_checked(&buf[..]).unwrap().payload(),
+            &[] as &[u8]
+        );
         // P set on a bare header: nothing can be padding.
         let mut buf = [0u8; 12];
         buf.copy_from_slice(&RFC7714_RTP[..12]);
@@ -831,7 +834,7 @@ mod tests {
         // Last byte 0xff: more than the packet; payload() clamps rather than panics.
         buf[21] = 0xff;
         let p = Packet::new_checked_header(&buf[..]).unwrap();
-        assert_eq!(p.payload(), &[]);
+        assert_eq!(p.payload(), &[] as &[u8]);
     }
 
     #[test]
@@ -1097,7 +1100,7 @@ mod tests {
             let h = Packet::new_checked(&buf[..m]).unwrap();
             prop_assert_eq!(h.header_len(), m);
             prop_assert_eq!(h.ssrc(), ssrc);
-            prop_assert_eq!(h.payload(), &[][..]);
+            prop_assert_eq!(h.payload(), &[] as &[u8]);
         }
     }
 }

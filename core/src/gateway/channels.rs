@@ -4,10 +4,11 @@ use base64::Engine;
 
 use super::{Driver, Gateway, Recipients, session_of, user_of};
 use crate::error::{Error, ErrorCode};
+use crate::floor::{Floor, FloorTimers};
 use crate::hub::{Channel, ConnId, Member};
 use crate::protocol::{
-    AckInfo, AckJoin, AckPlain, ChannelEvent, ChannelFields, Crypto, CryptoAnswer, Freq, Id, Media,
-    MessageEvent, Name, StrSeq, encode_channel_list, op,
+    AckInfo, AckJoin, AckPlain, ChannelEvent, ChannelFields, Crypto, CryptoAnswer, FloorTaken,
+    Freq, Id, Media, MessageEvent, Name, StrSeq, encode_channel_list, op,
 };
 use crate::time::Now;
 
@@ -110,6 +111,10 @@ impl Gateway {
             creator,
             created_at: now.unix_ms,
             members: heapless::Vec::new(),
+            floor: Floor::new(FloorTimers {
+                max: self.cfg.limits.floor_max,
+                ping: self.cfg.limits.floor_ping,
+            }),
         };
         let entry = self
             .channels
@@ -218,7 +223,7 @@ impl Gateway {
         let ack = AckJoin {
             req_op: op::CHANNEL_JOIN,
             channel_id: &ch.id,
-            active_members: StrSeq(names),
+            active_members: StrSeq::new(names),
             media: Media {
                 host: &cfg.media_host,
                 port: cfg.media_port,
@@ -247,6 +252,15 @@ impl Gateway {
                 capacity: None,
             };
             out.send(drv, &others, op::CHANNEL_EVENT, ev, None);
+            // A radio joining mid-talk learns who holds the floor, as the others did.
+            if let Some((holder, priority)) = ch.floor.holder() {
+                let taken = FloorTaken {
+                    channel_id: &ch.id,
+                    user_id: user_of(conns, holder),
+                    priority,
+                };
+                out.send(drv, &[conn], op::FLOOR_TAKEN, taken, None);
+            }
         }
         Ok(())
     }
@@ -275,7 +289,7 @@ impl Gateway {
     /// session forgets the channel.
     pub(super) fn remove_member(
         &mut self,
-        _now: Now,
+        now: Now,
         conn: ConnId,
         slot: u16,
         drv: &mut impl Driver,
@@ -310,6 +324,8 @@ impl Gateway {
             };
             out.send(drv, &others, op::CHANNEL_EVENT, ev, None);
         }
+        // The floor passes on (or the request is dequeued); the leaver is told nothing.
+        self.with_floor(slot, drv, |f, emit| f.leave(now.mono, conn, emit));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -460,11 +476,11 @@ impl Gateway {
             member_count: f.member_count,
             creator: f.creator,
             created_at: f.created_at,
-            members: StrSeq(ch.members.iter().map(|m| user_of(conns, m.conn))),
+            members: StrSeq::new(ch.members.iter().map(|m| user_of(conns, m.conn))),
             floor: crate::protocol::FloorInfo {
-                state: "idle",
-                holder: None,
-                queue: StrSeq(core::iter::empty::<&str>()),
+                state: if ch.floor.is_idle() { "idle" } else { "taken" },
+                holder: ch.floor.holder().map(|(h, _)| user_of(conns, h)),
+                queue: StrSeq::new(ch.floor.queue().map(|(u, _)| user_of(conns, u))),
             },
         };
         out.send(drv, &[conn], op::ACK, ack, id);

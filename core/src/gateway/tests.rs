@@ -407,3 +407,143 @@ fn transport_policies_gate_plain_rtp_and_sdes() {
     assert_eq!(r[0]["d"]["crypto"]["suite"], "AES_CM_128_HMAC_SHA1_80");
     assert_eq!(r[0]["d"]["crypto"]["key"].as_str().unwrap().len(), 40);
 }
+
+fn ops(frames: &[Value]) -> Vec<i64> {
+    frames.iter().map(|f| f["op"].as_i64().unwrap()).collect()
+}
+
+/// Three members of channel "c": a (priority cap 255), b and c (cap 1).
+fn floor_sim(limits: Limits) -> (Sim, ConnId, ConnId, ConnId) {
+    let mut s = Sim::new(limits);
+    let a = s.user("a");
+    let low = |s: &mut Sim, name: &str| {
+        let c = s.connect();
+        let tok = s.token(name, 1);
+        s.req(c, json!({"op":3,"d":{"user_id":name,"token":tok}}));
+        c
+    };
+    let b = low(&mut s, "b");
+    let c = low(&mut s, "c");
+    s.req(a, json!({"op":10,"d":{"channel_id":"c"}}));
+    for (i, u) in [a, b, c].into_iter().enumerate() {
+        s.join(u, "c", i as u32 + 1);
+    }
+    for u in [a, b, c] {
+        s.take(u);
+    }
+    (s, a, b, c)
+}
+
+#[test]
+fn floor_grant_queue_release_and_info() {
+    let (mut s, a, b, c) = floor_sim(Limits::default());
+    let r = s.req(b, json!({"op":30,"d":{"channel_id":"c"}}));
+    assert_eq!(r[0]["op"], 50);
+    assert_eq!(r[0]["d"]["max_duration_ms"], 30000);
+    assert_eq!(
+        s.take(a)[0]["d"],
+        json!({"channel_id":"c","user_id":"b","priority":0})
+    );
+    s.take(c);
+    // The token caps c's requested priority at 1, not above... b holds at 0, so c (1) preempts.
+    let r = s.req(c, json!({"op":30,"d":{"channel_id":"c","priority":200}}));
+    assert_eq!(ops(&r), vec![50]);
+    assert_eq!(ops(&s.take(b)), vec![52, 53]);
+    assert_eq!(s.take(a)[0]["d"]["priority"], 1);
+    // b now queues behind c's hold.
+    let r = s.req(b, json!({"op":30,"d":{"channel_id":"c"},"id":3}));
+    assert_eq!(r[0], json!({"op":200,"d":{"req_op":30},"id":3}));
+    assert_eq!(
+        r[1]["d"],
+        json!({"channel_id":"c","position":1,"queue_size":1})
+    );
+    let info = s.req(a, json!({"op":16,"d":{"channel_id":"c"}}));
+    assert_eq!(
+        info[0]["d"]["floor"],
+        json!({"state":"taken","holder":"c","queue":["b"]})
+    );
+    assert_eq!(
+        code(&s.req(a, json!({"op":31,"d":{"channel_id":"c"}}))),
+        2002
+    );
+    assert_eq!(
+        ops(&s.req(c, json!({"op":31,"d":{"channel_id":"c"}}))),
+        vec![53]
+    );
+    assert_eq!(ops(&s.take(b)), vec![50]);
+    assert_eq!(
+        ops(&s.req(b, json!({"op":31,"d":{"channel_id":"c"}}))),
+        vec![54]
+    );
+    assert_eq!(ops(&s.take(a)), vec![53, 54]);
+    let outsider = s.user("z");
+    assert_eq!(
+        code(&s.req(outsider, json!({"op":30,"d":{"channel_id":"c"}}))),
+        2004
+    );
+    assert_eq!(
+        code(&s.req(outsider, json!({"op":30,"d":{"channel_id":"q"}}))),
+        2000
+    );
+}
+
+#[test]
+fn floor_timers_revoke_and_pass_on() {
+    let limits = Limits {
+        floor_ping: Duration::from_millis(300),
+        floor_max: Duration::from_millis(1000),
+        ..Limits::default()
+    };
+    let (mut s, a, b, c) = floor_sim(limits);
+    s.req(b, json!({"op":30,"d":{"channel_id":"c"}}));
+    s.req(c, json!({"op":30,"d":{"channel_id":"c"}}));
+    for u in [a, b, c] {
+        s.take(u);
+    }
+    assert_eq!(
+        ops(&s.req(b, json!({"op":32,"d":{"channel_id":"c"}}))),
+        vec![56]
+    );
+    s.advance(200);
+    s.req(b, json!({"op":32,"d":{"channel_id":"c"}}));
+    s.advance(200);
+    assert!(s.take(a).is_empty(), "pings keep the holder");
+    s.advance(200);
+    let r = s.take(b);
+    assert_eq!(r[0]["d"]["cause"], "timeout");
+    assert_eq!(ops(&r), vec![52, 53]);
+    assert_eq!(ops(&s.take(c)), vec![50]);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        s.advance(250);
+        seen.extend(s.req(c, json!({"op":32,"d":{"channel_id":"c"}})));
+    }
+    // Granted at 600 ms, pinging every 250 ms: revoked at its 1600 ms max deadline.
+    let revokes: Vec<_> = seen.iter().filter(|f| f["op"] == 52).collect();
+    assert_eq!(revokes.len(), 1, "{seen:?}");
+    assert_eq!(revokes[0]["d"]["cause"], "max_duration");
+    assert_eq!(ops(&s.take(a)), vec![53, 54]);
+}
+
+#[test]
+fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
+    let (mut s, a, b, c) = floor_sim(Limits::default());
+    s.req(b, json!({"op":30,"d":{"channel_id":"c"}}));
+    s.req(c, json!({"op":30,"d":{"channel_id":"c"}}));
+    for u in [a, b, c] {
+        s.take(u);
+    }
+    s.gw.close(s.now, b, &mut s.rec);
+    assert!(s.take(b).is_empty());
+    assert_eq!(ops(&s.take(c)), vec![100, 50]);
+    assert_eq!(ops(&s.take(a)), vec![100, 53]);
+    let d = s.user("d");
+    let r = s.join(d, "c", 9);
+    assert_eq!(ops(&r), vec![200, 53]);
+    assert_eq!(r[1]["d"]["user_id"], "c");
+    // Deleting the channel sends only `delete`.
+    s.take(a);
+    s.take(c);
+    s.req(a, json!({"op":14,"d":{"channel_id":"c"}}));
+    assert_eq!(ops(&s.take(c)), vec![100]);
+}

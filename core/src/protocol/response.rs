@@ -98,13 +98,20 @@ pub struct ChannelFields<'a> {
 }
 
 /// A JSON array of strings produced by an iterator, so lists are encoded straight from
-/// the tables without collecting them.
-pub struct StrSeq<I>(pub I);
+/// the tables without collecting them. It is consumed by the one serialization it is for.
+pub struct StrSeq<I>(core::cell::Cell<Option<I>>);
 
-impl<'a, I: Iterator<Item = &'a str> + Clone> Serialize for StrSeq<I> {
+impl<I> StrSeq<I> {
+    /// The array of what `iter` yields.
+    pub fn new(iter: I) -> Self {
+        StrSeq(core::cell::Cell::new(Some(iter)))
+    }
+}
+
+impl<'a, I: Iterator<Item = &'a str>> Serialize for StrSeq<I> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(None)?;
-        for item in self.0.clone() {
+        for item in self.0.take().into_iter().flatten() {
             seq.serialize_element(item)?;
         }
         seq.end()

@@ -1,0 +1,210 @@
+//! Floor control ops (30-32) and events (50-56): the gateway's side of [`crate::floor`]:
+//! membership and priority caps before the machine, recipients and encoding after it.
+
+use super::{Driver, Gateway, Recipients, user_of};
+use crate::error::{Error, ErrorCode};
+use crate::floor::{Audience, Floor, FloorError, FloorEvent};
+use crate::hub::{Channel, ConnId};
+use crate::protocol::{
+    AckPlain, FloorChannel, FloorDeny, FloorGranted, FloorQueuePos, FloorRevoke, FloorTaken, op,
+};
+use crate::time::Now;
+
+/// The event sink handed to floor calls.
+pub(super) type Sink<'a> = &'a mut dyn FnMut(FloorEvent<ConnId>);
+
+impl Gateway {
+    /// Runs `f` on a channel's floor with an event sink that encodes each event and sends
+    /// it to its audience, then makes sure the floor's next deadline is polled.
+    pub(super) fn with_floor<R>(
+        &mut self,
+        slot: usize,
+        drv: &mut impl Driver,
+        f: impl FnOnce(&mut Floor<ConnId>, &mut Sink<'_>) -> R,
+    ) -> Option<R> {
+        let Gateway {
+            conns,
+            channels,
+            out,
+            ..
+        } = self;
+        let Channel {
+            floor, members, id, ..
+        } = channels.get_mut(slot)?.as_mut()?;
+        let channel_id = id.as_str();
+        let members = &*members;
+        let conns = &*conns;
+        let mut emit = |ev: FloorEvent<ConnId>| {
+            let mut to = Recipients::new();
+            match ev.audience() {
+                Audience::One(c) => {
+                    let _ = to.push(c);
+                }
+                Audience::AllBut(x) => {
+                    for m in members.iter().filter(|m| m.conn != x) {
+                        let _ = to.push(m.conn);
+                    }
+                }
+                Audience::All => {
+                    for m in members.iter() {
+                        let _ = to.push(m.conn);
+                    }
+                }
+            }
+            match ev {
+                FloorEvent::Granted {
+                    to: c,
+                    max_duration,
+                } => {
+                    let d = FloorGranted {
+                        channel_id,
+                        user_id: user_of(conns, c),
+                        max_duration_ms: max_duration.as_millis(),
+                    };
+                    out.send(drv, &to, op::FLOOR_GRANTED, d, None);
+                }
+                FloorEvent::Deny { reason, .. } => {
+                    let d = FloorDeny {
+                        channel_id,
+                        reason: reason.as_str(),
+                    };
+                    out.send(drv, &to, op::FLOOR_DENY, d, None);
+                }
+                FloorEvent::Revoke { to: c, cause } => {
+                    let d = FloorRevoke {
+                        channel_id,
+                        user_id: user_of(conns, c),
+                        cause: cause.as_str(),
+                    };
+                    out.send(drv, &to, op::FLOOR_REVOKE, d, None);
+                }
+                FloorEvent::Taken { holder, priority } => {
+                    let d = FloorTaken {
+                        channel_id,
+                        user_id: user_of(conns, holder),
+                        priority,
+                    };
+                    out.send(drv, &to, op::FLOOR_TAKEN, d, None);
+                }
+                FloorEvent::Idle => {
+                    out.send(drv, &to, op::FLOOR_IDLE, FloorChannel { channel_id }, None);
+                }
+                FloorEvent::QueuePos { position, size, .. } => {
+                    let d = FloorQueuePos {
+                        channel_id,
+                        position,
+                        queue_size: size,
+                    };
+                    out.send(drv, &to, op::FLOOR_QUEUE_POS_INFO, d, None);
+                }
+                FloorEvent::Pong { .. } => {
+                    out.send(drv, &to, op::FLOOR_PONG, FloorChannel { channel_id }, None);
+                }
+            }
+        };
+        let mut sink: Sink<'_> = &mut emit;
+        let r = f(floor, &mut sink);
+        let next = floor.poll_timeout();
+        if let Some(t) = next {
+            self.bump_deadline(t);
+        }
+        Some(r)
+    }
+
+    /// The channel's slot, checking the session is a member (2000, then 2004).
+    fn floor_channel(&self, conn: ConnId, channel_id: &str) -> Result<usize, Error> {
+        let slot = self.find_channel(channel_id)?;
+        let member = self
+            .channels
+            .get(slot)
+            .and_then(Option::as_ref)
+            .is_some_and(|c| c.is_member(conn));
+        if member {
+            Ok(slot)
+        } else {
+            Err(ErrorCode::NotJoined.into())
+        }
+    }
+
+    fn floor_ack(&mut self, conn: ConnId, req_op: u8, id: Option<u32>, drv: &mut impl Driver) {
+        if id.is_some() {
+            self.out
+                .send(drv, &[conn], op::ACK, AckPlain { req_op }, id);
+        }
+    }
+
+    pub(super) fn floor_request(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        channel_id: &str,
+        priority: Option<u8>,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        let slot = self.floor_channel(conn, channel_id)?;
+        let s = self
+            .session(conn)
+            .ok_or(Error::from(ErrorCode::NotIdentified))?;
+        // PROTOCOL.md: the request's priority defaults to the session's, and any priority
+        // is capped by the token's cap.
+        let effective = priority.unwrap_or(s.priority).min(s.priority_cap);
+        self.floor_ack(conn, op::FLOOR_REQUEST, id, drv);
+        self.with_floor(slot, drv, |f, emit| {
+            f.request(now.mono, conn, effective, emit)
+        });
+        Ok(())
+    }
+
+    pub(super) fn floor_release(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        channel_id: &str,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        let slot = self.floor_channel(conn, channel_id)?;
+        let permitted = self
+            .channels
+            .get(slot)
+            .and_then(Option::as_ref)
+            .is_some_and(|c| {
+                c.floor.holder().is_some_and(|(h, _)| h == conn)
+                    || c.floor.queue().any(|(u, _)| u == conn)
+            });
+        if !permitted {
+            return Err(FloorError::NotPermitted.into());
+        }
+        self.floor_ack(conn, op::FLOOR_RELEASE, id, drv);
+        match self.with_floor(slot, drv, |f, emit| f.release(now.mono, conn, emit)) {
+            Some(Err(e)) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn floor_ping(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        channel_id: &str,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
+        let slot = self.floor_channel(conn, channel_id)?;
+        self.floor_ack(conn, op::FLOOR_PING, id, drv);
+        self.with_floor(slot, drv, |f, emit| f.ping(now.mono, conn, emit));
+        Ok(())
+    }
+}
+
+impl From<FloorError> for Error {
+    fn from(e: FloorError) -> Self {
+        match e {
+            FloorError::NotPermitted => Error::new(
+                ErrorCode::NotPermitted,
+                "neither the floor holder nor queued for it",
+            ),
+        }
+    }
+}
