@@ -4,6 +4,12 @@
 //! Every receive has a deadline ([`client::TIMEOUT`], 5 s) and its failure message says what
 //! it was waiting for and what arrived instead; every frame the server sends is checked against
 //! the frame shapes of PROTOCOL.md section 1.
+//!
+//! Running: `bash .ci/deps-e2e.sh` (python3 `websockets` for the interop peer), then
+//! `cargo build -p livechatd && cargo test -p livechat-tests`. The binary under test is
+//! `LIVECHATD_BIN`, else `<CARGO_TARGET_DIR or target>/debug/livechatd`. Each test starts its
+//! own daemon on loopback ports chosen by the kernel, with a config path that does not exist
+//! and every inherited `LIVECHAT_*` variable removed.
 
 pub mod client;
 pub mod daemon;

@@ -728,6 +728,39 @@ async fn the_creator_keeps_its_rights_after_reconnecting() {
 }
 
 #[tokio::test]
+async fn deleting_a_channel_with_a_held_floor_sends_delete_and_no_floor_messages() {
+    let d = Daemon::start().await;
+    let mut alice = Client::identified(&d, "alice").await;
+    let mut bob = Client::identified(&d, "bob").await;
+    let mut carol = Client::identified(&d, "carol").await;
+    alice.create("radio").await;
+    for c in [&mut alice, &mut bob, &mut carol] {
+        c.join("radio").await;
+    }
+    bob.send_op(op::FLOOR_REQUEST, json!({"channel_id": "radio"}))
+        .await;
+    bob.recv_where("FLOOR_GRANTED to bob", |f| f["op"] == op::FLOOR_GRANTED)
+        .await;
+    carol
+        .send_op(op::FLOOR_REQUEST, json!({"channel_id": "radio"}))
+        .await;
+    carol
+        .recv_where("carol queued (FLOOR_QUEUE_POS_INFO)", |f| {
+            f["op"] == op::FLOOR_QUEUE_POS_INFO
+        })
+        .await;
+    for c in [&mut alice, &mut bob, &mut carol] {
+        let _ = c.drain(ms(QUIET)).await;
+    }
+    alice.delete("radio").await;
+    for c in [&mut alice, &mut bob, &mut carol] {
+        c.expect_channel_event("delete", "radio").await;
+        c.assert_quiet(ms(QUIET), "a delete sends `delete` and no floor messages")
+            .await;
+    }
+}
+
+#[tokio::test]
 async fn join_media_host_is_the_advertised_ip() {
     // Documentation range (RFC 5737): never contacted, only announced.
     let d = Daemon::builder()

@@ -509,9 +509,8 @@ async fn errors_for_parsed_frames_echo_their_id() {
     }
 }
 
+/// The cap is observable only through floor control (FLOOR_TAKEN's `priority`).
 #[tokio::test]
-#[ignore = "observable only through floor control (ops 30-32), outside the signaling suite: \
-            run with --ignored once the floor is wired into the gateway"]
 async fn a_priority_above_the_token_cap_is_capped_as_floor_taken_shows() {
     let d = Daemon::builder().secret(SECRET).start().await;
     let mut alice = Client::connect(&d, "conn-a").await;
