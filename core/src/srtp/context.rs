@@ -129,7 +129,8 @@ impl Context {
         let header_len = rtp_header_len(&buf[..len])?;
         let (seq, ssrc) = rtp_seq_ssrc(buf);
 
-        let (slot, mut fresh) = self.slot_to_unprotect(ssrc)?;
+        let slot = self.slot_to_unprotect(ssrc)?;
+        let mut fresh = Stream::new(ssrc);
         let stream = match slot {
             Some(i) => &mut self.streams[i],
             None => &mut fresh,
@@ -203,7 +204,8 @@ impl Context {
         let index = u64::from(trailer & !SRTCP_E_FLAG);
         let ssrc = rtcp_ssrc(buf);
 
-        let (slot, mut fresh) = self.slot_to_unprotect(ssrc)?;
+        let slot = self.slot_to_unprotect(ssrc)?;
+        let mut fresh = Stream::new(ssrc);
         let stream = match slot {
             Some(i) => &mut self.streams[i],
             None => &mut fresh,
@@ -253,13 +255,12 @@ impl Context {
         }
     }
 
-    /// The slot of `ssrc`'s stream for receiving, or if it is new and there is room, a fresh
-    /// stream to [`add`](Self::add) once the packet authenticated.
-    fn slot_to_unprotect(&self, ssrc: u32) -> Result<(Option<usize>, Stream), Error> {
+    /// The slot of `ssrc`'s stream for receiving; `None` if it is new and there is room for
+    /// it, to [`add`](Self::add) once the packet authenticated.
+    fn slot_to_unprotect(&self, ssrc: u32) -> Result<Option<usize>, Error> {
         match self.find(ssrc) {
-            Some(i) => Ok((Some(i), Stream::new(ssrc))),
             None if self.streams.is_full() => Err(Error::TooManyStreams),
-            None => Ok((None, Stream::new(ssrc))),
+            slot => Ok(slot),
         }
     }
 
