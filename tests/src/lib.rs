@@ -15,6 +15,7 @@ pub mod client;
 pub mod daemon;
 pub mod proto;
 pub mod token;
+pub mod tone;
 
 pub use client::{
     Client, Closed, TIMEOUT, describe, fresh_ssrc, has_id, has_no_id, ids, show, sorted_ids,
