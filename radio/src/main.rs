@@ -370,6 +370,7 @@ async fn listen(
                 let Some(r) = r else { break };
                 if talker != Some(r.ssrc()) {
                     talker = Some(r.ssrc());
+                    print_floor_events(ch);
                     eprintln!("lcradio: hearing ssrc {} (seq {})", r.ssrc(), r.seq());
                 }
                 rec.push(&r.rtp);
