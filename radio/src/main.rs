@@ -161,9 +161,9 @@ fn parse_args() -> Result<Option<Args>, String> {
                 seconds = Some(
                     v.parse::<f64>()
                         .ok()
-                        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86400.0)
+                        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
                         .ok_or_else(|| {
-                            format!("--seconds {v:?}: expected a number of seconds > 0")
+                            format!("--seconds {v:?}: expected a number of seconds, 0 < N <= 3600")
                         })?,
                 );
             }

@@ -227,20 +227,31 @@ impl Media {
         }));
         let counters = Arc::new(Counters::default());
         let (queue, rx) = mpsc::unbounded_channel();
-        let mut tasks = vec![tokio::spawn(receive(
+        let receiver = tokio::spawn(receive(
             socket.clone(),
             server,
             recv_ctx,
             queue,
             counters.clone(),
-        ))];
-        let cname: Arc<str> = Arc::from(cname);
-        let media_first = report(&tx, ssrc, &cname)?;
-        send_to(&socket, &media_first, server).await?;
+        ));
+        // Built before anything can fail, so that dropping it stops the tasks.
+        let mut media = Media {
+            socket,
+            server,
+            ssrc,
+            cname: Arc::from(cname),
+            protection,
+            tx,
+            rx,
+            counters,
+            tasks: vec![receiver],
+        };
+        media.send_report().await?;
         if let Some(every) = latch_every {
-            let (socket, tx, cname) = (socket.clone(), tx.clone(), cname.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let (socket, tx, cname) = (media.socket.clone(), media.tx.clone(), media.cname.clone());
+            media.tasks.push(tokio::spawn(async move {
+                let start = tokio::time::Instant::now() + every;
+                let mut tick = tokio::time::interval_at(start, every);
                 loop {
                     tick.tick().await;
                     if let Ok(rr) = report(&tx, ssrc, &cname) {
@@ -249,17 +260,7 @@ impl Media {
                 }
             }));
         }
-        Ok(Media {
-            socket,
-            server,
-            ssrc,
-            cname,
-            protection,
-            tx,
-            rx,
-            counters,
-            tasks,
-        })
+        Ok(media)
     }
 
     /// This radio's SSRC.
