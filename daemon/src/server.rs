@@ -76,10 +76,14 @@ pub(crate) fn close_frame(code: u16, reason: &str) -> CloseFrame {
 /// The core task's view of one connection.
 pub fn run(settings: Settings) -> ExitCode {
     init_logging();
-    if settings.tls_cert.is_some() || settings.tls_key.is_some() {
-        error!("LIVECHAT_TLS_CERT: TLS is not available in this build");
-        return ExitCode::from(2);
-    }
+    let tls = match crate::tls::acceptor(settings.tls_cert.as_deref(), settings.tls_key.as_deref())
+    {
+        Ok(t) => t,
+        Err(msg) => {
+            error!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
     let token_key = match &settings.secret {
         Some(s) => TokenKey::new(s.as_bytes()),
         None if settings.http_addr.ip().is_loopback() => {
@@ -152,6 +156,8 @@ pub fn run(settings: Settings) -> ExitCode {
         cfg.media_port = udp_local.port();
         // The gateway is about a megabyte: built once, on the heap, never moved.
         let gw = Box::new(Gateway::new(cfg));
+        let mut svc = crate::service::Service::new(&settings);
+        let tls_on = if tls.is_some() { "on" } else { "off" };
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
         let live = Arc::new(AtomicUsize::new(0));
         let accept = tokio::spawn(http::accept_loop(
@@ -160,22 +166,21 @@ pub fn run(settings: Settings) -> ExitCode {
             Arc::new(http::PerIp::default()),
             settings.max_conn_per_ip,
             live.clone(),
+            tls,
         ));
         info!(
-            "ready http={http_local} udp={udp_local} media_host={advertise} version={}",
+            "ready http={http_local} udp={udp_local} tls={tls_on} media_host={advertise} version={}",
             env!("CARGO_PKG_VERSION")
         );
-        let code = core_task::core_loop(gw, core_rx, udp, live).await;
+        svc.ready(&gw);
+        let code = core_task::core_loop(gw, core_rx, udp, live, svc).await;
         accept.abort();
         code
     })
 }
 
 fn init_logging() {
-    let env = env_logger::Env::default().default_filter_or("info");
-    env_logger::Builder::from_env(env)
-        .target(env_logger::Target::Stderr)
-        .init();
+    crate::logging::init();
 }
 
 /// The address of the interface with the default route, found by asking the kernel to

@@ -133,6 +133,7 @@ pub(super) async fn core_loop(
     mut rx: mpsc::Receiver<Cmd>,
     udp: UdpSocket,
     live: Arc<AtomicUsize>,
+    mut svc: crate::service::Service,
 ) -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
     let (mut term, mut int) = match (
@@ -158,6 +159,7 @@ pub(super) async fn core_loop(
             biased;
             _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { info!("SIGINT: shutting down"); break; }
+            ev = svc.next() => svc.handle(ev, &gw),
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = clock.now();
@@ -201,6 +203,7 @@ pub(super) async fn core_loop(
                 continue;
             }
             warn!("closing a slow consumer (outbound queue of {OUTBOUND_QUEUE} frames full)");
+            svc.counters.slow_closed += 1;
             reg.kill(c, CLOSE_SLOW, "slow consumer");
             gw.close(
                 clock.now(),
@@ -213,6 +216,7 @@ pub(super) async fn core_loop(
             );
         }
     }
+    svc.stopping();
     // Shutdown: 1001 to everyone, then wait a little for the close frames to go out.
     for slot in 0..reg.slots.len() {
         if let Some(id) = reg.slots.get(slot).and_then(Option::as_ref).map(|h| h.id) {
