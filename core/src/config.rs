@@ -107,4 +107,22 @@ impl Limits {
 
 // SRTP.
 
+/// Per-SSRC stream states one SRTP context keeps (RFC 3711 section 3.2.3: one cryptographic
+/// context per SSRC). The relay re-encrypts several talkers with one receiver's context, so
+/// this bounds the talkers a receiver hears before the least recently used state is evicted.
+pub const SRTP_MAX_STREAMS: usize = 8;
+/// SRTP and SRTCP replay window in packets (RFC 3711 section 3.3.2 asks for at least 64;
+/// libsrtp's default is 128). It is one `u128` bitmap, so it is exactly 128.
+pub const SRTP_REPLAY_WINDOW: u64 = 128;
+
 // Media plane.
+
+/// Media peers (one per channel membership: an SSRC with its SRTP contexts and latched
+/// address); CHANNEL_JOIN is error 2006 beyond it.
+pub const MAX_PEERS: usize = 1024;
+/// Largest datagram the media port handles; longer ones are dropped as malformed.
+pub const MAX_DATAGRAM: usize = 1500;
+/// Room after a datagram for the SRTP tag (and SRTCP trailer) added when re-protecting.
+pub const SRTP_OVERHEAD: usize = 16;
+/// A latched address unused this long is forgotten (PROTOCOL.md section 3: 30 s).
+pub const LATCH_IDLE: Duration = Duration::from_secs(30);

@@ -11,17 +11,21 @@
 
 mod channels;
 mod floor;
+mod relay;
+
+pub use relay::Transmit;
 
 use core::fmt::Write;
 
 use serde::Serialize;
 
 use crate::config::{
-    Limits, MAX_CHANNELS, MAX_CONNECTIONS, MAX_INBOUND_FRAME, MAX_MEMBERS, MAX_OUTBOUND_FRAME,
-    RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
+    Limits, MAX_CHANNELS, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_INBOUND_FRAME, MAX_MEMBERS,
+    MAX_OUTBOUND_FRAME, RATE_STRIKES_BEFORE_CLOSE, SRTP_OVERHEAD, ZOMBIE_HEARTBEATS,
 };
 use crate::error::{Error, ErrorCode};
 use crate::hub::{Channel, Conn, ConnId, PeerInfo, Session};
+use crate::media::{MediaStats, Peers};
 use crate::protocol::{
     self, ErrorPayload, Frame as OutFrame, Hello, Ready, Request, decode_envelope, decode_request,
     op,
@@ -104,8 +108,8 @@ pub struct GatewayConfig {
 pub enum Frame<'a> {
     /// A text frame's payload (already checked for the hard cap by the driver).
     Text(&'a [u8]),
-    /// A binary frame (always refused, 1003).
-    Binary,
+    /// A binary frame of this many bytes (refused: 1005 when over the limit, else 1003).
+    Binary(usize),
     /// A WebSocket ping or pong: activity only.
     Ping,
 }
@@ -198,6 +202,10 @@ pub struct Gateway {
     frames_in: u64,
     rate_limited: u64,
     zombies_reaped: u64,
+    peers: Peers,
+    media: MediaStats,
+    /// Where each listener's copy is re-protected.
+    scratch: [u8; MAX_DATAGRAM + SRTP_OVERHEAD],
 }
 
 /// The identified session of an open connection, or `None`.
@@ -234,6 +242,9 @@ impl Gateway {
             frames_in: 0,
             rate_limited: 0,
             zombies_reaped: 0,
+            peers: Peers::new(),
+            media: MediaStats::default(),
+            scratch: [0; MAX_DATAGRAM + SRTP_OVERHEAD],
         }
     }
 
@@ -358,20 +369,25 @@ impl Gateway {
         if let Some(c) = self.conn_mut(conn) {
             c.strikes = 0;
         }
-        let bytes = match frame {
-            Frame::Text(b) => b,
-            Frame::Binary => {
-                let e = Error::new(ErrorCode::UnknownOp, "binary frames are not accepted");
-                self.out.error(drv, conn, None, e, None);
-                return;
-            }
+        // PROTOCOL.md's order: size, then frame type, then JSON.
+        let len = match frame {
+            Frame::Text(b) => b.len(),
+            Frame::Binary(n) => n,
             Frame::Ping => return,
         };
-        if bytes.len() > MAX_INBOUND_FRAME {
+        if len > MAX_INBOUND_FRAME {
             self.out
                 .error(drv, conn, None, ErrorCode::TooLarge.into(), None);
             return;
         }
+        let bytes = match frame {
+            Frame::Text(b) => b,
+            _ => {
+                let e = Error::new(ErrorCode::UnknownOp, "binary frames are not accepted");
+                self.out.error(drv, conn, None, e, None);
+                return;
+            }
+        };
         let env = match decode_envelope(bytes) {
             Ok(env) => env,
             Err(e) => {

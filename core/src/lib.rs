@@ -30,3 +30,5 @@ pub mod token;
 pub mod gateway;
 
 pub mod hub;
+
+pub mod media;

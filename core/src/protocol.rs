@@ -9,7 +9,7 @@ pub mod json;
 mod request;
 mod response;
 
-pub use request::{Crypto, CryptoSuite, Envelope, Request, decode_envelope, decode_request};
+pub use request::{Crypto, Envelope, EnvelopeError, Request, decode_envelope, decode_request};
 pub use response::*;
 
 /// Opcodes, numbered as PROTOCOL.md fixes them.

@@ -45,7 +45,7 @@ pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 /// A frame from a connection task to the core.
 pub(crate) enum InFrame {
     Text(Bytes),
-    Binary,
+    Binary(usize),
     Ping,
 }
 
@@ -73,8 +73,23 @@ pub(crate) fn close_frame(code: u16, reason: &str) -> CloseFrame {
     }
 }
 
-/// The core task's view of one connection.
+/// Runs the daemon until SIGTERM or SIGINT, on a thread with room for the core state.
 pub fn run(settings: Settings) -> ExitCode {
+    let spawned = std::thread::Builder::new()
+        .name("livechatd".into())
+        .stack_size(STACK_SIZE)
+        .spawn(move || run_on_this_thread(settings));
+    match spawned.map(|t| t.join()) {
+        Ok(Ok(code)) => code,
+        _ => ExitCode::from(1),
+    }
+}
+
+/// Stack for the daemon's one thread: the core state is several megabytes and a debug build
+/// may hold a copy or two on the stack while boxing it. Untouched stack costs no memory.
+const STACK_SIZE: usize = 64 * 1024 * 1024;
+
+fn run_on_this_thread(settings: Settings) -> ExitCode {
     init_logging();
     let tls = match crate::tls::acceptor(settings.tls_cert.as_deref(), settings.tls_key.as_deref())
     {
@@ -124,38 +139,50 @@ pub fn run(settings: Settings) -> ExitCode {
         media_port: 0,
         session_seed: u64::from_le_bytes(seed),
     };
+    let listener = match std::net::TcpListener::bind(settings.http_addr) {
+        Ok(l) => l,
+        Err(e) => {
+            error!(
+                "LIVECHAT_HTTP_ADDR: cannot bind {}: {e}",
+                settings.http_addr
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let udp = match StdUdpSocket::bind(settings.udp_addr) {
+        Ok(u) => u,
+        Err(e) => {
+            error!("LIVECHAT_UDP_ADDR: cannot bind {}: {e}", settings.udp_addr);
+            return ExitCode::from(1);
+        }
+    };
+    let (http_local, udp_local) = match (listener.local_addr(), udp.local_addr()) {
+        (Ok(h), Ok(u)) => (h, u),
+        _ => {
+            error!("cannot read the bound addresses");
+            return ExitCode::from(1);
+        }
+    };
+    let advertise = settings
+        .advertise_ip
+        .unwrap_or_else(|| advertise_ip(udp_local.ip()));
+    let _ = cfg.media_host.push_str(&advertise.to_string());
+    cfg.media_port = udp_local.port();
+    // The gateway is several megabytes: built once, outside any future, and boxed.
+    let gw = Box::new(Gateway::new(cfg));
     rt.block_on(async move {
-        let listener = match TcpListener::bind(settings.http_addr).await {
-            Ok(l) => l,
+        let nonblocking = listener
+            .set_nonblocking(true)
+            .and_then(|()| udp.set_nonblocking(true));
+        let sockets = nonblocking
+            .and_then(|()| Ok((TcpListener::from_std(listener)?, UdpSocket::from_std(udp)?)));
+        let (listener, udp) = match sockets {
+            Ok(s) => s,
             Err(e) => {
-                error!(
-                    "LIVECHAT_HTTP_ADDR: cannot bind {}: {e}",
-                    settings.http_addr
-                );
+                error!("cannot register the sockets: {e}");
                 return ExitCode::from(1);
             }
         };
-        let udp = match UdpSocket::bind(settings.udp_addr).await {
-            Ok(u) => u,
-            Err(e) => {
-                error!("LIVECHAT_UDP_ADDR: cannot bind {}: {e}", settings.udp_addr);
-                return ExitCode::from(1);
-            }
-        };
-        let (http_local, udp_local) = match (listener.local_addr(), udp.local_addr()) {
-            (Ok(h), Ok(u)) => (h, u),
-            _ => {
-                error!("cannot read the bound addresses");
-                return ExitCode::from(1);
-            }
-        };
-        let advertise = settings
-            .advertise_ip
-            .unwrap_or_else(|| advertise_ip(udp_local.ip()));
-        let _ = cfg.media_host.push_str(&advertise.to_string());
-        cfg.media_port = udp_local.port();
-        // The gateway is about a megabyte: built once, on the heap, never moved.
-        let gw = Box::new(Gateway::new(cfg));
         let mut svc = crate::service::Service::new(&settings);
         let tls_on = if tls.is_some() { "on" } else { "off" };
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
@@ -168,12 +195,20 @@ pub fn run(settings: Settings) -> ExitCode {
             live.clone(),
             tls,
         ));
+        // Handlers go in before `ready`, so a SIGTERM right after it is a clean exit.
+        let signals = match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot install signal handlers: {e}");
+                return ExitCode::from(1);
+            }
+        };
         info!(
             "ready http={http_local} udp={udp_local} tls={tls_on} media_host={advertise} version={}",
             env!("CARGO_PKG_VERSION")
         );
         svc.ready(&gw);
-        let code = core_task::core_loop(gw, core_rx, udp, live, svc).await;
+        let code = core_task::core_loop(gw, core_rx, udp, signals, live, svc).await;
         accept.abort();
         code
     })
@@ -201,5 +236,21 @@ fn advertise_ip(bound: IpAddr) -> IpAddr {
             warn!("no default route: advertising 127.0.0.1; set LIVECHAT_ADVERTISE_IP");
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         }
+    }
+}
+
+/// SIGTERM and SIGINT, both meaning a graceful stop.
+pub(crate) struct Signals {
+    pub(crate) term: tokio::signal::unix::Signal,
+    pub(crate) int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
 }

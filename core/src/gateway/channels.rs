@@ -1,15 +1,19 @@
 //! Channel life cycle and chat (ops 10-16 and 20).
 
-use base64::Engine;
-
 use super::{Driver, Gateway, Recipients, session_of, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Floor, FloorTimers};
+use crate::media::Peer;
+use crate::srtp::{Context as SrtpContext, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey};
+
+/// Length of the base64 SDES key-salt (30 bytes).
+const SDES_LEN: usize = 40;
 use crate::hub::{Channel, ConnId, Member};
 use crate::protocol::{
     AckInfo, AckJoin, AckPlain, ChannelEvent, ChannelFields, Crypto, CryptoAnswer, FloorTaken,
     Freq, Id, Media, MessageEvent, Name, StrSeq, encode_channel_list, op,
 };
+use crate::time::Instant;
 use crate::time::Now;
 
 fn fields<'a>(ch: &'a Channel, req_op: Option<u8>) -> ChannelFields<'a> {
@@ -185,22 +189,41 @@ impl Gateway {
         if ssrc_taken {
             return Err(ErrorCode::SsrcInUse.into());
         }
-        // Server -> client keys: fresh for every join (PROTOCOL.md section 3).
-        let mut answer_key = heapless::String::<64>::new();
-        if let Some(c) = &crypto {
-            let mut key_salt = [0u8; 30];
-            drv.fill_random(&mut key_salt);
-            let mut b64 = [0u8; 40];
-            let n = base64::engine::general_purpose::STANDARD
-                .encode_slice(key_salt, &mut b64)
-                .map_err(|_| Error::from(ErrorCode::Internal))?;
-            let text = b64
-                .get(..n)
-                .and_then(|b| core::str::from_utf8(b).ok())
-                .ok_or(Error::from(ErrorCode::Internal))?;
-            let _ = answer_key.push_str(text);
-            let _ = c.suite;
+        if !self.peers.has_room() {
+            return Err(Error::new(ErrorCode::Capacity, "media peer limit reached"));
         }
+        // Server -> client keys: fresh for every join (PROTOCOL.md section 3).
+        let mut sdes = [0u8; SDES_LEN];
+        let mut answer_key = "";
+        let (inbound, outbound) = match &crypto {
+            Some(c) => {
+                let mut key = [0u8; MASTER_KEY_LEN];
+                let mut salt = [0u8; MASTER_SALT_LEN];
+                drv.fill_random(&mut key);
+                drv.fill_random(&mut salt);
+                let server = MasterKey::new(key, salt);
+                answer_key = server.to_sdes(&mut sdes);
+                (
+                    Some(SrtpContext::new(c.suite, &c.key)),
+                    Some(SrtpContext::new(c.suite, &server)),
+                )
+            }
+            None => (None, None),
+        };
+        let peer = Peer {
+            ssrc,
+            conn,
+            channel: slot as u16,
+            gateway_ip: peer.ip,
+            inbound,
+            outbound,
+            latched: None,
+            last_rx: Instant::ZERO,
+            stats: Default::default(),
+        };
+        self.peers
+            .insert(peer)
+            .map_err(|_| Error::new(ErrorCode::Capacity, "media peer limit reached"))?;
         let ch = self.channel_mut(slot)?;
         ch.members
             .push(Member { conn, ssrc })
@@ -230,7 +253,7 @@ impl Gateway {
             },
             crypto: crypto.as_ref().map(|c| CryptoAnswer {
                 suite: c.suite.as_str(),
-                key: &answer_key,
+                key: answer_key,
             }),
         };
         out.send(drv, &[conn], op::ACK, ack, id);
@@ -295,10 +318,18 @@ impl Gateway {
         drv: &mut impl Driver,
     ) {
         let slot = usize::from(slot);
+        let ssrc = self
+            .channel(slot)
+            .ok()
+            .and_then(|ch| ch.members.iter().find(|m| m.conn == conn))
+            .map(|m| m.ssrc);
         let removed = self
             .channel_mut(slot)
             .map(|ch| ch.remove_member(conn))
             .unwrap_or(false);
+        if let Some(ssrc) = ssrc {
+            self.peers.remove(ssrc);
+        }
         if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
             s.joined.retain(|&j| usize::from(j) != slot);
         }
@@ -433,8 +464,10 @@ impl Gateway {
                 s.joined.retain(|&j| usize::from(j) != slot);
             }
         }
-        if let Some(entry) = self.channels.get_mut(slot) {
-            *entry = None;
+        if let Some(ch) = self.channels.get_mut(slot).and_then(Option::take) {
+            for m in &ch.members {
+                self.peers.remove(m.ssrc);
+            }
         }
         Ok(())
     }

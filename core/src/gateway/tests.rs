@@ -132,8 +132,10 @@ fn code(frames: &[Value]) -> i64 {
 
 #[test]
 fn gateway_fits_comfortably_in_memory() {
+    // Mostly the media peers' SRTP contexts, in a heapless::Vec: pages of peers never
+    // added are never touched when the value is built in place.
     let size = core::mem::size_of::<Gateway>();
-    assert!(size < 2 * 1024 * 1024, "Gateway is {size} bytes");
+    assert!(size < 8 * 1024 * 1024, "Gateway is {size} bytes");
 }
 
 #[test]
@@ -188,8 +190,10 @@ fn frame_checks_follow_the_protocol_order() {
     assert_eq!(code(&s.send_raw(c, big.as_bytes())), 1005);
     let big_bad = format!("{{{}", "x".repeat(5000));
     assert_eq!(code(&s.send_raw(c, big_bad.as_bytes())), 1005);
-    s.gw.handle_frame(s.now, c, Frame::Binary, &mut s.rec);
+    s.gw.handle_frame(s.now, c, Frame::Binary(3), &mut s.rec);
     assert_eq!(code(&s.take(c)), 1003);
+    s.gw.handle_frame(s.now, c, Frame::Binary(4097), &mut s.rec);
+    assert_eq!(code(&s.take(c)), 1005);
     let deep = format!("{{\"op\":1,\"x\":{}{}}}", "[".repeat(16), "]".repeat(16));
     assert_eq!(code(&s.send_raw(c, deep.as_bytes())), 1004);
     let ok = format!("{{\"op\":1,\"x\":{}{}}}", "[".repeat(15), "]".repeat(15));
@@ -547,3 +551,5 @@ fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
     s.req(a, json!({"op":14,"d":{"channel_id":"c"}}));
     assert_eq!(ops(&s.take(c)), vec![100]);
 }
+
+mod relay;

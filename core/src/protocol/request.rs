@@ -3,13 +3,13 @@
 //! the gateway's identification check (1000), the op's own fields (1004, or 3000/3001 for
 //! chat content).
 
-use base64::Engine;
 use serde::Deserialize;
 
 use super::json::{self, JsonError, RawStr, UnescapeError};
 use super::{Freq, Id, Name, op};
 use crate::config::{MAX_CHAT_LEN, MAX_INBOUND_FRAME, MAX_JSON_DEPTH, MAX_TOKEN_LEN};
 use crate::error::{Error, ErrorCode};
+use crate::srtp::{MasterKey, Suite};
 
 /// The part of every frame read before the op is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,46 +31,13 @@ pub struct EnvelopeError {
     pub id: Option<u32>,
 }
 
-/// SRTP suites a client may offer in CHANNEL_JOIN `crypto` (RFC 4568 names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CryptoSuite {
-    /// AES-CM-128 with an 80-bit HMAC-SHA1 tag.
-    AesCm128HmacSha1_80,
-    /// AES-CM-128 with a 32-bit HMAC-SHA1 tag.
-    AesCm128HmacSha1_32,
-}
-
-impl CryptoSuite {
-    /// The RFC 4568 name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            CryptoSuite::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
-            CryptoSuite::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
-        }
-    }
-
-    fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "AES_CM_128_HMAC_SHA1_80" => Some(CryptoSuite::AesCm128HmacSha1_80),
-            "AES_CM_128_HMAC_SHA1_32" => Some(CryptoSuite::AesCm128HmacSha1_32),
-            _ => None,
-        }
-    }
-}
-
 /// SDES keying from CHANNEL_JOIN (PROTOCOL.md section 3).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Crypto {
     /// The suite.
-    pub suite: CryptoSuite,
-    /// 16-byte master key followed by the 14-byte master salt.
-    pub key_salt: [u8; 30],
-}
-
-impl core::fmt::Debug for Crypto {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Crypto({}, 30 key bytes)", self.suite.as_str())
-    }
+    pub suite: Suite,
+    /// The client's master key and salt (client -> server). `Debug` prints no key bytes.
+    pub key: MasterKey,
 }
 
 /// A decoded, validated client request. Chat content makes it about a kilobyte; it lives
@@ -286,7 +253,9 @@ pub fn decode_request(op_code: u8, frame: &[u8], max_members: usize) -> Result<R
             let v: IdentifyD<'_> = d(frame)?;
             Request::Identify {
                 user_id: id_field(v.user_id, "invalid user_id")?,
-                token: unescape(v.token, "invalid token")?,
+                // A token too long to be one is still a bad token (1001), not a bad field.
+                token: json::unescape(v.token)
+                    .map_err(|_| Error::new(ErrorCode::InvalidToken, "malformed token"))?,
                 priority: v.priority.map(priority).transpose()?,
             }
         }
@@ -409,14 +378,11 @@ fn priority(p: i64) -> Result<u8, Error> {
 
 fn crypto(c: CryptoD<'_>) -> Result<Crypto, Error> {
     let suite_name: heapless::String<32> = unescape(c.suite, "unknown crypto suite")?;
-    let suite = CryptoSuite::from_name(&suite_name).ok_or(malformed("unknown crypto suite"))?;
+    let suite = Suite::from_name(&suite_name).ok_or(malformed("unknown crypto suite"))?;
     let key_b64: heapless::String<64> = unescape(c.key, "crypto key must be 30 bytes")?;
-    let mut key_salt = [0u8; 30];
-    match base64::engine::general_purpose::STANDARD.decode_slice(key_b64.as_bytes(), &mut key_salt)
-    {
-        Ok(30) => Ok(Crypto { suite, key_salt }),
-        _ => Err(malformed("crypto key must be base64 of 30 bytes")),
-    }
+    let key = MasterKey::from_sdes(&key_b64)
+        .map_err(|_| malformed("crypto key must be base64 of 30 bytes"))?;
+    Ok(Crypto { suite, key })
 }
 
 #[cfg(test)]
@@ -518,8 +484,13 @@ mod tests {
                 ..
             } => {
                 assert_eq!(ssrc, u32::MAX);
-                assert_eq!(c.suite, CryptoSuite::AesCm128HmacSha1_32);
-                assert_eq!(c.key_salt[29], 29);
+                assert_eq!(c.suite, Suite::AesCm128HmacSha1_32);
+                let mut k = [0u8; 29];
+                k.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+                assert_eq!(
+                    c.key,
+                    MasterKey::from_slices(&k[..16], &(16..30).collect::<Vec<u8>>()).unwrap()
+                );
             }
             r => panic!("{r:?}"),
         }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
-use livechat_core::gateway::{Driver, Frame, Gateway};
+use livechat_core::gateway::{Driver, Frame, Gateway, Transmit};
 use livechat_core::hub::ConnId;
 use livechat_core::time::{Instant as CoreInstant, Now};
-use log::{debug, error, info, warn};
+use log::{error, info, warn};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::{
-    CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_QUEUE, SHUTDOWN_GRACE, UDP_BUF,
+    CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_QUEUE, SHUTDOWN_GRACE, Signals, UDP_BUF,
     close_frame,
 };
 
@@ -108,6 +108,21 @@ impl Driver for Io<'_> {
     }
 }
 
+/// The relay's [`Transmit`]: non-blocking sends on the media socket; a full socket buffer
+/// is a counted drop, never a wait.
+struct UdpTx<'a> {
+    socket: &'a UdpSocket,
+}
+
+impl Transmit for UdpTx<'_> {
+    fn send_to(&mut self, dst: std::net::SocketAddr, datagram: &[u8]) -> bool {
+        self.socket.try_send_to(datagram, dst).is_ok()
+    }
+}
+
+/// Datagrams handled in one go after the one that woke the loop.
+const UDP_BATCH: usize = 64;
+
 /// Converts the runtime's clocks into the core's.
 struct Clock {
     base: Instant,
@@ -132,33 +147,22 @@ pub(super) async fn core_loop(
     mut gw: Box<Gateway>,
     mut rx: mpsc::Receiver<Cmd>,
     udp: UdpSocket,
+    mut signals: Signals,
     live: Arc<AtomicUsize>,
     mut svc: crate::service::Service,
 ) -> ExitCode {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(t), Ok(i)) => (t, i),
-        _ => {
-            error!("cannot install signal handlers");
-            return ExitCode::from(1);
-        }
-    };
     let clock = Clock {
         base: Instant::now(),
     };
     let mut reg = Registry::default();
     let mut slow = Vec::new();
     let mut udp_buf = vec![0u8; UDP_BUF];
-    let mut udp_dropped: u64 = 0;
     loop {
         let deadline = gw.poll_timeout().map(|t| clock.to_tokio(t));
         tokio::select! {
             biased;
-            _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
-            _ = int.recv() => { info!("SIGINT: shutting down"); break; }
+            _ = signals.term.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = signals.int.recv() => { info!("SIGINT: shutting down"); break; }
             ev = svc.next() => svc.handle(ev, &gw),
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
@@ -175,7 +179,7 @@ pub(super) async fn core_loop(
                     Cmd::Frame { conn, frame } => {
                         let f = match &frame {
                             InFrame::Text(b) => Frame::Text(b),
-                            InFrame::Binary => Frame::Binary,
+                            InFrame::Binary(n) => Frame::Binary(*n),
                             InFrame::Ping => Frame::Ping,
                         };
                         gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
@@ -191,9 +195,23 @@ pub(super) async fn core_loop(
                 gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
             }
             r = udp.recv_from(&mut udp_buf) => {
-                if r.is_ok() {
-                    udp_dropped += 1;
-                    debug!("media datagram dropped (no media plane yet): {udp_dropped} so far");
+                let now = clock.now();
+                let mut tx = UdpTx { socket: &udp };
+                if let Ok((n, src)) = r
+                    && let Some(d) = udp_buf.get_mut(..n)
+                {
+                    gw.handle_datagram(now, src, d, &mut tx);
+                }
+                // Drain what else is waiting before going back to the other inputs.
+                for _ in 0..UDP_BATCH {
+                    match udp.try_recv_from(&mut udp_buf) {
+                        Ok((n, src)) => {
+                            if let Some(d) = udp_buf.get_mut(..n) {
+                                gw.handle_datagram(now, src, d, &mut tx);
+                            }
+                        }
+                        Err(_) => break,
+                    }
                 }
             }
         }

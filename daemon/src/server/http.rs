@@ -249,7 +249,7 @@ async fn connection(ws: Ws, peer: SocketAddr, tls: bool, core: mpsc::Sender<Cmd>
             loop {
                 let frame = match stream.next().await {
                     Some(Ok(Message::Text(t))) => InFrame::Text(Bytes::from(t)),
-                    Some(Ok(Message::Binary(_))) => InFrame::Binary,
+                    Some(Ok(Message::Binary(b))) => InFrame::Binary(b.len()),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => InFrame::Ping,
                     Some(Ok(Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => return None,

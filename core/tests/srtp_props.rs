@@ -1,0 +1,164 @@
+//! Property tests of `livechat_core::srtp`: protect then unprotect is the identity over any
+//! payload length, header shape and sequence path (wrap, gaps, reordering within the
+//! window), and any single flipped bit of a protected packet is refused.
+#![allow(clippy::unwrap_used)]
+
+use livechat_core::srtp::{Context, Error, MasterKey, Suite};
+use proptest::prelude::*;
+
+fn suite() -> impl Strategy<Value = Suite> {
+    prop_oneof![
+        Just(Suite::AesCm128HmacSha1_80),
+        Just(Suite::AesCm128HmacSha1_32)
+    ]
+}
+
+fn key() -> impl Strategy<Value = MasterKey> {
+    (any::<[u8; 16]>(), any::<[u8; 14]>()).prop_map(|(k, s)| MasterKey::new(k, s))
+}
+
+/// An RTP packet with `csrcs` CSRCs, an optional extension and `payload`.
+fn rtp(seq: u16, ssrc: u32, csrcs: u8, ext: Option<u8>, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80 | csrcs | if ext.is_some() { 0x10 } else { 0 }, 96];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0]);
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend(std::iter::repeat_n(0xCC, 4 * usize::from(csrcs)));
+    if let Some(words) = ext {
+        p.extend_from_slice(&[0xBE, 0xDE, 0, words]);
+        p.extend(std::iter::repeat_n(0xEE, 4 * usize::from(words)));
+    }
+    p.extend_from_slice(payload);
+    p
+}
+
+/// A sequence path: a start and steps (mostly 1, some gaps of up to 300), then a delivery
+/// order that keeps the first packet first and delays packets by up to 100 places (so by
+/// less than 2^15 indices, inside what the index estimation can place).
+fn path() -> impl Strategy<Value = (u16, Vec<u16>, Vec<(usize, usize)>)> {
+    (
+        any::<u16>(),
+        prop::collection::vec(
+            prop_oneof![8 => Just(1u16), 1 => 2u16..=3, 1 => 4u16..=300],
+            1..200,
+        ),
+        prop::collection::vec((1usize..200, 0usize..=100), 0..20),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn srtp_round_trip_any_length_and_path(
+        suite in suite(),
+        key in key(),
+        ssrc in any::<u32>(),
+        csrcs in 0u8..=15,
+        ext in prop::option::of(0u8..=3),
+        payload in prop::collection::vec(any::<u8>(), 0..1200),
+        (start, steps, moves) in path(),
+    ) {
+        let mut tx = Context::new(suite, &key);
+        let mut rx = Context::new(suite, &key);
+        let mut index = u64::from(start);
+        let mut packets = Vec::new();
+        for (i, step) in std::iter::once(0).chain(steps).enumerate() {
+            index += u64::from(step);
+            let seq = index as u16;
+            let body = &payload[..payload.len().saturating_sub(i)];
+            let plain = rtp(seq, ssrc, csrcs, ext, body);
+            let mut buf = plain.clone();
+            buf.resize(plain.len() + suite.rtp_tag_len(), 0);
+            let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
+            prop_assert_eq!(n, buf.len());
+            packets.push((index, plain, buf));
+        }
+        let mut order: Vec<usize> = (0..packets.len()).collect();
+        for (from, by) in moves {
+            if from < order.len() {
+                let p = order.remove(from);
+                order.insert((from + by).min(order.len()), p);
+            }
+        }
+        // Accepted within the 128-packet replay window, IndexTooOld behind it.
+        let mut highest = 0;
+        for i in order {
+            let (index, plain, protected) = &packets[i];
+            let mut buf = protected.clone();
+            let n = rx.unprotect_rtp(&mut buf);
+            if index + 128 <= highest {
+                prop_assert_eq!(n, Err(Error::IndexTooOld), "packet {}", i);
+                continue;
+            }
+            prop_assert_eq!(n, Ok(plain.len()), "packet {}", i);
+            prop_assert_eq!(&buf[..plain.len()], &plain[..]);
+            highest = highest.max(*index);
+        }
+    }
+
+    #[test]
+    fn srtcp_round_trip_any_length(
+        suite in suite(),
+        key in key(),
+        ssrc in any::<u32>(),
+        bodies in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 1..20),
+    ) {
+        let mut tx = Context::new(suite, &key);
+        let mut rx = Context::new(suite, &key);
+        for body in bodies {
+            let mut plain = vec![0x80, 201, 0, 1];
+            plain.extend_from_slice(&ssrc.to_be_bytes());
+            plain.extend_from_slice(&body);
+            let mut buf = plain.clone();
+            buf.resize(plain.len() + 14, 0);
+            prop_assert_eq!(tx.protect_rtcp(&mut buf, plain.len()), Ok(buf.len()));
+            prop_assert_eq!(rx.unprotect_rtcp(&mut buf), Ok(plain.len()));
+            prop_assert_eq!(&buf[..plain.len()], &plain[..]);
+        }
+    }
+
+    #[test]
+    fn srtp_any_flipped_bit_is_refused(
+        suite in suite(),
+        key in key(),
+        rtcp in any::<bool>(),
+        payload in prop::collection::vec(any::<u8>(), 0..300),
+        history in 0u16..5,
+        bit in any::<prop::sample::Index>(),
+    ) {
+        let mut tx = Context::new(suite, &key);
+        let mut rx = Context::new(suite, &key);
+        // A few good packets first, so the receiver has state.
+        for seq in 0..=history {
+            let plain = if rtcp {
+                [&[0x80, 200, 0, 0, 0, 0, 0, 7][..], &payload].concat()
+            } else {
+                rtp(seq, 7, 1, Some(1), &payload)
+            };
+            let mut buf = plain.clone();
+            buf.resize(plain.len() + 14, 0);
+            let n = if rtcp {
+                tx.protect_rtcp(&mut buf, plain.len())
+            } else {
+                tx.protect_rtp(&mut buf, plain.len())
+            };
+            buf.truncate(n.unwrap());
+            if seq < history {
+                let ok = if rtcp { rx.unprotect_rtcp(&mut buf) } else { rx.unprotect_rtp(&mut buf) };
+                prop_assert_eq!(ok, Ok(plain.len()));
+                continue;
+            }
+            let bit = bit.index(buf.len() * 8);
+            buf[bit / 8] ^= 1 << (bit % 8);
+            let tampered = buf.clone();
+            let got = if rtcp { rx.unprotect_rtcp(&mut buf) } else { rx.unprotect_rtp(&mut buf) };
+            prop_assert!(got.is_err(), "bit {} accepted", bit);
+            prop_assert_eq!(&buf, &tampered, "buffer changed on error");
+            // The genuine packet still passes: the forgery changed no state.
+            buf[bit / 8] ^= 1 << (bit % 8);
+            let ok = if rtcp { rx.unprotect_rtcp(&mut buf) } else { rx.unprotect_rtp(&mut buf) };
+            prop_assert_eq!(ok, Ok(plain.len()));
+        }
+    }
+}
