@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use livechat_core::gateway::{Gateway, Stats};
 use livechat_core::hub::Channel;
+use livechat_core::media::{MediaStats, Peer};
 
 /// Members listed per channel in a dump; the rest are counted.
 const DUMP_MEMBERS: usize = 64;
@@ -18,8 +19,6 @@ const DUMP_MEMBERS: usize = 64;
 pub struct DriverCounters {
     /// Connections closed because their outbound queue was full.
     pub slow_closed: u64,
-    // Media plane: the lead adds datagrams in/out, SRTP auth failures, relay drops and
-    // latched peers here, and prints them in `stats_line` under "media".
 }
 
 /// Channels whose floor is held.
@@ -42,13 +41,27 @@ pub fn status_line(gw: &Gateway) -> String {
 /// The periodic counters line (LIVECHAT_STATS_INTERVAL_S).
 pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
     let s: Stats = gw.stats();
+    let m: MediaStats = gw.media_stats();
+    let drops = m.drop_malformed
+        + m.drop_unknown_ssrc
+        + m.drop_auth
+        + m.drop_replay
+        + m.drop_spoofed
+        + m.drop_not_holder
+        + m.drop_no_latch
+        + m.drop_send;
     format!(
-        "stats: connections={} sessions={} channels={} floors_held={} frames_in={} frames_out={} \
-         errors={} rate_limited={} slow_closed={} zombies_reaped={} encode_failures={}",
+        "stats: connections={} sessions={} channels={} floors_held={} peers={} \
+         frames_in={} frames_out={} errors={} rate_limited={} slow_closed={} \
+         zombies_reaped={} encode_failures={} \
+         rtp_in={} rtp_in_bytes={} rtp_out={} rtp_out_bytes={} relayed={} drops={} \
+         (malformed={} unknown_ssrc={} auth={} replay={} spoofed={} not_holder={} \
+         no_latch={} send={})",
         s.connections,
         s.sessions,
         s.channels,
         floors_held(gw),
+        gw.peers().count(),
         s.frames_in,
         s.frames_out,
         s.errors_out,
@@ -56,6 +69,20 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
         driver.slow_closed,
         s.zombies_reaped,
         s.encode_failures,
+        m.packets_in,
+        m.bytes_in,
+        m.packets_out,
+        m.bytes_out,
+        m.relayed,
+        drops,
+        m.drop_malformed,
+        m.drop_unknown_ssrc,
+        m.drop_auth,
+        m.drop_replay,
+        m.drop_spoofed,
+        m.drop_not_holder,
+        m.drop_no_latch,
+        m.drop_send,
     )
 }
 
@@ -73,7 +100,9 @@ pub fn state_dump(gw: &Gateway, driver: &DriverCounters) -> Vec<String> {
     for c in gw.channels() {
         lines.push(channel_line(gw, c));
     }
-    // Media plane: one "dump: peer ..." line per latched address goes here.
+    for p in gw.peers() {
+        lines.push(peer_line(gw, p));
+    }
     lines.push(stats_line(gw, driver).replacen("stats:", "dump: counters", 1));
     lines.push("dump: end".to_owned());
     lines
@@ -110,4 +139,30 @@ fn channel_line(gw: &Gateway, c: &Channel) -> String {
     }
     line.push(']');
     line
+}
+
+/// A media peer: never its SRTP keys, only whether it has them.
+fn peer_line(gw: &Gateway, p: &Peer) -> String {
+    let channel = gw
+        .channels()
+        .find(|c| {
+            c.members
+                .iter()
+                .any(|m| m.conn == p.conn && m.ssrc == p.ssrc)
+        })
+        .map_or("?", |c| c.id.as_str());
+    let latched = p
+        .latched
+        .map_or_else(|| "none".to_owned(), |a| a.to_string());
+    format!(
+        "dump: peer ssrc={} user={} channel={} srtp={} latched={} packets_in={} packets_out={} dropped={}",
+        p.ssrc,
+        gw.user_id(p.conn),
+        channel,
+        if p.inbound.is_some() { "yes" } else { "no" },
+        latched,
+        p.stats.packets_in,
+        p.stats.packets_out,
+        p.stats.dropped,
+    )
 }

@@ -633,6 +633,13 @@ fn no_secret_in_the_logs_at_trace() {
         assert!(ch.contains("queue=[bob/prio=0]"), "{ch}");
         assert!(ch.contains("alice/ssrc=1111 bob/ssrc=2222"), "{ch}");
         assert!(ch.contains(r#"name="Ops\nforged line""#), "{ch}");
+        let peer = d
+            .wait_line(|l| l.contains("dump: peer ssrc=1111"), Duration::ZERO)
+            .expect("alice's media peer in the dump");
+        assert!(
+            peer.contains("user=alice channel=ops srtp=yes latched=none"),
+            "{peer}"
+        );
         d.wait_line(
             |l| l.contains("stats: ") && l.contains("sessions=2"),
             Duration::from_secs(3),
