@@ -25,7 +25,7 @@ use crate::config::{
 };
 use crate::error::{Error, ErrorCode};
 use crate::hub::{Channel, Conn, ConnId, PeerInfo, Session};
-use crate::media::{MediaStats, Peers};
+use crate::media::{MediaStats, PeerList, Peers};
 use crate::protocol::{
     self, ErrorPayload, Frame as OutFrame, Hello, Ready, Request, decode_envelope, decode_request,
     op,
@@ -191,7 +191,7 @@ impl Out {
 }
 
 /// The signaling gateway: every session and channel, and the rules between them.
-pub struct Gateway {
+pub struct Gateway<'p> {
     cfg: GatewayConfig,
     conns: [Conn; MAX_CONNECTIONS],
     channels: [Option<Channel>; MAX_CHANNELS],
@@ -202,7 +202,7 @@ pub struct Gateway {
     frames_in: u64,
     rate_limited: u64,
     zombies_reaped: u64,
-    peers: Peers,
+    peers: Peers<'p>,
     media: MediaStats,
     /// Where each listener's copy is re-protected.
     scratch: [u8; MAX_DATAGRAM + SRTP_OVERHEAD],
@@ -221,10 +221,10 @@ fn user_of(conns: &[Conn], c: ConnId) -> &str {
     session_of(conns, c).map_or("", |s| s.user_id.as_str())
 }
 
-impl Gateway {
-    /// A gateway with empty tables. The value is large (about a megabyte): the driver
-    /// should keep it in one place (a `Box` or a static) rather than move it around.
-    pub fn new(mut cfg: GatewayConfig) -> Self {
+impl<'p> Gateway<'p> {
+    /// A gateway with empty tables, its media peers kept in `peers`. The value itself is
+    /// about a megabyte: the driver should build it once and keep it in one place.
+    pub fn new(mut cfg: GatewayConfig, peers: &'p mut PeerList) -> Self {
         cfg.limits = cfg.limits.clamped();
         Gateway {
             cfg,
@@ -242,7 +242,7 @@ impl Gateway {
             frames_in: 0,
             rate_limited: 0,
             zombies_reaped: 0,
-            peers: Peers::new(),
+            peers: Peers::new(peers),
             media: MediaStats::default(),
             scratch: [0; MAX_DATAGRAM + SRTP_OVERHEAD],
         }

@@ -141,23 +141,23 @@ impl Peer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeersFull;
 
+/// Storage for the peers: several megabytes when full (mostly SRTP contexts), so the driver
+/// provides it and may place it where untouched pages cost nothing (the daemon allocates it
+/// zeroed: a `heapless::Vec` is a length and uninitialised slots, and all zeros is empty).
+pub type PeerList = heapless::Vec<Peer, MAX_PEERS>;
+
 /// Peers in a dense vector with an SSRC index, so only used slots cost memory.
-pub struct Peers {
-    list: heapless::Vec<Peer, MAX_PEERS>,
+pub struct Peers<'p> {
+    list: &'p mut PeerList,
     by_ssrc: FnvIndexMap<u32, u16, { 2 * MAX_PEERS }>,
 }
 
-impl Default for Peers {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Peers {
-    /// An empty table.
-    pub const fn new() -> Self {
+impl<'p> Peers<'p> {
+    /// A table over `list`, which is emptied.
+    pub fn new(list: &'p mut PeerList) -> Self {
+        list.clear();
         Peers {
-            list: heapless::Vec::new(),
+            list,
             by_ssrc: FnvIndexMap::new(),
         }
     }

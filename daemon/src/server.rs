@@ -10,6 +10,7 @@ use std::time::Duration as StdDuration;
 use hyper::body::Bytes;
 use livechat_core::gateway::{ConnectionsFull, Gateway, GatewayConfig};
 use livechat_core::hub::{ConnId, PeerInfo};
+use livechat_core::media::PeerList;
 use livechat_core::token::TokenKey;
 use log::{error, info, warn};
 use tokio::net::{TcpListener, UdpSocket};
@@ -30,6 +31,11 @@ pub(crate) const CORE_QUEUE: usize = 1024;
 pub(crate) const CLOSE_GRACE: StdDuration = StdDuration::from_millis(500);
 /// How long shutdown waits for connections to close (PROTOCOL.md: exit within 3 s).
 pub(crate) const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(2);
+/// WebSocket read buffer per connection (tungstenite's default of 128 KiB per connection
+/// would dominate the daemon's memory on a Pi); frames larger than it still work.
+pub(crate) const WS_READ_BUFFER: usize = 4096;
+/// Most bytes one connection's WebSocket may hold unwritten: two of the largest frames.
+pub(crate) const WS_MAX_WRITE_BUFFER: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME + 1024;
 /// Largest UDP datagram read.
 pub(crate) const UDP_BUF: usize = 2048;
 
@@ -169,7 +175,10 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
     let _ = cfg.media_host.push_str(&advertise.to_string());
     cfg.media_port = udp_local.port();
     // The gateway is several megabytes: built once, outside any future, and boxed.
-    let gw = Box::new(Gateway::new(cfg));
+    let Some(gw) = build_gateway(cfg) else {
+        error!("cannot build the core state");
+        return ExitCode::from(1);
+    };
     rt.block_on(async move {
         let nonblocking = listener
             .set_nonblocking(true)
@@ -240,6 +249,31 @@ fn advertise_ip(bound: IpAddr) -> IpAddr {
 }
 
 /// SIGTERM and SIGINT, both meaning a graceful stop.
+/// The media peers' storage, several megabytes when full, allocated zeroed so that pages of
+/// peers never added are never touched (the kernel maps zero pages lazily).
+fn zeroed_peer_list() -> &'static mut PeerList {
+    // SAFETY: `PeerList` is a `heapless::Vec`: a length and an array of `MaybeUninit` slots.
+    // All-zero bytes are a valid value of each (length 0, uninitialised slots): an empty
+    // vector. It lives as long as the process.
+    let list: Box<PeerList> = unsafe { Box::<PeerList>::new_zeroed().assume_init() };
+    let list = Box::leak(list);
+    debug_assert!(list.is_empty());
+    list
+}
+
+/// Builds the core state on a short-lived thread: the value is built on that thread's stack
+/// and moved into a box, and the stack pages it touched go away with the thread.
+fn build_gateway(cfg: GatewayConfig) -> Option<Box<Gateway<'static>>> {
+    let peers = zeroed_peer_list();
+    std::thread::Builder::new()
+        .name("livechatd-init".into())
+        .stack_size(STACK_SIZE)
+        .spawn(move || Box::new(Gateway::new(cfg, peers)))
+        .ok()?
+        .join()
+        .ok()
+}
+
 pub(crate) struct Signals {
     pub(crate) term: tokio::signal::unix::Signal,
     pub(crate) int: tokio::signal::unix::Signal,

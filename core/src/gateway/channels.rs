@@ -29,7 +29,7 @@ fn fields<'a>(ch: &'a Channel, req_op: Option<u8>) -> ChannelFields<'a> {
     }
 }
 
-impl Gateway {
+impl Gateway<'_> {
     pub(super) fn find_channel(&self, channel_id: &str) -> Result<usize, Error> {
         self.channels
             .iter()

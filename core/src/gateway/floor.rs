@@ -13,7 +13,7 @@ use crate::time::Now;
 /// The event sink handed to floor calls.
 pub(super) type Sink<'a> = &'a mut dyn FnMut(FloorEvent<ConnId>);
 
-impl Gateway {
+impl Gateway<'_> {
     /// Runs `f` on a channel's floor with an event sink that encodes each event and sends
     /// it to its audience, then makes sure the floor's next deadline is polled.
     pub(super) fn with_floor<R>(

@@ -65,7 +65,7 @@ fn accept(
     Ok(len)
 }
 
-impl Gateway {
+impl Gateway<'_> {
     /// One datagram from the media port. Relayed copies go out through `tx` before this
     /// returns; `buf` is decrypted in place.
     pub fn handle_datagram(
@@ -160,7 +160,7 @@ impl Gateway {
 /// Sends one listener its copy: re-protected with its server -> client context, or as is
 /// for a plain-RTP listener.
 fn relay_to(
-    peers: &mut Peers,
+    peers: &mut Peers<'_>,
     media: &mut MediaStats,
     scratch: &mut [u8],
     now: Now,

@@ -144,7 +144,7 @@ impl Clock {
 
 /// Open connections per client IP, shared by the accept path.
 pub(super) async fn core_loop(
-    mut gw: Box<Gateway>,
+    mut gw: Box<Gateway<'static>>,
     mut rx: mpsc::Receiver<Cmd>,
     udp: UdpSocket,
     mut signals: Signals,

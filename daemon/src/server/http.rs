@@ -26,7 +26,7 @@ use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key
 
 use super::{
     CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE, CLOSE_TOO_BIG, Cmd, InFrame, OUTBOUND_QUEUE,
-    close_frame,
+    WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
 
 #[derive(Default)]
@@ -167,6 +167,11 @@ fn route(
                 let mut config = WebSocketConfig::default();
                 config.max_message_size = Some(HARD_FRAME_CAP);
                 config.max_frame_size = Some(HARD_FRAME_CAP);
+                config.read_buffer_size = WS_READ_BUFFER;
+                // Each frame is written (and flushed) as it is sent; the bound only matters
+                // while the socket refuses writes, and the outbound queue is bounded before it.
+                config.write_buffer_size = 0;
+                config.max_write_buffer_size = WS_MAX_WRITE_BUFFER;
                 let ws = WebSocketStream::from_raw_socket(
                     TokioIo::new(upgraded),
                     Role::Server,
