@@ -4,7 +4,9 @@ use super::{Driver, Gateway, Recipients, session_of, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Floor, FloorTimers};
 use crate::media::Peer;
-use crate::srtp::{Context as SrtpContext, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey, SDES_KEY_LEN};
+use crate::srtp::{
+    Context as SrtpContext, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey, SDES_KEY_LEN,
+};
 
 use crate::hub::{Channel, ConnId, Member};
 use crate::protocol::{
