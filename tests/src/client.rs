@@ -295,6 +295,11 @@ impl Client {
             .map_err(|e| e.to_string())
     }
 
+    /// Sends one text frame; `Err` if the connection is gone (for floods that may be cut off).
+    pub async fn try_send_text(&mut self, text: &str) -> Result<(), String> {
+        self.try_send(Message::text(text)).await
+    }
+
     async fn send_msg(&mut self, msg: Message, what: &str) {
         if let Err(e) = self.try_send(msg).await {
             panic!(
@@ -1048,6 +1053,24 @@ impl Client {
 
     /// Drops the TCP connection without a WebSocket close frame.
     pub fn drop_abruptly(self) {
+        drop(self);
+    }
+
+    /// Goes silent without a FIN: a duplicate of the socket's descriptor is leaked, so
+    /// dropping the client neither closes the TCP connection nor sends anything. The server
+    /// sees a half-open peer (a dead link, a frozen host) that it can only reap by silence.
+    pub fn vanish(self) {
+        use std::os::fd::AsRawFd;
+        let fd = self.ws.get_ref().as_raw_fd();
+        // SAFETY: dup(2) of a descriptor this client owns; the duplicate is leaked on purpose
+        // and never used, so no other code can observe it.
+        let leaked = unsafe { libc::dup(fd) };
+        assert!(
+            leaked >= 0,
+            "{}: dup: {}",
+            self.label,
+            std::io::Error::last_os_error()
+        );
         drop(self);
     }
 }
