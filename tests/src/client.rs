@@ -1051,6 +1051,12 @@ impl Client {
         while let Some(Incoming::Frame(_)) = self.read_one(deadline).await {}
     }
 
+    /// Sends a close frame and drops the connection at once, without waiting for the
+    /// server's close frame.
+    pub async fn close_and_drop(mut self) {
+        let _ = self.try_send(Message::Close(None)).await;
+    }
+
     /// Drops the TCP connection without a WebSocket close frame.
     pub fn drop_abruptly(self) {
         drop(self);

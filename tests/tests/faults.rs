@@ -591,3 +591,73 @@ async fn bug_a_paced_flooder_under_200x_the_rate_is_never_closed() {
          refilled token resets the count"
     );
 }
+
+/// BUG (reported in docs/reliability.md, not fixed here): found by the churn soak (a few per
+/// cent of disconnects were reaped as zombies 30 s later instead of cleaned up at once). In
+/// daemon/src/server/http.rs `connection()`, when the writer half fails to send (the peer is
+/// closing or gone while events are being written to it), the writer branch wins the select,
+/// `closed_by_core` is set to true and `Cmd::Closed` is never sent: the core keeps the
+/// session (member of its channels, user_id and SSRC taken, floor held) until the zombie
+/// reaper fires after 2 x heartbeat_interval. Expected: the others see `leave` promptly.
+#[tokio::test]
+async fn bug_a_client_that_disconnects_while_events_flow_to_it_is_left_as_a_zombie() {
+    let d = Daemon::start_with(&[("LIVECHAT_RATE", "100000/100000")]).await;
+    let mut chatter = Client::identified(&d, "chatter").await;
+    chatter.create(CH).await;
+    chatter.join(CH).await;
+    let mut obs = Client::identified(&d, "obs").await;
+    obs.join(CH).await;
+    chatter.expect_member_event("join", CH, "obs").await;
+    // Chat flows all the time: a message every 2 ms for at most 20 s.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flow = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let mut i = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && start.elapsed() < ms(20_000) {
+                chatter
+                    .send_op(
+                        op::MESSAGE_CREATE,
+                        json!({"channel_id": CH, "content": format!("m{i}")}),
+                    )
+                    .await;
+                i += 1;
+                let _ = chatter.drain(ms(2)).await;
+            }
+            chatter
+        })
+    };
+    let mut late = Vec::new();
+    for round in 0..30 {
+        let name = format!("v{round}");
+        let mut v = Client::identified(&d, &name).await;
+        v.join(CH).await;
+        // Let events pile up unread, so that closing the socket resets it.
+        tokio::time::sleep(ms(20)).await;
+        if round % 2 == 0 {
+            v.drop_abruptly();
+        } else {
+            v.close_and_drop().await;
+        }
+        let left = obs
+            .try_recv_where(ms(3000), |f| {
+                f["op"] == op::CHANNEL_EVENT
+                    && f["d"]["event"] == "leave"
+                    && f["d"]["user_id"] == name.as_str()
+            })
+            .await;
+        if left.is_err() {
+            late.push(name);
+        }
+        let _ = obs.drain(ms(0)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _chatter = flow.await.expect("the chat task");
+    assert!(
+        late.is_empty(),
+        "{} of 30 clients that disconnected while chat flowed to them were not cleaned up \
+         within 3 s (the zombie reaper gets them after 2 x 15 s): {late:?}",
+        late.len()
+    );
+}
