@@ -197,6 +197,7 @@ async fn half_open_holder_and_queued_member_are_reaped_and_the_floor_passes_on()
         }
     }
     let took = t.elapsed();
+    eprintln!("the floor passed {took:?} after the holder froze (heartbeat {HB} ms)");
     wait_alive(&mut obs, ms(3 * HB), "FLOOR_TAKEN by next", |f| {
         is_floor(f, op::FLOOR_TAKEN, "next")
     })
@@ -533,6 +534,10 @@ async fn a_persistent_flooder_gets_1006_then_1008_and_its_neighbours_see_no_chan
         .iter()
         .filter(|f| f["op"] == op::ERROR && f["d"]["code"] == code::RATE_LIMITED)
         .count();
+    eprintln!(
+        "flooder: {sent} frames sent, {limited} ERROR 1006, then {closed} ({} frames in all)",
+        frames.len()
+    );
     assert!(
         limited >= 150,
         "{limited} ERROR 1006 before the close ({sent} sent)"
