@@ -512,6 +512,8 @@ async fn churn(opts: &Opts, v: &mut Verdict) {
     .await;
     let pid = d.pid();
     let url = d.ws_url();
+    // For an outside probe (a second process measuring latency without this one's queueing).
+    println!("  daemon pid {pid} at {url}");
     let admin = Gateway::connect(&url).await.expect("admin connects");
     admin
         .identify("admin", &token("admin"), None)
