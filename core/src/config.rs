@@ -52,8 +52,8 @@ pub const DEFAULT_FLOOR_PING: Duration = Duration::from_millis(5_000);
 pub const DEFAULT_RATE_BURST: u32 = 200;
 /// Default sustained requests per second per connection (`LIVECHAT_RATE`, second number).
 pub const DEFAULT_RATE_PER_SEC: u32 = 50;
-/// Rate-limited frames in a row after which the connection is closed (1008): a client that
-/// keeps flooding after being told 1006 is not listening.
+/// Rate-limited frames, less one per frame allowed since, after which the connection is
+/// closed (1008): a client that keeps flooding after being told 1006 is not listening.
 pub const RATE_STRIKES_BEFORE_CLOSE: u32 = 200;
 
 /// Run-time limits and timers, from the daemon's settings. Each capacity is clamped to its

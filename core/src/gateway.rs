@@ -372,8 +372,10 @@ impl<'p> Gateway<'p> {
                 .error(drv, conn, req_op, ErrorCode::RateLimited.into(), id);
             return;
         }
+        // Strikes decay one per allowed frame, so a flooder paced to let a frame through
+        // now and then still accumulates them (a reset would never close it).
         if let Some(c) = self.conn_mut(conn) {
-            c.strikes = 0;
+            c.strikes = c.strikes.saturating_sub(1);
         }
         // PROTOCOL.md's order: size, then frame type, then JSON.
         let len = match frame {

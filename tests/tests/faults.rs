@@ -557,7 +557,7 @@ async fn a_persistent_flooder_gets_1006_then_1008_and_its_neighbours_see_no_chan
 /// closed. Issue #10 expects a persisting flooder to be closed. This test fails until the
 /// daemon closes it (e.g. by counting limited frames over a window instead of in a row).
 #[tokio::test]
-async fn bug_a_paced_flooder_under_200x_the_rate_is_never_closed() {
+async fn a_paced_flooder_is_closed_like_a_burst_one() {
     let d = Daemon::start_with(&[("LIVECHAT_RATE", "20/10")]).await;
     let mut flooder = Client::identified(&d, "flooder").await;
     let mut frames = Vec::new();
@@ -605,7 +605,7 @@ async fn bug_a_paced_flooder_under_200x_the_rate_is_never_closed() {
 /// session (member of its channels, user_id and SSRC taken, floor held) until the zombie
 /// reaper fires after 2 x heartbeat_interval. Expected: the others see `leave` promptly.
 #[tokio::test]
-async fn bug_a_client_that_disconnects_while_events_flow_to_it_is_left_as_a_zombie() {
+async fn a_client_that_disconnects_while_events_flow_to_it_is_cleaned_up_at_once() {
     // Heartbeat 3 s: a zombie is reaped 6 s after it went silent, well apart from the 2 s
     // a prompt cleanup is given here.
     let d = Daemon::start_with(&[

@@ -9,7 +9,7 @@ use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 use livechat_core::gateway::{Driver, Frame, Gateway, Transmit};
 use livechat_core::hub::ConnId;
 use livechat_core::time::{Instant as CoreInstant, Now};
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
@@ -89,7 +89,9 @@ impl Driver for Io<'_> {
                 match out.try_send(Message::Text(text.clone())) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => self.slow.push(*c),
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                    // Its task is gone (the peer went away mid-write): clean up now rather
+                    // than when the zombie reaper finds it.
+                    Err(mpsc::error::TrySendError::Closed(_)) => self.slow.push(*c),
                 }
             }
         }
@@ -217,12 +219,17 @@ pub(super) async fn core_loop(
         }
         // Slow consumers: closed, and cleaned up like any disconnect (which may find more).
         while let Some(c) = slow.pop() {
-            if reg.get(c).is_none() {
+            let Some(h) = reg.get(c) else {
                 continue;
+            };
+            if h.out.is_closed() {
+                debug!("connection task gone; cleaning up its session");
+                reg.take(c);
+            } else {
+                warn!("closing a slow consumer (outbound queue of {OUTBOUND_QUEUE} frames full)");
+                svc.counters.slow_closed += 1;
+                reg.kill(c, CLOSE_SLOW, "slow consumer");
             }
-            warn!("closing a slow consumer (outbound queue of {OUTBOUND_QUEUE} frames full)");
-            svc.counters.slow_closed += 1;
-            reg.kill(c, CLOSE_SLOW, "slow consumer");
             gw.close(
                 clock.now(),
                 c,

@@ -235,16 +235,18 @@ async fn connection(ws: Ws, peer: SocketAddr, tls: bool, core: mpsc::Sender<Cmd>
     let closed_by_core;
     let local_close: Option<CloseFrame>;
     {
+        // The writer ends when the core closes the connection (it already knows), or when
+        // a write fails (the core must be told, like any disconnect).
         let writer = async {
             loop {
                 tokio::select! {
                     biased;
-                    k = &mut kill_rx => return k.ok(),
+                    k = &mut kill_rx => return (true, k.ok()),
                     m = out_rx.recv() => {
-                        let m = m?;
+                        let Some(m) = m else { return (true, None) };
                         tokio::select! {
-                            r = sink.send(m) => if r.is_err() { return None },
-                            k = &mut kill_rx => return k.ok(),
+                            r = sink.send(m) => if r.is_err() { return (false, None) },
+                            k = &mut kill_rx => return (true, k.ok()),
                         }
                     }
                 }
@@ -273,8 +275,8 @@ async fn connection(ws: Ws, peer: SocketAddr, tls: bool, core: mpsc::Sender<Cmd>
             }
         };
         tokio::select! {
-            k = writer => {
-                closed_by_core = true;
+            (core_knows, k) = writer => {
+                closed_by_core = core_knows;
                 local_close = k;
             }
             c = reader => {
