@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end suite (tests/, package livechat-tests) needs beyond Rust:
-# python3 with the `websockets` library for the independent peer in tests/tests/interop.rs.
+# python3 with the `websockets` library for the independent peers in tests/tests/interop.rs
+# and tests/tests/media.rs, and pylibsrtp (through deps-srtp.sh) for the libsrtp media peer.
 # Idempotent: does nothing when it is already there.
 set -euo pipefail
 
@@ -9,6 +10,8 @@ if ! command -v python3 >/dev/null 2>&1; then
     apt-get update -qq
     apt-get install -y -qq python3 python3-pip >/dev/null
 fi
+
+bash "$(dirname "$0")/deps-srtp.sh"
 
 if python3 -c 'import websockets' >/dev/null 2>&1; then
     exit 0

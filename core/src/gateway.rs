@@ -248,6 +248,12 @@ impl<'p> Gateway<'p> {
         }
     }
 
+    /// Ends the gateway and gives back the peer storage it was built with, so a driver
+    /// that rebuilds its state (tests, fuzzing) can reuse it.
+    pub fn into_peer_list(self) -> &'p mut PeerList {
+        self.peers.into_list()
+    }
+
     /// The settings in force.
     pub fn config(&self) -> &GatewayConfig {
         &self.cfg

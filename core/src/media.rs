@@ -162,6 +162,11 @@ impl<'p> Peers<'p> {
         }
     }
 
+    /// Gives the storage back.
+    pub fn into_list(self) -> &'p mut PeerList {
+        self.list
+    }
+
     /// Peers in the table.
     pub fn len(&self) -> usize {
         self.list.len()

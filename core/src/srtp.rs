@@ -40,6 +40,9 @@ pub use key::{KeyError, MasterKey};
 pub const MASTER_KEY_LEN: usize = 16;
 /// Master salt length of the AES_CM_128 suites, in bytes.
 pub const MASTER_SALT_LEN: usize = 14;
+/// Length of the SDES form of a master key and salt: 30 bytes in base64, no padding
+/// (PROTOCOL.md section 3; [`MasterKey::to_sdes`]).
+pub const SDES_KEY_LEN: usize = 40;
 /// SRTCP authentication tag length for both suites (see [`Suite::rtcp_tag_len`]).
 pub const SRTCP_TAG_LEN: usize = 10;
 /// Length of the SRTCP trailer word, the E flag and the 31-bit SRTCP index.
@@ -80,6 +83,9 @@ impl Suite {
         }
     }
 
+    /// Length of the SDES form of a master key and salt: 30 bytes in base64, no padding
+    /// (PROTOCOL.md section 3; [`MasterKey::to_sdes`]).
+    pub const SDES_KEY_LEN: usize = 40;
     /// SRTCP authentication tag length in bytes: 10 for both suites. RFC 4568 section 6.2.2
     /// says the `_32` suite's SRTCP tag is 80 bits (RFC 3711 section 5.2 mandates 80-bit
     /// tags for SRTCP), and libsrtp's `srtp_crypto_policy_set_from_profile_for_rtcp` does

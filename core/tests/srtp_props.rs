@@ -98,7 +98,7 @@ proptest! {
     }
 
     #[test]
-    fn srtcp_round_trip_any_length(
+    fn srtp_rtcp_round_trip_any_length(
         suite in suite(),
         key in key(),
         ssrc in any::<u32>(),

@@ -3,8 +3,13 @@
 //! A thin single-threaded driver around the sans-IO `livechat-core`: it owns the sockets,
 //! the clock, the settings and the signals; every decision is the core's.
 
+mod dump;
+mod logging;
+mod notify;
 mod server;
+mod service;
 mod settings;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::io::Write;

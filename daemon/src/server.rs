@@ -97,10 +97,14 @@ const STACK_SIZE: usize = 64 * 1024 * 1024;
 
 fn run_on_this_thread(settings: Settings) -> ExitCode {
     init_logging();
-    if settings.tls_cert.is_some() || settings.tls_key.is_some() {
-        error!("LIVECHAT_TLS_CERT: TLS is not available in this build");
-        return ExitCode::from(2);
-    }
+    let tls = match crate::tls::acceptor(settings.tls_cert.as_deref(), settings.tls_key.as_deref())
+    {
+        Ok(t) => t,
+        Err(msg) => {
+            error!("{msg}");
+            return ExitCode::from(2);
+        }
+    };
     let token_key = match &settings.secret {
         Some(s) => TokenKey::new(s.as_bytes()),
         None if settings.http_addr.ip().is_loopback() => {
@@ -188,6 +192,8 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let mut svc = crate::service::Service::new(&settings);
+        let tls_on = if tls.is_some() { "on" } else { "off" };
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
         let live = Arc::new(AtomicUsize::new(0));
         let accept = tokio::spawn(http::accept_loop(
@@ -196,6 +202,7 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
             Arc::new(http::PerIp::default()),
             settings.max_conn_per_ip,
             live.clone(),
+            tls,
         ));
         // Handlers go in before `ready`, so a SIGTERM right after it is a clean exit.
         let signals = match Signals::install() {
@@ -206,20 +213,18 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
             }
         };
         info!(
-            "ready http={http_local} udp={udp_local} media_host={advertise} version={}",
+            "ready http={http_local} udp={udp_local} tls={tls_on} media_host={advertise} version={}",
             env!("CARGO_PKG_VERSION")
         );
-        let code = core_task::core_loop(gw, core_rx, udp, signals, live).await;
+        svc.ready(&gw);
+        let code = core_task::core_loop(gw, core_rx, udp, signals, live, svc).await;
         accept.abort();
         code
     })
 }
 
 fn init_logging() {
-    let env = env_logger::Env::default().default_filter_or("info");
-    env_logger::Builder::from_env(env)
-        .target(env_logger::Target::Stderr)
-        .init();
+    crate::logging::init();
 }
 
 /// The address of the interface with the default route, found by asking the kernel to

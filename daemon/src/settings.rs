@@ -134,6 +134,20 @@ const SPECS: &[Spec] = &[
         secret: false,
         help: "request burst/sustained per second per connection",
     },
+    Spec {
+        key: "stats_interval_s",
+        env: "LIVECHAT_STATS_INTERVAL_S",
+        default: Some("60"),
+        secret: false,
+        help: "seconds between counters lines in the log (0: none)",
+    },
+    Spec {
+        key: "debug_stall_ms",
+        env: "LIVECHAT_DEBUG_STALL_MS",
+        default: Some("0"),
+        secret: false,
+        help: "testing only: SIGUSR2 blocks the core loop this long (0: off)",
+    },
 ];
 
 /// Where a value came from.
@@ -180,6 +194,11 @@ pub struct Settings {
     pub sdes_over_ws: Policy,
     pub limits: Limits,
     pub max_conn_per_ip: u32,
+    /// Period of the counters line in the log; `None` is off.
+    pub stats_interval: Option<std::time::Duration>,
+    /// Testing only: how long SIGUSR2 blocks the core loop (watchdog test); `None` is off,
+    /// and SIGUSR2 then keeps its default action.
+    pub debug_stall: Option<std::time::Duration>,
     /// Each setting's raw value and source, for `check-config`.
     raw: Vec<(&'static Spec, Option<String>, Source)>,
 }
@@ -321,6 +340,16 @@ fn parse(
             _ => Err(bad(spec, v, "must be never, loopback or always")),
         }
     };
+    // A bounded count where 0 means off.
+    let off_or = |key: &str, max: u64| -> Result<Option<u64>, SettingError> {
+        let (spec, v) = req(key)?;
+        match v.parse::<u64>() {
+            Ok(0) => Ok(None),
+            Ok(n) if n <= max => Ok(Some(n)),
+            Ok(_) => Err(bad(spec, v, format!("must be 0 (off) to {max}"))),
+            Err(e) => Err(bad(spec, v, e)),
+        }
+    };
     let optional = |key: &str| get(key).1.filter(|v| !v.is_empty()).map(str::to_owned);
 
     let (rate_spec, rate) = req("rate")?;
@@ -368,6 +397,8 @@ fn parse(
         sdes_over_ws: policy("sdes_over_ws")?,
         limits,
         max_conn_per_ip,
+        stats_interval: off_or("stats_interval_s", 86_400)?.map(std::time::Duration::from_secs),
+        debug_stall: off_or("debug_stall_ms", 60_000)?.map(std::time::Duration::from_millis),
         raw,
     })
 }

@@ -5,7 +5,8 @@
 //! it was waiting for and what arrived instead; every frame the server sends is checked against
 //! the frame shapes of PROTOCOL.md section 1.
 //!
-//! Running: `bash .ci/deps-e2e.sh` (python3 `websockets` for the interop peer), then
+//! Running: `bash .ci/deps-e2e.sh` (python3 `websockets` for the interop peers, `pylibsrtp`
+//! for the libsrtp media peer), then
 //! `cargo build -p livechatd && cargo test -p livechat-tests`. The binary under test is
 //! `LIVECHATD_BIN`, else `<CARGO_TARGET_DIR or target>/debug/livechatd`. Each test starts its
 //! own daemon on loopback ports chosen by the kernel, with a config path that does not exist
@@ -24,6 +25,7 @@ pub mod client;
 pub mod daemon;
 pub mod proto;
 pub mod token;
+pub mod tone;
 
 pub use client::{
     Client, Closed, TIMEOUT, describe, fresh_ssrc, has_id, has_no_id, ids, show, sorted_ids,

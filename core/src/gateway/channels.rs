@@ -4,10 +4,10 @@ use super::{Driver, Gateway, Recipients, session_of, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Floor, FloorTimers};
 use crate::media::Peer;
-use crate::srtp::{Context as SrtpContext, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey};
+use crate::srtp::{
+    Context as SrtpContext, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey, SDES_KEY_LEN,
+};
 
-/// Length of the base64 SDES key-salt (30 bytes).
-const SDES_LEN: usize = 40;
 use crate::hub::{Channel, ConnId, Member};
 use crate::protocol::{
     AckInfo, AckJoin, AckPlain, ChannelEvent, ChannelFields, Crypto, CryptoAnswer, FloorTaken,
@@ -193,7 +193,7 @@ impl Gateway<'_> {
             return Err(Error::new(ErrorCode::Capacity, "media peer limit reached"));
         }
         // Server -> client keys: fresh for every join (PROTOCOL.md section 3).
-        let mut sdes = [0u8; SDES_LEN];
+        let mut sdes = [0u8; SDES_KEY_LEN];
         let mut answer_key = "";
         let (inbound, outbound) = match &crypto {
             Some(c) => {

@@ -42,15 +42,14 @@ impl AesCm {
     /// the block counter, zero here). `data` is at most 2^16 blocks, as RFC 3711 allows.
     pub(crate) fn apply(&self, iv: &[u8; BLOCK], data: &mut [u8]) {
         let iv = u128::from_be_bytes(*iv);
-        let mut counter = 0u128;
-        for chunk in data.chunks_mut(BLOCK * BATCH) {
+        for (i, chunk) in data.chunks_mut(BLOCK * BATCH).enumerate() {
             let n = chunk.len().div_ceil(BLOCK);
-            let mut ks = [aes::Block::default(); BATCH];
-            for block in &mut ks[..n] {
-                // The counter never carries out of its 16 bits: packets are < 2^16 blocks.
-                *block = (iv.wrapping_add(counter)).to_be_bytes().into();
-                counter += 1;
-            }
+            // Counter blocks for the whole batch, even if fewer are used: that is cheaper than
+            // zeroing the array first. The counter never carries out of its 16 bits: packets
+            // are < 2^16 blocks.
+            let first = iv.wrapping_add((i * BATCH) as u128);
+            let mut ks: [aes::Block; BATCH] =
+                core::array::from_fn(|j| first.wrapping_add(j as u128).to_be_bytes().into());
             self.aes.encrypt_blocks(&mut ks[..n]);
             let (full, tail) = chunk.as_chunks_mut::<BLOCK>();
             for (d, k) in full.iter_mut().zip(&ks) {

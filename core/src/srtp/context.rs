@@ -117,8 +117,7 @@ impl Context {
         buf[len..out_len].copy_from_slice(&tag[..tag_len]);
 
         stream.rtp.update(index);
-        stream.last_used = self.tick;
-        self.tick += 1;
+        stream.last_used = next_tick(&mut self.tick);
         Ok(out_len)
     }
 
@@ -130,22 +129,29 @@ impl Context {
         let header_len = rtp_header_len(&buf[..len])?;
         let (seq, ssrc) = rtp_seq_ssrc(buf);
 
-        let (slot, stream) = self.stream_to_unprotect(ssrc)?;
+        let slot = self.slot_to_unprotect(ssrc)?;
+        let mut fresh = Stream::new(ssrc);
+        let stream = match slot {
+            Some(i) => &mut self.streams[i],
+            None => &mut fresh,
+        };
         let index = estimate_index(stream.rtp.highest(), seq)?;
         stream.rtp.check(index)?;
 
         let roc = ((index >> 16) as u32).to_be_bytes();
         let tag = self.rtp.auth.mac(&buf[..len], &roc);
-        if !bool::from(tag[..tag_len].ct_eq(&buf[len..])) {
+        if !tag_eq(&tag[..tag_len], &buf[len..]) {
             return Err(Error::AuthFailed);
         }
         self.rtp
             .cipher
             .apply(&self.rtp.iv(ssrc, index), &mut buf[header_len..len]);
 
-        let mut stream = stream;
         stream.rtp.update(index);
-        self.store(slot, stream);
+        stream.last_used = next_tick(&mut self.tick);
+        if slot.is_none() {
+            self.add(fresh);
+        }
         Ok(len)
     }
 
@@ -180,8 +186,7 @@ impl Context {
         buf[trailer_end..out_len].copy_from_slice(&tag[..SRTCP_TAG_LEN]);
 
         stream.rtcp.update(index);
-        stream.last_used = self.tick;
-        self.tick += 1;
+        stream.last_used = next_tick(&mut self.tick);
         Ok(out_len)
     }
 
@@ -199,11 +204,16 @@ impl Context {
         let index = u64::from(trailer & !SRTCP_E_FLAG);
         let ssrc = rtcp_ssrc(buf);
 
-        let (slot, stream) = self.stream_to_unprotect(ssrc)?;
+        let slot = self.slot_to_unprotect(ssrc)?;
+        let mut fresh = Stream::new(ssrc);
+        let stream = match slot {
+            Some(i) => &mut self.streams[i],
+            None => &mut fresh,
+        };
         stream.rtcp.check(index)?;
 
         let tag = self.rtcp.auth.mac(&buf[..trailer_end], &[]);
-        if !bool::from(tag[..SRTCP_TAG_LEN].ct_eq(&buf[trailer_end..])) {
+        if !tag_eq(&tag[..SRTCP_TAG_LEN], &buf[trailer_end..]) {
             return Err(Error::AuthFailed);
         }
         if trailer & SRTCP_E_FLAG != 0 {
@@ -212,9 +222,11 @@ impl Context {
                 .apply(&self.rtcp.iv(ssrc, index), &mut buf[RTCP_HEADER_LEN..len]);
         }
 
-        let mut stream = stream;
         stream.rtcp.update(index);
-        self.store(slot, stream);
+        stream.last_used = next_tick(&mut self.tick);
+        if slot.is_none() {
+            self.add(fresh);
+        }
         Ok(len)
     }
 
@@ -243,27 +255,19 @@ impl Context {
         }
     }
 
-    /// A copy of `ssrc`'s stream for receiving (a fresh one if new and there is room), and its
-    /// slot if it has one. Nothing is stored until the packet authenticated.
-    fn stream_to_unprotect(&self, ssrc: u32) -> Result<(Option<usize>, Stream), Error> {
+    /// The slot of `ssrc`'s stream for receiving; `None` if it is new and there is room for
+    /// it, to [`add`](Self::add) once the packet authenticated.
+    fn slot_to_unprotect(&self, ssrc: u32) -> Result<Option<usize>, Error> {
         match self.find(ssrc) {
-            Some(i) => Ok((Some(i), self.streams[i])),
             None if self.streams.is_full() => Err(Error::TooManyStreams),
-            None => Ok((None, Stream::new(ssrc))),
+            slot => Ok(slot),
         }
     }
 
-    /// Stores an authenticated stream's new state.
-    fn store(&mut self, slot: Option<usize>, mut stream: Stream) {
-        stream.last_used = self.tick;
-        self.tick += 1;
-        match slot {
-            Some(i) => self.streams[i] = stream,
-            // Room was checked in `stream_to_unprotect`, and nothing was added since.
-            None => {
-                let _ = self.streams.push(stream);
-            }
-        }
+    /// Adds an authenticated new stream.
+    fn add(&mut self, stream: Stream) {
+        // Room was checked in `slot_to_unprotect`, and nothing was added since.
+        let _ = self.streams.push(stream);
     }
 }
 
@@ -274,6 +278,26 @@ impl core::fmt::Debug for Context {
             .field("streams", &self.streams.len())
             .finish_non_exhaustive()
     }
+}
+
+/// The LRU clock's current value, advancing it.
+fn next_tick(tick: &mut u64) -> u64 {
+    let now = *tick;
+    *tick += 1;
+    now
+}
+
+/// Constant-time comparison of a computed tag with a received one of the same length (at
+/// most 16 bytes), as one word.
+fn tag_eq(ours: &[u8], theirs: &[u8]) -> bool {
+    let word = |tag: &[u8]| {
+        let mut w = [0u8; 16];
+        w[..tag.len()].copy_from_slice(tag);
+        u128::from_ne_bytes(w)
+    };
+    let diff = word(ours) ^ word(theirs);
+    let diff = (diff as u64) | ((diff >> 64) as u64);
+    ours.len() == theirs.len() && bool::from(diff.ct_eq(&0))
 }
 
 /// The length after appending `extra` bytes to `buf[..len]`, if `buf` has room.

@@ -3,12 +3,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{MASTER_KEY_LEN, MASTER_SALT_LEN};
+use super::{MASTER_KEY_LEN, MASTER_SALT_LEN, SDES_KEY_LEN};
 
 /// Length of the SDES key-salt: master key then master salt.
 const KEY_SALT_LEN: usize = MASTER_KEY_LEN + MASTER_SALT_LEN;
-/// Length of its base64 form (30 bytes, no padding needed).
-pub(crate) const SDES_LEN: usize = KEY_SALT_LEN / 3 * 4;
+const _: () = assert!(SDES_KEY_LEN == KEY_SALT_LEN.div_ceil(3) * 4);
 
 /// Why a master key was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +68,7 @@ impl MasterKey {
     }
 
     /// The SDES form, written into `out`; the returned `&str` borrows it.
-    pub fn to_sdes<'a>(&self, out: &'a mut [u8; SDES_LEN]) -> &'a str {
+    pub fn to_sdes<'a>(&self, out: &'a mut [u8; SDES_KEY_LEN]) -> &'a str {
         let mut raw = [0u8; KEY_SALT_LEN];
         raw[..MASTER_KEY_LEN].copy_from_slice(&self.key);
         raw[MASTER_KEY_LEN..].copy_from_slice(&self.salt);
@@ -107,7 +106,7 @@ mod tests {
     fn srtp_sdes_round_trip() {
         let k = MasterKey::from_sdes(SDES).unwrap();
         assert_eq!(&k.key, b"YS___semctl () {");
-        let mut out = [0u8; SDES_LEN];
+        let mut out = [0u8; SDES_KEY_LEN];
         assert_eq!(k.to_sdes(&mut out), SDES);
     }
 

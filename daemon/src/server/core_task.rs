@@ -149,6 +149,7 @@ pub(super) async fn core_loop(
     udp: UdpSocket,
     mut signals: Signals,
     live: Arc<AtomicUsize>,
+    mut svc: crate::service::Service,
 ) -> ExitCode {
     let clock = Clock {
         base: Instant::now(),
@@ -162,6 +163,7 @@ pub(super) async fn core_loop(
             biased;
             _ = signals.term.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = signals.int.recv() => { info!("SIGINT: shutting down"); break; }
+            ev = svc.next() => svc.handle(ev, &gw),
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = clock.now();
@@ -219,6 +221,7 @@ pub(super) async fn core_loop(
                 continue;
             }
             warn!("closing a slow consumer (outbound queue of {OUTBOUND_QUEUE} frames full)");
+            svc.counters.slow_closed += 1;
             reg.kill(c, CLOSE_SLOW, "slow consumer");
             gw.close(
                 clock.now(),
@@ -231,6 +234,7 @@ pub(super) async fn core_loop(
             );
         }
     }
+    svc.stopping();
     // Shutdown: 1001 to everyone, then wait a little for the close frames to go out.
     for slot in 0..reg.slots.len() {
         if let Some(id) = reg.slots.get(slot).and_then(Option::as_ref).map(|h| h.id) {

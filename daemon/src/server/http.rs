@@ -75,6 +75,7 @@ pub(super) async fn accept_loop(
     per_ip: Arc<PerIp>,
     cap: u32,
     live: Arc<AtomicUsize>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -90,19 +91,36 @@ pub(super) async fn accept_loop(
         let core = core.clone();
         let per_ip = per_ip.clone();
         let live = live.clone();
+        let acceptor = tls.clone();
         tokio::spawn(async move {
+            let tls = acceptor.is_some();
             let service = hyper::service::service_fn(move |req| {
                 let core = core.clone();
                 let per_ip = per_ip.clone();
                 let live = live.clone();
                 async move {
-                    Ok::<_, std::convert::Infallible>(route(req, peer, core, per_ip, cap, live))
+                    Ok::<_, std::convert::Infallible>(route(
+                        req, peer, tls, core, per_ip, cap, live,
+                    ))
                 }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades();
-            if let Err(e) = conn.await {
+            let http = hyper::server::conn::http1::Builder::new();
+            let res = match acceptor {
+                Some(a) => match crate::tls::handshake(&a, tcp, peer).await {
+                    Some(s) => {
+                        http.serve_connection(TokioIo::new(s), service)
+                            .with_upgrades()
+                            .await
+                    }
+                    None => return,
+                },
+                None => {
+                    http.serve_connection(TokioIo::new(tcp), service)
+                        .with_upgrades()
+                        .await
+                }
+            };
+            if let Err(e) = res {
                 debug!("http connection from {peer}: {e}");
             }
         });
@@ -119,6 +137,7 @@ fn plain(status: StatusCode) -> Response<Empty<Bytes>> {
 fn route(
     mut req: Request<Incoming>,
     peer: SocketAddr,
+    tls: bool,
     core: mpsc::Sender<Cmd>,
     per_ip: Arc<PerIp>,
     cap: u32,
@@ -160,7 +179,7 @@ fn route(
                 )
                 .await;
                 match slot {
-                    Some(_slot) => connection(ws, peer, core).await,
+                    Some(_slot) => connection(ws, peer, tls, core).await,
                     None => {
                         info!(
                             "{}: over LIVECHAT_MAX_CONN_PER_IP={cap}, closing",
@@ -192,14 +211,11 @@ async fn refuse(mut ws: Ws, code: u16, reason: &str) {
 
 /// One WebSocket connection: frames in go to the core, frames out come from the core's
 /// bounded queue, and the core may end it at any time with a close frame.
-async fn connection(ws: Ws, peer: SocketAddr, core: mpsc::Sender<Cmd>) {
+async fn connection(ws: Ws, peer: SocketAddr, tls: bool, core: mpsc::Sender<Cmd>) {
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_QUEUE);
     let (kill_tx, mut kill_rx) = oneshot::channel::<CloseFrame>();
     let (reply_tx, reply_rx) = oneshot::channel();
-    let info = PeerInfo {
-        ip: peer.ip(),
-        tls: false,
-    };
+    let info = PeerInfo { ip: peer.ip(), tls };
     let open = Cmd::Open {
         peer: info,
         out: out_tx,

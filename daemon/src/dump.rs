@@ -1,0 +1,168 @@
+//! What the operator sees of the state: the `STATUS=` line for systemd, the periodic
+//! counters line for serial consoles, and the SIGUSR1 state dump.
+//!
+//! Only identifiers and counters are printed: user and channel ids (a restricted charset),
+//! channel names quoted with `{:?}` so no client text can forge a log line. Never a token,
+//! a key or a message body.
+
+use std::fmt::Write;
+
+use livechat_core::gateway::{Gateway, Stats};
+use livechat_core::hub::Channel;
+use livechat_core::media::{MediaStats, Peer};
+
+/// Members listed per channel in a dump; the rest are counted.
+const DUMP_MEMBERS: usize = 64;
+
+/// Counters the driver keeps beside the core's [`Stats`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DriverCounters {
+    /// Connections closed because their outbound queue was full.
+    pub slow_closed: u64,
+}
+
+/// Channels whose floor is held.
+fn floors_held(gw: &Gateway) -> usize {
+    gw.channels().filter(|c| c.floor.holder().is_some()).count()
+}
+
+/// The one-line `STATUS=` summary shown by `systemctl status`.
+pub fn status_line(gw: &Gateway) -> String {
+    let s = gw.stats();
+    format!(
+        "{} sessions, {} connections, {} channels, {} floors held",
+        s.sessions,
+        s.connections,
+        s.channels,
+        floors_held(gw)
+    )
+}
+
+/// The periodic counters line (LIVECHAT_STATS_INTERVAL_S).
+pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
+    let s: Stats = gw.stats();
+    let m: MediaStats = gw.media_stats();
+    let drops = m.drop_malformed
+        + m.drop_unknown_ssrc
+        + m.drop_auth
+        + m.drop_replay
+        + m.drop_spoofed
+        + m.drop_not_holder
+        + m.drop_no_latch
+        + m.drop_send;
+    format!(
+        "stats: connections={} sessions={} channels={} floors_held={} peers={} \
+         frames_in={} frames_out={} errors={} rate_limited={} slow_closed={} \
+         zombies_reaped={} encode_failures={} \
+         rtp_in={} rtp_in_bytes={} rtp_out={} rtp_out_bytes={} relayed={} drops={} \
+         (malformed={} unknown_ssrc={} auth={} replay={} spoofed={} not_holder={} \
+         no_latch={} send={})",
+        s.connections,
+        s.sessions,
+        s.channels,
+        floors_held(gw),
+        gw.peers().count(),
+        s.frames_in,
+        s.frames_out,
+        s.errors_out,
+        s.rate_limited,
+        driver.slow_closed,
+        s.zombies_reaped,
+        s.encode_failures,
+        m.packets_in,
+        m.bytes_in,
+        m.packets_out,
+        m.bytes_out,
+        m.relayed,
+        drops,
+        m.drop_malformed,
+        m.drop_unknown_ssrc,
+        m.drop_auth,
+        m.drop_replay,
+        m.drop_spoofed,
+        m.drop_not_holder,
+        m.drop_no_latch,
+        m.drop_send,
+    )
+}
+
+/// The SIGUSR1 state dump, one log line per item (journald splits multi-line records and
+/// would lose their priority).
+pub fn state_dump(gw: &Gateway, driver: &DriverCounters) -> Vec<String> {
+    let s = gw.stats();
+    let mut lines = vec![format!(
+        "dump: begin sessions={} connections={} channels={} floors_held={}",
+        s.sessions,
+        s.connections,
+        s.channels,
+        floors_held(gw)
+    )];
+    for c in gw.channels() {
+        lines.push(channel_line(gw, c));
+    }
+    for p in gw.peers() {
+        lines.push(peer_line(gw, p));
+    }
+    lines.push(stats_line(gw, driver).replacen("stats:", "dump: counters", 1));
+    lines.push("dump: end".to_owned());
+    lines
+}
+
+fn channel_line(gw: &Gateway, c: &Channel) -> String {
+    let mut line = format!(
+        "dump: channel {} name={:?} freq={:?} creator={} capacity={} members={} [",
+        c.id.as_str(),
+        c.name.as_str(),
+        c.freq.as_str(),
+        c.creator.as_str(),
+        c.capacity,
+        c.members.len()
+    );
+    for (i, m) in c.members.iter().take(DUMP_MEMBERS).enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        let _ = write!(line, "{sep}{}/ssrc={}", gw.user_id(m.conn), m.ssrc);
+    }
+    if c.members.len() > DUMP_MEMBERS {
+        let _ = write!(line, " +{} more", c.members.len() - DUMP_MEMBERS);
+    }
+    line.push_str("] floor=");
+    match c.floor.holder() {
+        Some((conn, prio)) => {
+            let _ = write!(line, "taken holder={}/prio={}", gw.user_id(conn), prio);
+        }
+        None => line.push_str("idle"),
+    }
+    line.push_str(" queue=[");
+    for (i, (conn, prio)) in c.floor.queue().enumerate() {
+        let sep = if i == 0 { "" } else { " " };
+        let _ = write!(line, "{sep}{}/prio={prio}", gw.user_id(conn));
+    }
+    line.push(']');
+    line
+}
+
+/// A media peer: never its SRTP keys, only whether it has them.
+fn peer_line(gw: &Gateway, p: &Peer) -> String {
+    let channel = gw
+        .channels()
+        .find(|c| {
+            c.members
+                .iter()
+                .any(|m| m.conn == p.conn && m.ssrc == p.ssrc)
+        })
+        .map_or("?", |c| c.id.as_str());
+    let latched = p
+        .latched
+        .map_or_else(|| "none".to_owned(), |a| a.to_string());
+    format!(
+        "dump: peer ssrc={} user={} channel={} srtp={} latched={} packets_in={} packets_out={} dropped={}",
+        p.ssrc,
+        gw.user_id(p.conn),
+        channel,
+        if p.inbound.is_some() { "yes" } else { "no" },
+        latched,
+        p.stats.packets_in,
+        p.stats.packets_out,
+        p.stats.dropped,
+    )
+}
