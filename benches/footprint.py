@@ -56,6 +56,12 @@ def status(pid):
             k, _, v = line.partition(":")
             if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "VmSize", "Threads"):
                 out[k] = int(v.split()[0]) if k != "Threads" else int(v)
+    # Proportional set size: file pages shared with other processes (libc) count in part.
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Pss", "Private_Clean", "Private_Dirty"):
+                out[k] = int(v.split()[0])
     return out
 
 
@@ -211,7 +217,8 @@ async def main():
     for label, m in (("idle", idle), (f"{a.clients} clients joined" + (" (SRTP)" if a.crypto else ""), loaded)):
         s = m["status"]
         print(f"\n{label}: VmRSS {s['VmRSS']} kB ({s['VmRSS'] / kib:.2f} MiB), VmHWM {s['VmHWM']} kB, "
-              f"RssAnon {s['RssAnon']} kB, RssFile {s['RssFile']} kB, threads {s['Threads']}")
+              f"RssAnon {s['RssAnon']} kB, RssFile {s['RssFile']} kB, Pss {s['Pss']} kB, "
+              f"Private {s['Private_Clean'] + s['Private_Dirty']} kB, threads {s['Threads']}")
         for kind, rss in m["smaps"].items():
             if rss:
                 print(f"    {rss:7d} kB  {kind}")

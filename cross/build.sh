@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release daemon for each TARGET (default: the two Raspberry Pi targets) and
-# prints where each binary is and its size.
+# prints where each binary is and its size. The default targets are the packaged ones
+# (cross/README.md: static musl for arm64, glibc for armhf).
 #
 #   bash cross/setup.sh                     # once: Rust targets, cross gcc, qemu-user-static
 #   bash cross/build.sh [TARGET...]
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEFAULT_TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+DEFAULT_TARGETS=(aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf)
 targets=("$@")
 ((${#targets[@]})) || targets=("${DEFAULT_TARGETS[@]}")
 
