@@ -63,6 +63,39 @@ impl Gateway<'_> {
         r
     }
 
+    /// Sends CHANNEL_EVENT `event` about `who` in the channel at `slot` to `to`. `join`
+    /// carries the joiner's SSRC; `update` carries the channel's new fields.
+    fn channel_event(
+        &mut self,
+        slot: usize,
+        to: &[ConnId],
+        event: &'static str,
+        who: ConnId,
+        ssrc: Option<u32>,
+        drv: &mut impl Driver,
+    ) {
+        let Gateway {
+            conns,
+            channels,
+            out,
+            ..
+        } = self;
+        let Some(ch) = channels.get(slot).and_then(Option::as_ref) else {
+            return;
+        };
+        let update = event == "update";
+        let ev = ChannelEvent {
+            event,
+            channel_id: &ch.id,
+            user_id: Some(user_of(conns, who)),
+            ssrc,
+            name: update.then_some(ch.name.as_str()),
+            freq: update.then_some(ch.freq.as_str()),
+            capacity: update.then_some(ch.capacity),
+        };
+        out.send(drv, to, op::CHANNEL_EVENT, ev, None);
+    }
+
     fn creator_check(&self, conn: ConnId, slot: usize) -> Result<(), Error> {
         let ch = self.channel(slot)?;
         if user_of(&self.conns, conn) == ch.creator.as_str() {
@@ -258,6 +291,7 @@ impl Gateway<'_> {
         };
         out.send(drv, &[conn], op::ACK, ack, id);
         let others = self.recipients(slot, Some(conn));
+        self.channel_event(slot, &others, "join", conn, Some(ssrc), drv);
         let Gateway {
             conns,
             channels,
@@ -265,16 +299,6 @@ impl Gateway<'_> {
             ..
         } = self;
         if let Some(ch) = channels.get(slot).and_then(Option::as_ref) {
-            let ev = ChannelEvent {
-                event: "join",
-                channel_id: &ch.id,
-                user_id: Some(user_of(conns, conn)),
-                ssrc: Some(ssrc),
-                name: None,
-                freq: None,
-                capacity: None,
-            };
-            out.send(drv, &others, op::CHANNEL_EVENT, ev, None);
             // A radio joining mid-talk learns who holds the floor, as the others did.
             if let Some((holder, priority)) = ch.floor.holder() {
                 let taken = FloorTaken {
@@ -337,24 +361,7 @@ impl Gateway<'_> {
             return;
         }
         let others = self.recipients(slot, None);
-        let Gateway {
-            conns,
-            channels,
-            out,
-            ..
-        } = self;
-        if let Some(ch) = channels.get(slot).and_then(Option::as_ref) {
-            let ev = ChannelEvent {
-                event: "leave",
-                channel_id: &ch.id,
-                user_id: Some(user_of(conns, conn)),
-                ssrc: None,
-                name: None,
-                freq: None,
-                capacity: None,
-            };
-            out.send(drv, &others, op::CHANNEL_EVENT, ev, None);
-        }
+        self.channel_event(slot, &others, "leave", conn, None, drv);
         // The floor passes on (or the request is dequeued); the leaver is told nothing.
         self.with_floor(slot, drv, |f, emit| f.leave(now.mono, conn, emit));
     }
@@ -389,26 +396,12 @@ impl Gateway<'_> {
             ch.freq = f;
         }
         let members = self.recipients(slot, None);
-        let Gateway {
-            conns,
-            channels,
-            out,
-            ..
-        } = self;
+        self.channel_event(slot, &members, "update", conn, None, drv);
+        let Gateway { channels, out, .. } = self;
         let ch = channels
             .get(slot)
             .and_then(Option::as_ref)
             .ok_or(Error::from(ErrorCode::Internal))?;
-        let ev = ChannelEvent {
-            event: "update",
-            channel_id: &ch.id,
-            user_id: Some(user_of(conns, conn)),
-            ssrc: None,
-            name: Some(&ch.name),
-            freq: Some(&ch.freq),
-            capacity: Some(ch.capacity),
-        };
-        out.send(drv, &members, op::CHANNEL_EVENT, ev, None);
         out.send(
             drv,
             &[conn],
@@ -430,27 +423,13 @@ impl Gateway<'_> {
         let slot = self.find_channel(channel_id)?;
         self.creator_check(conn, slot)?;
         let members = self.recipients(slot, None);
+        self.channel_event(slot, &members, "delete", conn, None, drv);
         {
-            let Gateway {
-                conns,
-                channels,
-                out,
-                ..
-            } = &mut *self;
+            let Gateway { channels, out, .. } = &mut *self;
             let ch = channels
                 .get(slot)
                 .and_then(Option::as_ref)
                 .ok_or(Error::from(ErrorCode::Internal))?;
-            let ev = ChannelEvent {
-                event: "delete",
-                channel_id: &ch.id,
-                user_id: Some(user_of(conns, conn)),
-                ssrc: None,
-                name: None,
-                freq: None,
-                capacity: None,
-            };
-            out.send(drv, &members, op::CHANNEL_EVENT, ev, None);
             out.send(
                 drv,
                 &[conn],
