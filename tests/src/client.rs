@@ -175,7 +175,7 @@ impl Client {
 
     /// Opens a WebSocket to `ws://<addr>/gateway` without reading anything.
     pub async fn open_addr(addr: SocketAddr, label: &str) -> Client {
-        let tcp = tokio::time::timeout(TIMEOUT, TcpStream::connect(addr))
+        let tcp = tokio::time::timeout(crate::scaled(TIMEOUT), TcpStream::connect(addr))
             .await
             .unwrap_or_else(|_| {
                 panic!("{label}: TCP connect to {addr} timed out after {TIMEOUT:?}")
@@ -195,7 +195,7 @@ impl Client {
         }
         .expect("TCP socket");
         sock.set_recv_buffer_size(bytes).expect("setting SO_RCVBUF");
-        let tcp = tokio::time::timeout(TIMEOUT, sock.connect(addr))
+        let tcp = tokio::time::timeout(crate::scaled(TIMEOUT), sock.connect(addr))
             .await
             .unwrap_or_else(|_| panic!("{label}: TCP connect to {addr} timed out"))
             .unwrap_or_else(|e| panic!("{label}: TCP connect to {addr}: {e}"));
@@ -206,7 +206,7 @@ impl Client {
         let _ = tcp.set_nodelay(true);
         let url = format!("ws://{addr}/gateway");
         let (ws, _response) = tokio::time::timeout(
-            TIMEOUT,
+            crate::scaled(TIMEOUT),
             tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(ws_config())),
         )
         .await
@@ -289,7 +289,7 @@ impl Client {
 
     /// Sends any WebSocket message; `Err` if the connection is gone.
     pub async fn try_send(&mut self, msg: Message) -> Result<(), String> {
-        tokio::time::timeout(TIMEOUT, self.ws.send(msg))
+        tokio::time::timeout(crate::scaled(TIMEOUT), self.ws.send(msg))
             .await
             .map_err(|_| format!("send timed out after {TIMEOUT:?} (server not reading?)"))?
             .map_err(|e| e.to_string())
@@ -521,6 +521,9 @@ impl Client {
     }
 
     /// The next frame (stashed first), waiting at most [`TIMEOUT`].
+    ///
+    /// Every wait a `Client` method is given (and [`TIMEOUT`]) is multiplied by
+    /// [`crate::time_scale`].
     pub async fn recv(&mut self, what: &str) -> Value {
         self.recv_where(what, |_| true).await
     }
@@ -541,7 +544,7 @@ impl Client {
         match self.try_recv_where(within, &pred).await {
             Ok(v) => v,
             Err(None) => panic!(
-                "{}: timed out after {within:?} waiting for {what}; other frames received \
+                "{}: timed out after {within:?} (x time scale) waiting for {what}; other frames received \
                  meanwhile: {}",
                 self.label,
                 self.pending_text()
@@ -565,7 +568,7 @@ impl Client {
         if let Some(pos) = self.pending.iter().position(&pred) {
             return Ok(self.pending.remove(pos).expect("position is in range"));
         }
-        let deadline = Instant::now() + within;
+        let deadline = Instant::now() + crate::scaled(within);
         loop {
             match self.read_one(deadline).await {
                 None => return Err(None),
@@ -583,7 +586,7 @@ impl Client {
     /// Every frame (stashed, then new) that arrives within `within`. Stops early at a close.
     pub async fn drain(&mut self, within: Duration) -> Vec<Value> {
         let mut out: Vec<Value> = self.pending.drain(..).collect();
-        let deadline = Instant::now() + within;
+        let deadline = Instant::now() + crate::scaled(within);
         while let Some(Incoming::Frame(f)) = self.read_one(deadline).await {
             out.push(f);
         }
@@ -599,7 +602,7 @@ impl Client {
                 self.pending_text()
             );
         }
-        let deadline = Instant::now() + within;
+        let deadline = Instant::now() + crate::scaled(within);
         match self.read_one(deadline).await {
             None => {}
             Some(Incoming::Frame(f)) => panic!(
@@ -618,7 +621,7 @@ impl Client {
     /// received before. Fails if it is still open then.
     pub async fn expect_close(&mut self, within: Duration, what: &str) -> (Closed, Vec<Value>) {
         let mut frames: Vec<Value> = self.pending.drain(..).collect();
-        let deadline = Instant::now() + within;
+        let deadline = Instant::now() + crate::scaled(within);
         loop {
             match self.read_one(deadline).await {
                 None => {
@@ -667,7 +670,7 @@ impl Client {
     pub async fn answers_to(&mut self, ids: &[u32], within: Duration, what: &str) -> Vec<Value> {
         let mut got: std::collections::HashMap<u32, Value> = std::collections::HashMap::new();
         let wanted: std::collections::HashSet<u32> = ids.iter().copied().collect();
-        let deadline = Instant::now() + within;
+        let deadline = Instant::now() + crate::scaled(within);
         let mut keep = VecDeque::new();
         for f in std::mem::take(&mut self.pending) {
             match f["id"].as_u64().and_then(|i| u32::try_from(i).ok()) {

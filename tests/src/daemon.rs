@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::token;
 
-/// How long the daemon may take to log its `ready` line.
+/// How long the daemon may take to log its `ready` line (times [`crate::time_scale`]).
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `livechatd` binary under test: `LIVECHATD_BIN`, else `<target>/debug/livechatd` where the
@@ -42,6 +42,14 @@ pub fn livechatd_bin() -> PathBuf {
     path
 }
 
+/// `LIVECHATD_RUNNER`: a command line the binary under test is run through (an emulator such
+/// as `qemu-aarch64-static -L /usr/aarch64-linux-gnu`), or `None` when unset or blank.
+pub fn runner() -> Option<String> {
+    std::env::var("LIVECHATD_RUNNER")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+}
+
 /// A config path that does not exist, so the daemon never reads /etc/livechat/livechatd.toml.
 pub fn absent_config_path() -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -59,8 +67,23 @@ pub fn absent_config_path() -> PathBuf {
 /// A `Command` for the binary with a clean environment: every inherited `LIVECHAT_*` removed,
 /// `LIVECHAT_CONFIG` pointing at a file that does not exist, `RUST_LOG=info`, loopback ports 0.
 /// The test's own `env` is applied after (and wins).
+///
+/// With `LIVECHATD_RUNNER` set (say `qemu-aarch64-static -L /usr/aarch64-linux-gnu`), the
+/// command is that runner, split on whitespace, with the binary as its first argument.
+/// qemu-user runs the guest in its own process, so the pid is the daemon's and signals sent to
+/// it reach the daemon's handlers.
 pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(livechatd_bin());
+    let bin = livechatd_bin();
+    let mut cmd = match runner() {
+        Some(runner) => {
+            let mut words = runner.split_whitespace();
+            let program = words.next().expect("runner() is not blank");
+            let mut cmd = Command::new(program);
+            cmd.args(words).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    };
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("LIVECHAT_") {
             cmd.env_remove(&key);
@@ -111,8 +134,10 @@ fn drain_to<R: Read + Send + 'static>(mut r: R, into: Arc<Mutex<Vec<u8>>>) {
 }
 
 /// Runs the binary with `args` and `env` (see [`command`]) and waits for it to exit, at most
-/// `within`. A process still running then is killed and the test fails with its output.
+/// `within` (times [`crate::time_scale`]). A process still running then is killed and the test
+/// fails with its output.
 pub async fn run(args: &[&str], env: &[(&str, &str)], within: Duration) -> RunOutput {
+    let within = crate::scaled(within);
     let mut child = command(args, env)
         .spawn()
         .unwrap_or_else(|e| panic!("spawning livechatd {args:?}: {e}"));
@@ -229,7 +254,8 @@ impl DaemonBuilder {
             }
         });
 
-        let waited = tokio::time::timeout(START_TIMEOUT, ready_rx).await;
+        let start_timeout = crate::scaled(START_TIMEOUT);
+        let waited = tokio::time::timeout(start_timeout, ready_rx).await;
         let line = match waited {
             Ok(Ok(line)) => line,
             Ok(Err(_)) | Err(_) => {
@@ -239,7 +265,7 @@ impl DaemonBuilder {
                 let _ = child.kill();
                 let _ = child.wait();
                 let why = match (waited.is_err(), status) {
-                    (true, _) => format!("no `ready` line within {START_TIMEOUT:?}"),
+                    (true, _) => format!("no `ready` line within {start_timeout:?}"),
                     (false, Some(s)) => format!("livechatd exited ({s}) before its `ready` line"),
                     (false, None) => "livechatd closed stderr before its `ready` line".to_owned(),
                 };
@@ -388,8 +414,10 @@ impl Daemon {
         self.child.try_wait().expect("try_wait on livechatd")
     }
 
-    /// Waits at most `within` for the process to exit; fails with its logs otherwise.
+    /// Waits at most `within` (times [`crate::time_scale`]) for the process to exit; fails
+    /// with its logs otherwise.
     pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let within = crate::scaled(within);
         let start = Instant::now();
         loop {
             if let Some(s) = self.try_exit_status() {
@@ -406,8 +434,10 @@ impl Daemon {
         }
     }
 
-    /// Waits up to `within` for a log line containing `needle`; returns whether it appeared.
+    /// Waits up to `within` (times [`crate::time_scale`]) for a log line containing `needle`;
+    /// returns whether it appeared.
     pub async fn wait_for_log(&self, needle: &str, within: Duration) -> bool {
+        let within = crate::scaled(within);
         let start = Instant::now();
         loop {
             if self.logs().contains(needle) {

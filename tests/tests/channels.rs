@@ -502,7 +502,7 @@ async fn session_capacity_exhaustion_is_2006_until_one_leaves() {
     );
     // The refused connection stays open (a failed IDENTIFY) and may retry once a slot frees.
     a.close().await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let deadline = tokio::time::Instant::now() + scaled(TIMEOUT);
     loop {
         let f = c
             .identify_raw(json!({"user_id": "c", "token": d.token("c")}))
@@ -705,7 +705,7 @@ async fn the_creator_keeps_its_rights_after_reconnecting() {
     owner.close().await;
     let mut m = Client::identified(&d, "member").await;
     m.join("mine").await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let deadline = tokio::time::Instant::now() + scaled(TIMEOUT);
     let mut owner = loop {
         let mut c = Client::connect(&d, "owner-again").await;
         let f = c

@@ -31,10 +31,11 @@ const LONG_PING: u64 = 60_000;
 
 // ----- daemons and members ---------------------------------------------------------------------
 
+/// A daemon with floor timers `max_ms` and `ping_ms` (in this run's time: [`timer_ms`]).
 async fn daemon_with_timers(max_ms: u64, ping_ms: u64) -> Daemon {
     Daemon::builder()
-        .env("LIVECHAT_FLOOR_MAX_MS", &max_ms.to_string())
-        .env("LIVECHAT_FLOOR_PING_MS", &ping_ms.to_string())
+        .env("LIVECHAT_FLOOR_MAX_MS", &timer_ms(max_ms).to_string())
+        .env("LIVECHAT_FLOOR_PING_MS", &timer_ms(ping_ms).to_string())
         .start()
         .await
 }
@@ -182,12 +183,13 @@ async fn next_event(c: &mut Client, o: i64, want: Value, context: &str) -> Value
     f["d"].clone()
 }
 
+/// FLOOR_GRANTED to `c`, announcing the daemon's `max_ms` timer (set with [`timer_ms`]).
 async fn granted(c: &mut Client, channel: &str, max_ms: u64, context: &str) {
     let me = c.uid().to_owned();
     next_event(
         c,
         op::FLOOR_GRANTED,
-        json!({"channel_id": channel, "user_id": me, "max_duration_ms": max_ms}),
+        json!({"channel_id": channel, "user_id": me, "max_duration_ms": timer_ms(max_ms)}),
         context,
     )
     .await;
@@ -284,10 +286,11 @@ async fn assert_floor(c: &mut Client, channel: &str, holder: Option<&str>, queue
 /// PROTOCOL.md: a timer "fires within 1 s of its deadline". The deadline is `timer` after the
 /// grant, which the server made after `sent` (the request went out) and before `got` (GRANTED
 /// came in), so the revoke cannot arrive before `sent + timer` and must arrive before
-/// `got + timer + 1 s`.
+/// `got + timer + 1 s`. In a slowed run (`LIVECHAT_TEST_TIME_SCALE`) the timer and the second
+/// are both in that run's time.
 fn assert_fired_in_time(what: &str, sent: Instant, got: Instant, arrived: Instant, timer: u64) {
-    let early = sent + ms(timer);
-    let late = got + ms(timer + 1000);
+    let early = sent + ms(timer_ms(timer));
+    let late = got + scaled(ms(timer + 1000));
     assert!(
         arrived >= early,
         "{what} arrived {:?} after the request was sent, before its {timer} ms deadline",
@@ -309,7 +312,7 @@ async fn ping_until_revoked(c: &mut Client, channel: &str, cause: &str) -> (Inst
     let mut outstanding = 0usize;
     loop {
         assert!(
-            start.elapsed() < Duration::from_secs(15),
+            start.elapsed() < scaled(Duration::from_secs(15)),
             "{me}: no FLOOR_REVOKE {cause} within 15 s of pinging"
         );
         c.send_op(op::FLOOR_PING, chan(channel)).await;
@@ -319,7 +322,7 @@ async fn ping_until_revoked(c: &mut Client, channel: &str, cause: &str) -> (Inst
             .await;
         if f["op"] == op::FLOOR_PONG && f["d"]["channel_id"] == channel {
             outstanding -= 1;
-            tokio::time::sleep(ms(100)).await;
+            tokio::time::sleep(scaled(ms(100))).await;
             continue;
         }
         let arrived = Instant::now();
@@ -403,11 +406,11 @@ async fn pinging_keeps_the_holder_past_several_ping_intervals() {
 
     // Five ping intervals, a FLOOR_PING every 100 ms, each answered by FLOOR_PONG alone.
     let mut last_ping = Instant::now();
-    while got.elapsed() < ms(5 * PING) {
+    while got.elapsed() < scaled(ms(5 * PING)) {
         last_ping = Instant::now();
         h.send_op(op::FLOOR_PING, chan(CH)).await;
         pong(&mut h, CH, "the pinging holder keeps the floor").await;
-        tokio::time::sleep(ms(100)).await;
+        tokio::time::sleep(scaled(ms(100))).await;
     }
     let last_pong = Instant::now();
     assert_floor(&mut o, CH, Some("holder"), &[]).await;
@@ -942,7 +945,7 @@ async fn a_silent_holder_is_revoked_timeout_within_1s_then_the_head_is_granted_t
     let arrived = Instant::now();
     assert_fired_in_time(
         "the second FLOOR_REVOKE timeout",
-        sent + ms(PING),
+        sent + ms(timer_ms(PING)),
         q_got,
         arrived,
         PING,
@@ -983,7 +986,7 @@ async fn a_pinging_holder_is_revoked_max_duration_within_1s_then_the_head_is_gra
     let (arrived, unanswered) = ping_until_revoked(&mut q, CH, "max_duration").await;
     assert_fired_in_time(
         "the second FLOOR_REVOKE max_duration",
-        sent + ms(MAX),
+        sent + ms(timer_ms(MAX)),
         q_got,
         arrived,
         MAX,
@@ -1116,9 +1119,9 @@ async fn a_queued_member_that_disconnects_is_dequeued_and_those_behind_move_up()
 #[tokio::test]
 async fn a_zombie_holder_is_reaped_and_the_floor_passes_on() {
     let d = Daemon::builder()
-        .env("LIVECHAT_HEARTBEAT_MS", "400")
-        .env("LIVECHAT_FLOOR_MAX_MS", &LONG_MAX.to_string())
-        .env("LIVECHAT_FLOOR_PING_MS", &LONG_PING.to_string())
+        .env("LIVECHAT_HEARTBEAT_MS", &timer_ms(400).to_string())
+        .env("LIVECHAT_FLOOR_MAX_MS", &timer_ms(LONG_MAX).to_string())
+        .env("LIVECHAT_FLOOR_PING_MS", &timer_ms(LONG_PING).to_string())
         .start()
         .await;
     let [mut z, mut q, mut o] = channel_of(&d, CH, ["zombie", "queued", "other"]).await;
@@ -1134,7 +1137,7 @@ async fn a_zombie_holder_is_reaped_and_the_floor_passes_on() {
     let silent_since = Instant::now();
     let first = loop {
         assert!(
-            silent_since.elapsed() < ms(5000),
+            silent_since.elapsed() < scaled(ms(5000)),
             "a holder silent for 2 x 400 ms must be reaped; nothing reached the others in 5 s"
         );
         q.bg_heartbeat().await;
@@ -1315,7 +1318,7 @@ async fn deleting_a_channel_with_a_held_floor_sends_only_delete_and_stops_its_ti
 
     owner.delete(CH).await;
     assert!(
-        got.elapsed() < ms(PING),
+        got.elapsed() < ms(timer_ms(PING)),
         "setup too slow: the delete must precede the ping deadline for this test to mean \
          anything ({:?} after the grant)",
         got.elapsed()
@@ -1324,10 +1327,13 @@ async fn deleting_a_channel_with_a_held_floor_sends_only_delete_and_stops_its_ti
         c.expect_channel_event("delete", CH).await;
     }
     // Quiet past the holder's ping deadline plus the 1 s allowance.
-    let until = got + ms(PING + 1200);
+    let until = got + scaled(ms(PING + 1200));
     quiet_for(
         &mut [&mut owner, &mut h, &mut q],
-        until.saturating_duration_since(Instant::now()),
+        // quiet_for takes a window before the time scale.
+        until
+            .saturating_duration_since(Instant::now())
+            .div_f64(time_scale()),
         "a delete sends `delete` and no floor messages, now or when the timers would fire",
     )
     .await;

@@ -98,7 +98,7 @@ async fn a_frame_over_the_hard_cap_closes_with_1009() {
         .await;
     // The session was cleaned up: alice can log in again.
     let mut again = Client::connect(&d, "conn-again").await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let deadline = tokio::time::Instant::now() + scaled(TIMEOUT);
     loop {
         let f = again
             .identify_raw(json!({"user_id": "alice", "token": d.token("alice")}))

@@ -9,7 +9,9 @@ use tokio::time::Instant;
 const QUIET: u64 = 250;
 
 /// Heartbeats each of `keep` every `every` for `total`.
+/// Heartbeats every client in `keep` every `every` for `total` (both times the time scale).
 async fn keep_alive_for(keep: &mut [&mut Client], total: Duration, every: Duration) {
+    let (total, every) = (scaled(total), scaled(every));
     let end = Instant::now() + total;
     while Instant::now() < end {
         for c in keep.iter_mut() {
@@ -32,20 +34,28 @@ async fn heartbeat_gets_heartbeat_ack_identified_or_not() {
         .await;
 }
 
+/// The short heartbeat interval of the reaping tests, in ms before the time scale.
+const HEARTBEAT_MS: u64 = 400;
+
+/// A daemon with `LIVECHAT_HEARTBEAT_MS` = [`HEARTBEAT_MS`] in this run's time.
+async fn daemon_with_short_heartbeat() -> Daemon {
+    Daemon::start_with(&[("LIVECHAT_HEARTBEAT_MS", &timer_ms(HEARTBEAT_MS).to_string())]).await
+}
+
 #[tokio::test]
 async fn hello_announces_the_configured_heartbeat_interval() {
-    let d = Daemon::start_with(&[("LIVECHAT_HEARTBEAT_MS", "400")]).await;
+    let d = daemon_with_short_heartbeat().await;
     let c = Client::connect(&d, "conn").await;
     assert_eq!(
         c.heartbeat_interval(),
-        400,
+        timer_ms(HEARTBEAT_MS),
         "HELLO heartbeat_interval = LIVECHAT_HEARTBEAT_MS"
     );
 }
 
 #[tokio::test]
 async fn a_silent_member_is_reaped_after_two_intervals_and_cleaned_up() {
-    let d = Daemon::start_with(&[("LIVECHAT_HEARTBEAT_MS", "400")]).await;
+    let d = daemon_with_short_heartbeat().await;
     let mut keeper = Client::identified(&d, "keeper").await;
     keeper.create("net").await;
     keeper.join("net").await;
@@ -58,7 +68,7 @@ async fn a_silent_member_is_reaped_after_two_intervals_and_cleaned_up() {
     // The keeper heartbeats every 150 ms and waits for the zombie's `leave`. The zombie's
     // socket is not even read (so nothing, not even a pong, goes out from it).
     let mut left_after = None;
-    while silent_since.elapsed() < ms(4000) {
+    while silent_since.elapsed() < scaled(ms(4000)) {
         keeper.bg_heartbeat().await;
         let got = keeper
             .try_recv_where(ms(150), |f| {
@@ -81,12 +91,12 @@ async fn a_silent_member_is_reaped_after_two_intervals_and_cleaned_up() {
          `leave`; nothing came within 4 s",
     );
     assert!(
-        left_after >= ms(700),
+        left_after >= scaled(ms(700)),
         "reaped after {left_after:?}: too early, a zombie is silent for 2 x heartbeat_interval \
          = 800 ms"
     );
     assert!(
-        left_after <= ms(2500),
+        left_after <= scaled(ms(2500)),
         "reaped only after {left_after:?} (2 x 400 ms silence expected, allowing timer slack)"
     );
     // The zombie's connection is closed (code not asserted).
@@ -100,10 +110,10 @@ async fn a_silent_member_is_reaped_after_two_intervals_and_cleaned_up() {
 
 #[tokio::test]
 async fn an_unidentified_silent_connection_is_reaped_too() {
-    let d = Daemon::start_with(&[("LIVECHAT_HEARTBEAT_MS", "400")]).await;
+    let d = daemon_with_short_heartbeat().await;
     let mut c = Client::connect(&d, "silent").await;
     // Do not read meanwhile: reading would answer server pings, which is client activity.
-    tokio::time::sleep(ms(2500)).await;
+    tokio::time::sleep(scaled(ms(2500))).await;
     c.expect_close(
         ms(1000),
         "an unidentified connection silent for 2.5 s with heartbeat_interval 400 ms",
@@ -113,7 +123,7 @@ async fn an_unidentified_silent_connection_is_reaped_too() {
 
 #[tokio::test]
 async fn a_client_that_keeps_heartbeating_survives_past_two_seconds() {
-    let d = Daemon::start_with(&[("LIVECHAT_HEARTBEAT_MS", "400")]).await;
+    let d = daemon_with_short_heartbeat().await;
     let mut a = Client::identified(&d, "alice").await;
     a.create("c").await;
     a.join("c").await;
@@ -128,11 +138,11 @@ async fn a_client_that_keeps_heartbeating_survives_past_two_seconds() {
 
 #[tokio::test]
 async fn any_frame_is_activity_pings_and_binary_frames_keep_a_connection() {
-    let d = Daemon::start_with(&[("LIVECHAT_HEARTBEAT_MS", "400")]).await;
+    let d = daemon_with_short_heartbeat().await;
     let mut pinger = Client::identified(&d, "pinger").await;
     let mut binary = Client::identified(&d, "binary").await;
     let mut texter = Client::identified(&d, "texter").await;
-    let end = Instant::now() + ms(2200);
+    let end = Instant::now() + scaled(ms(2200));
     while Instant::now() < end {
         pinger.send_ping(b"k".to_vec()).await;
         binary.send_binary(vec![1, 2, 3]).await;
@@ -240,7 +250,7 @@ async fn the_connection_over_the_per_ip_cap_is_closed_with_1008() {
         .await;
     // Closing one makes room for another.
     c.close().await;
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + scaled(TIMEOUT);
     loop {
         let mut again = Client::open(&d, "c4-again").await;
         match again
