@@ -23,6 +23,7 @@ use crate::settings::Settings;
 
 mod core_task;
 mod http;
+mod udp;
 
 const OUTBOUND_QUEUE: usize = 256;
 /// Commands queued from all connections toward the core task; readers wait when it is full.
