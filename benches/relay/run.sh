@@ -8,7 +8,9 @@ cd "$(dirname "$0")/../.."
 # then the ordinary release daemon that is measured (cargo keeps both builds in target/).
 cargo build --release -p livechatd --features alloc-count
 cp target/release/livechatd target/release/livechatd-alloc-count
-cargo build --release -p livechatd -p livechat-relay-bench
+# Built alone, so the bench's dependency features do not leak into the daemon.
+cargo build --release -p livechatd
+cargo build --release -p livechat-relay-bench
 exec target/release/livechat-relay-bench \
     --daemon target/release/livechatd \
     --alloc-daemon target/release/livechatd-alloc-count \

@@ -120,23 +120,16 @@ impl Listeners {
             .collect()
     }
 
-    /// Empties the queues and returns the drop counters (the start of a step).
-    pub fn mark(&self) -> Vec<u64> {
-        for s in &self.socks {
-            sys::drain(s);
-        }
-        let d = sys::udp_drops();
-        self.ports
-            .iter()
-            .map(|p| d.get(p).copied().unwrap_or(0))
-            .collect()
-    }
-
-    /// Datagrams delivered since `mark` (queued + dropped at the full buffer), and how
-    /// long after the call they kept arriving: what the subject had queued lands, and the
-    /// time it took counts against its rate. Polls every 5 ms until 40 ms pass with nothing
-    /// new, at most 3 s.
-    pub fn delivered(&self, mark: &[u64]) -> (u64, f64) {
+    /// Waits until the subject (receiving on `subject_port`) has nothing queued and no
+    /// copy has arrived for 40 ms, at most `limit`; empties the listeners' queues on the
+    /// way. Returns the datagrams drained, the drop counters, and when the last copy
+    /// arrived (seconds after the call).
+    fn settle(
+        &self,
+        subject_port: u16,
+        mark: Option<&[u64]>,
+        limit: f64,
+    ) -> (u64, u64, f64, Vec<u64>) {
         let t0 = Instant::now();
         let mut drained = 0;
         let mut last = None;
@@ -144,25 +137,47 @@ impl Listeners {
         loop {
             let round: u64 = self.socks.iter().map(sys::drain).sum();
             drained += round;
-            let d = sys::udp_drops();
-            let drops: u64 = self
+            let table = sys::udp_table();
+            let now_drops: Vec<u64> = self
                 .ports
                 .iter()
-                .zip(mark)
-                .map(|(p, m)| d.get(p).copied().unwrap_or(0).saturating_sub(*m))
-                .sum();
+                .map(|p| table.get(p).map_or(0, |e| e.1))
+                .collect();
+            let drops: u64 = match mark {
+                Some(m) => now_drops
+                    .iter()
+                    .zip(m)
+                    .map(|(d, m)| d.saturating_sub(*m))
+                    .sum(),
+                None => now_drops.iter().sum(),
+            };
+            let backlog = table.get(&subject_port).map_or(0, |e| e.0);
             let now = t0.elapsed().as_secs_f64();
             if round > 0 || last != Some(drops) {
                 last_change = now;
-            } else if now - last_change > 0.04 {
-                return (drained + drops, last_change);
+            } else if backlog == 0 && now - last_change > 0.04 {
+                return (drained, drops, last_change, now_drops);
             }
-            if now > 3.0 {
-                return (drained + drops, now);
+            if now > limit {
+                return (drained, drops, now, now_drops);
             }
             last = Some(drops);
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// The start of a step: whatever the subject still had is delivered and discarded;
+    /// returns the drop counters.
+    pub fn mark(&self, subject_port: u16) -> Vec<u64> {
+        self.settle(subject_port, None, 5.0).3
+    }
+
+    /// Datagrams delivered since `mark` (queued + dropped at the full buffer), and how
+    /// long after the call they kept arriving: what the subject had queued lands, and the
+    /// time it took counts against its rate.
+    pub fn delivered(&self, subject_port: u16, mark: &[u64]) -> (u64, f64) {
+        let (drained, drops, last, _) = self.settle(subject_port, Some(mark), 5.0);
+        (drained + drops, last)
     }
 }
 
@@ -208,12 +223,12 @@ pub fn step(
     pps: f64,
     secs: f64,
 ) -> Step {
-    let mark = listeners.mark();
+    let mark = listeners.mark(dst.port());
     let cpu0 = sys::cpu_seconds(pid);
     let t0 = Instant::now();
     let sent = talker.run(dst, pps, secs);
     let elapsed = t0.elapsed().as_secs_f64();
-    let (delivered, settle) = listeners.delivered(&mark);
+    let (delivered, settle) = listeners.delivered(dst.port(), &mark);
     let cpu = sys::cpu_seconds(pid) - cpu0;
     let s = Step {
         sent,

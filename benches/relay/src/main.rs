@@ -671,7 +671,7 @@ fn ptt_run(o: &Opts) -> Result<Ptt, String> {
         probe_sock.try_clone().map_err(|e| e.to_string())?,
         o.cpu_load,
     );
-    let mark = listeners.mark();
+    let mark = listeners.mark(udp.port());
     let cpu0 = sys::cpu_seconds(d.pid());
     // Each talker sends every 20 ms, the talkers spread evenly over the period.
     let period = 1.0 / PPS;
@@ -702,7 +702,7 @@ fn ptt_run(o: &Opts) -> Result<Ptt, String> {
     std::thread::sleep(Duration::from_millis(50));
     let cpu = sys::cpu_seconds(d.pid()) - cpu0;
     let samples = probe.finish();
-    let (unread, _) = listeners.delivered(&mark);
+    let (unread, _) = listeners.delivered(udp.port(), &mark);
     let step = Step {
         sent,
         delivered: unread + samples.len() as u64,

@@ -113,18 +113,23 @@ pub fn drain(s: &UdpSocket) -> u64 {
     n
 }
 
-/// Per-socket drop counters of IPv4 UDP sockets on 127.0.0.1, by local port (the last
-/// column of /proc/net/udp: datagrams the kernel dropped, e.g. at a full receive buffer).
-pub fn udp_drops() -> HashMap<u16, u64> {
+/// Per IPv4 UDP socket on 127.0.0.1, by local port: the bytes queued for reading and the
+/// drop counter (the last column of /proc/net/udp: datagrams the kernel dropped, e.g. at
+/// a full receive buffer).
+pub fn udp_table() -> HashMap<u16, (u64, u64)> {
     let mut out = HashMap::new();
     let Ok(text) = std::fs::read_to_string("/proc/net/udp") else {
         return out;
     };
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let (Some(local), Some(drops)) = (f.get(1), f.last()) else {
+        let (Some(local), Some(queues), Some(drops)) = (f.get(1), f.get(4), f.last()) else {
             continue;
         };
+        let rxq = queues
+            .split_once(':')
+            .and_then(|(_, r)| u64::from_str_radix(r, 16).ok())
+            .unwrap_or(0);
         let Some((ip, port)) = local.split_once(':') else {
             continue;
         };
@@ -132,7 +137,7 @@ pub fn udp_drops() -> HashMap<u16, u64> {
             continue;
         }
         if let (Ok(port), Ok(d)) = (u16::from_str_radix(port, 16), drops.parse::<u64>()) {
-            out.insert(port, d);
+            out.insert(port, (rxq, d));
         }
     }
     out
