@@ -1,5 +1,6 @@
 //! The physical limit: a raw UDP forwarder. Receive one datagram, send it unchanged to
-//! every destination. No parsing, no crypto, no event loop. Runs as a child process of the
+//! every destination. No parsing, no crypto, no event loop; the same socket buffers as
+//! the daemon's media socket. Runs as a child process of the
 //! benchmark (`livechat-relay-bench forward ...`), pinned like the daemon.
 //!
 //! - `sendto`: a blocking `recvfrom`, then one `sendto` per destination.
@@ -29,6 +30,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
         .map(|d| d.parse().map_err(|e| format!("{d}: {e}")))
         .collect::<Result<_, String>>()?;
     let sock = sys::udp_socket(None).map_err(|e| e.to_string())?;
+    // The daemon's media socket buffers (daemon/src/server.rs UDP_SOCKET_BUF).
+    sys::set_buffers(&sock, 1 << 20);
     let port = sock.local_addr().map_err(|e| e.to_string())?.port();
     println!("port={port}");
     // Bounded in time whatever the parent does.

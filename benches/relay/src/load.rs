@@ -252,7 +252,8 @@ pub fn step(
 }
 
 /// The highest input rate with loss under `max_loss`, found by a probe at full speed and a
-/// bisection; returns the best passing step (or the probe's, flagged, when none passed).
+/// bisection (a failing rate is tried twice); returns the best passing step (or the
+/// probe's, flagged, when none passed).
 pub fn search(
     talker: &mut Talker,
     dst: SocketAddr,
@@ -274,8 +275,13 @@ pub fn search(
     let mut best: Option<Step> = None;
     let mut rate = probe.out_pps() / fanout * 0.97;
     for _ in 0..7 {
-        let s = step(talker, dst, listeners, pid, rate, secs);
+        let mut s = step(talker, dst, listeners, pid, rate, secs);
         between();
+        if s.loss() >= max_loss {
+            // Once more: on a shared machine one preemption of the subject can fail a step.
+            s = step(talker, dst, listeners, pid, rate, secs);
+            between();
+        }
         if s.loss() < max_loss {
             lo = rate;
             if best.is_none_or(|b| s.out_pps() > b.out_pps()) {

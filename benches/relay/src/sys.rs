@@ -85,6 +85,13 @@ pub fn set_rcvbuf(s: &impl AsRawFd, bytes: usize) -> io::Result<()> {
         .or_else(|_| setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, v))
 }
 
+/// SO_RCVBUF and SO_SNDBUF as the daemon sets them on its media socket (best effort).
+pub fn set_buffers(s: &impl AsRawFd, bytes: usize) {
+    let v = i32::try_from(bytes).unwrap_or(i32::MAX);
+    let _ = setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, v);
+    let _ = setsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, v);
+}
+
 /// The receive buffer the kernel granted.
 pub fn rcvbuf(s: &impl AsRawFd) -> usize {
     getsockopt_int(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF).unwrap_or(0) as usize

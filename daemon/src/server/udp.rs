@@ -220,6 +220,24 @@ impl Transmit for TxBatch {
     }
 }
 
+/// Asks for `bytes` of receive and send buffer on `socket`; best effort (the kernel caps
+/// it, and a failure leaves the default).
+pub(crate) fn set_buffers(socket: &impl std::os::fd::AsRawFd, bytes: usize) {
+    let v = i32::try_from(bytes).unwrap_or(i32::MAX);
+    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        // SAFETY: `v` lives for the call and the length is its size.
+        unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const i32).cast(),
+                size_of::<i32>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
 /// Writes `addr` as a C socket address; returns its length.
 fn to_storage(addr: SocketAddr, out: &mut libc::sockaddr_storage) -> libc::socklen_t {
     let p: *mut libc::sockaddr_storage = out;
