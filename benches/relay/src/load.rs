@@ -22,6 +22,8 @@ use crate::sys;
 
 /// RTP header (12) + 20 ms of G.711 (160).
 pub const RTP_LEN: usize = 172;
+/// Output datagrams per second the full-speed probe asks for.
+const PROBE_OUT: f64 = 1.5e6;
 /// Packets one `sendmmsg` of the talker carries at most.
 const BURST: usize = 64;
 
@@ -264,7 +266,11 @@ pub fn search(
     between: &mut dyn FnMut(),
 ) -> (Step, bool) {
     let fanout = listeners.socks.len() as f64;
-    let probe = step(talker, dst, listeners, pid, 0.0, secs);
+    // The probe asks for 1.5 M output datagrams/s (beyond the physical limit), or the
+    // talker's full speed if lower. Not unbounded: a subject far behind the talker accepts
+    // packets whose sequence numbers jump by more than 2^15, and SRTP's index estimate
+    // (RFC 3711 section 3.3.1) then loses the talker's stream for good.
+    let probe = step(talker, dst, listeners, pid, PROBE_OUT / fanout, secs);
     between();
     if probe.loss() < max_loss {
         // The talker, not the subject, is the limit.
