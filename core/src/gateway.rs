@@ -13,15 +13,15 @@ mod channels;
 mod floor;
 mod relay;
 
-pub use relay::Transmit;
+pub use relay::{TX_ROOM, Transmit, TxOutcome};
 
 use core::fmt::Write;
 
 use serde::Serialize;
 
 use crate::config::{
-    Limits, MAX_CHANNELS, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_INBOUND_FRAME, MAX_MEMBERS,
-    MAX_OUTBOUND_FRAME, RATE_STRIKES_BEFORE_CLOSE, SRTP_OVERHEAD, ZOMBIE_HEARTBEATS,
+    Limits, MAX_CHANNELS, MAX_CONNECTIONS, MAX_INBOUND_FRAME, MAX_MEMBERS, MAX_OUTBOUND_FRAME,
+    RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
 };
 use crate::error::{Error, ErrorCode};
 use crate::hub::{Channel, Conn, ConnId, PeerInfo, Session};
@@ -204,8 +204,6 @@ pub struct Gateway<'p> {
     zombies_reaped: u64,
     peers: Peers<'p>,
     media: MediaStats,
-    /// Where each listener's copy is re-protected.
-    scratch: [u8; MAX_DATAGRAM + SRTP_OVERHEAD],
 }
 
 /// The identified session of an open connection, or `None`.
@@ -244,7 +242,6 @@ impl<'p> Gateway<'p> {
             zombies_reaped: 0,
             peers: Peers::new(peers),
             media: MediaStats::default(),
-            scratch: [0; MAX_DATAGRAM + SRTP_OVERHEAD],
         }
     }
 

@@ -19,6 +19,12 @@ const DUMP_MEMBERS: usize = 64;
 pub struct DriverCounters {
     /// Connections closed because their outbound queue was full.
     pub slow_closed: u64,
+    /// Datagrams the kernel refused at `sendmmsg` (a full send buffer): dropped.
+    pub udp_send_failed: u64,
+    /// `recvmmsg` batches handled.
+    pub udp_batches: u64,
+    /// Allocations made while handling media datagrams (the `alloc-count` feature only).
+    pub udp_allocs: u64,
 }
 
 /// Channels whose floor is held.
@@ -56,7 +62,7 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
          zombies_reaped={} encode_failures={} \
          rtp_in={} rtp_in_bytes={} rtp_out={} rtp_out_bytes={} relayed={} drops={} \
          (malformed={} unknown_ssrc={} auth={} replay={} spoofed={} not_holder={} \
-         no_latch={} send={})",
+         no_latch={} send={}) udp_send_failed={} udp_batches={} udp_allocs={}",
         s.connections,
         s.sessions,
         s.channels,
@@ -83,6 +89,13 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
         m.drop_not_holder,
         m.drop_no_latch,
         m.drop_send,
+        driver.udp_send_failed,
+        driver.udp_batches,
+        if crate::alloc_count::ENABLED {
+            driver.udp_allocs.to_string()
+        } else {
+            "n/a".to_owned()
+        },
     )
 }
 

@@ -3,6 +3,7 @@
 //! A thin single-threaded driver around the sans-IO `livechat-core`: it owns the sockets,
 //! the clock, the settings and the signals; every decision is the core's.
 
+mod alloc_count;
 mod dump;
 mod logging;
 mod notify;

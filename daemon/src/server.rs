@@ -23,6 +23,7 @@ use crate::settings::Settings;
 
 mod core_task;
 mod http;
+mod udp;
 
 const OUTBOUND_QUEUE: usize = 256;
 /// Commands queued from all connections toward the core task; readers wait when it is full.
@@ -38,6 +39,10 @@ pub(crate) const WS_READ_BUFFER: usize = 4096;
 pub(crate) const WS_MAX_WRITE_BUFFER: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME + 1024;
 /// Largest UDP datagram read.
 pub(crate) const UDP_BUF: usize = 2048;
+/// Receive and send buffer asked for on the media socket (the kernel caps it at
+/// `net.core.rmem_max`/`wmem_max` and doubles it): about a thousand 20 ms packets, so a
+/// loop descheduled for a few milliseconds on a busy CPU does not lose a burst.
+pub(crate) const UDP_SOCKET_BUF: usize = 1 << 20;
 
 /// Close code for a slow consumer (RFC 6455 section 7.4.1: 1008 policy violation).
 pub(crate) const CLOSE_SLOW: u16 = 1008;
@@ -162,6 +167,7 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    udp::set_buffers(&udp, UDP_SOCKET_BUF);
     let (http_local, udp_local) = match (listener.local_addr(), udp.local_addr()) {
         (Ok(h), Ok(u)) => (h, u),
         _ => {

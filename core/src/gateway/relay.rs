@@ -8,7 +8,7 @@
 use core::net::SocketAddr;
 
 use super::Gateway;
-use crate::config::MAX_DATAGRAM;
+use crate::config::{MAX_DATAGRAM, SRTP_OVERHEAD};
 use crate::demux::{self, Kind};
 use crate::hub::Channel;
 use crate::media::{Drop, MediaStats, Peer, Peers};
@@ -17,10 +17,47 @@ use crate::rtp;
 use crate::srtp;
 use crate::time::Now;
 
+/// Room a relayed datagram may need: the largest datagram handled plus the SRTP tag.
+pub const TX_ROOM: usize = MAX_DATAGRAM + SRTP_OVERHEAD;
+
 /// Where the relay's datagrams go; the driver's socket.
+///
+/// A driver that batches its sends (`sendmmsg`) implements [`Transmit::send_with`] so the
+/// relay builds each copy straight in the batch's buffer. "Taken" then means queued; a
+/// later failure of the batched send is the driver's to count.
 pub trait Transmit {
     /// Sends one datagram; `false` when it could not (counted as a drop).
     fn send_to(&mut self, dst: SocketAddr, datagram: &[u8]) -> bool;
+
+    /// Sends one datagram that `fill` writes into a buffer of at least [`TX_ROOM`] bytes,
+    /// returning its length (`None`: nothing to send). The default builds it on the stack
+    /// and calls [`Transmit::send_to`].
+    fn send_with<F>(&mut self, dst: SocketAddr, fill: F) -> TxOutcome
+    where
+        F: FnOnce(&mut [u8]) -> Option<usize>,
+        Self: Sized,
+    {
+        let mut room = [0u8; TX_ROOM];
+        let Some(n) = fill(&mut room) else {
+            return TxOutcome::NotBuilt;
+        };
+        match room.get(..n) {
+            Some(d) if self.send_to(dst, d) => TxOutcome::Taken(n),
+            Some(_) => TxOutcome::Failed,
+            None => TxOutcome::NotBuilt,
+        }
+    }
+}
+
+/// What became of a datagram offered to [`Transmit::send_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxOutcome {
+    /// Sent or queued: this many bytes.
+    Taken(usize),
+    /// `fill` declined (it could not build the datagram).
+    NotBuilt,
+    /// The driver could not take it (a full socket buffer or batch).
+    Failed,
 }
 
 fn srtp_drop(e: srtp::Error) -> Drop {
@@ -116,7 +153,6 @@ impl Gateway<'_> {
             channels,
             peers,
             media,
-            scratch,
             ..
         } = self;
         let peer = peers.get_mut(ssrc).ok_or(Drop::UnknownSsrc)?;
@@ -135,7 +171,7 @@ impl Gateway<'_> {
         let plain = buf.get(..len).ok_or(Drop::Malformed)?;
         media.relayed += 1;
         for m in ch.members.iter().filter(|m| m.conn != talker) {
-            relay_to(peers, media, scratch, now, m.ssrc, plain, tx);
+            relay_to(peers, media, now, m.ssrc, plain, tx);
         }
         Ok(())
     }
@@ -157,12 +193,11 @@ impl Gateway<'_> {
     }
 }
 
-/// Sends one listener its copy: re-protected with its server -> client context, or as is
-/// for a plain-RTP listener.
+/// Sends one listener its copy, built in the driver's buffer: re-protected with its
+/// server -> client context, or as is for a plain-RTP listener.
 fn relay_to(
     peers: &mut Peers<'_>,
     media: &mut MediaStats,
-    scratch: &mut [u8],
     now: Now,
     ssrc: u32,
     plain: &[u8],
@@ -175,32 +210,23 @@ fn relay_to(
         media.drop(Drop::NoLatch);
         return;
     };
-    let out: &[u8] = match &mut rx.outbound {
-        Some(ctx) => {
-            let Some(room) = scratch.get_mut(..plain.len()) else {
-                media.drop(Drop::Malformed);
-                return;
-            };
-            room.copy_from_slice(plain);
-            match ctx.protect_rtp(scratch, plain.len()) {
-                Ok(n) => match scratch.get(..n) {
-                    Some(b) => b,
-                    None => return,
-                },
-                Err(_) => {
-                    media.drop(Drop::Malformed);
-                    return;
-                }
-            }
+    let ctx = &mut rx.outbound;
+    let outcome = tx.send_with(dst, |room| {
+        let n = plain.len();
+        room.get_mut(..n)?.copy_from_slice(plain);
+        match ctx {
+            Some(ctx) => ctx.protect_rtp(room, n).ok(),
+            None => Some(n),
         }
-        None => plain,
-    };
-    if tx.send_to(dst, out) {
-        media.packets_out += 1;
-        media.bytes_out += out.len() as u64;
-        rx.stats.packets_out += 1;
-        rx.stats.bytes_out += out.len() as u64;
-    } else {
-        media.drop(Drop::SendFailed);
+    });
+    match outcome {
+        TxOutcome::Taken(n) => {
+            media.packets_out += 1;
+            media.bytes_out += n as u64;
+            rx.stats.packets_out += 1;
+            rx.stats.bytes_out += n as u64;
+        }
+        TxOutcome::NotBuilt => media.drop(Drop::Malformed),
+        TxOutcome::Failed => media.drop(Drop::SendFailed),
     }
 }

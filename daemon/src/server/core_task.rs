@@ -6,20 +6,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
-use livechat_core::gateway::{Driver, Frame, Gateway, Transmit};
+use livechat_core::gateway::{Driver, Frame, Gateway};
 use livechat_core::hub::ConnId;
 use livechat_core::time::{Instant as CoreInstant, Now};
 use log::{debug, error, info, warn};
+use std::os::fd::AsRawFd;
+
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use super::udp::{RxBatch, TxBatch};
 use super::{
-    CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_QUEUE, SHUTDOWN_GRACE, Signals, UDP_BUF,
+    CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_QUEUE, SHUTDOWN_GRACE, Signals,
     close_frame,
 };
+use crate::alloc_count;
+use crate::dump::DriverCounters;
 
 struct Handle {
     id: ConnId,
@@ -110,20 +116,43 @@ impl Driver for Io<'_> {
     }
 }
 
-/// The relay's [`Transmit`]: non-blocking sends on the media socket; a full socket buffer
-/// is a counted drop, never a wait.
-struct UdpTx<'a> {
-    socket: &'a UdpSocket,
-}
+/// `recvmmsg` batches handled in one turn of the loop before the other inputs (signals,
+/// gateway frames, timers) get theirs: at most `UDP_ROUNDS * RX_BATCH` datagrams.
+const UDP_ROUNDS: usize = 32;
 
-impl Transmit for UdpTx<'_> {
-    fn send_to(&mut self, dst: std::net::SocketAddr, datagram: &[u8]) -> bool {
-        self.socket.try_send_to(datagram, dst).is_ok()
+/// Drains the media socket: batches in, the core relays into the send batch, flushed
+/// after each batch in. Returns when the socket is empty (readiness cleared) or after
+/// [`UDP_ROUNDS`] batches.
+fn drain_udp(
+    udp: &UdpSocket,
+    gw: &mut Gateway<'_>,
+    clock: &Clock,
+    rx: &mut RxBatch,
+    tx: &mut TxBatch,
+    counters: &mut DriverCounters,
+) {
+    let allocs_before = alloc_count::allocations();
+    let fd = udp.as_raw_fd();
+    for _ in 0..UDP_ROUNDS {
+        let got = udp.try_io(Interest::READABLE, || rx.recv(fd));
+        let n = match got {
+            Ok(n) => n,
+            // Empty (readiness cleared by `try_io`), or an error such as a reflected ICMP
+            // error on some systems: either way, back to the loop.
+            Err(_) => break,
+        };
+        counters.udp_batches += 1;
+        let now = clock.now();
+        for i in 0..n {
+            if let Some((src, d)) = rx.get(i) {
+                gw.handle_datagram(now, src, d, tx);
+            }
+        }
+        tx.flush();
     }
+    counters.udp_send_failed = tx.failed;
+    counters.udp_allocs += alloc_count::allocations() - allocs_before;
 }
-
-/// Datagrams handled in one go after the one that woke the loop.
-const UDP_BATCH: usize = 64;
 
 /// Converts the runtime's clocks into the core's.
 struct Clock {
@@ -158,7 +187,8 @@ pub(super) async fn core_loop(
     };
     let mut reg = Registry::default();
     let mut slow = Vec::new();
-    let mut udp_buf = vec![0u8; UDP_BUF];
+    let mut udp_rx = RxBatch::new();
+    let mut udp_tx = TxBatch::new(udp.as_raw_fd());
     loop {
         let deadline = gw.poll_timeout().map(|t| clock.to_tokio(t));
         tokio::select! {
@@ -196,24 +226,9 @@ pub(super) async fn core_loop(
                 let now = clock.now();
                 gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
             }
-            r = udp.recv_from(&mut udp_buf) => {
-                let now = clock.now();
-                let mut tx = UdpTx { socket: &udp };
-                if let Ok((n, src)) = r
-                    && let Some(d) = udp_buf.get_mut(..n)
-                {
-                    gw.handle_datagram(now, src, d, &mut tx);
-                }
-                // Drain what else is waiting before going back to the other inputs.
-                for _ in 0..UDP_BATCH {
-                    match udp.try_recv_from(&mut udp_buf) {
-                        Ok((n, src)) => {
-                            if let Some(d) = udp_buf.get_mut(..n) {
-                                gw.handle_datagram(now, src, d, &mut tx);
-                            }
-                        }
-                        Err(_) => break,
-                    }
+            r = udp.readable() => {
+                if r.is_ok() {
+                    drain_udp(&udp, &mut gw, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters);
                 }
             }
         }
@@ -258,5 +273,17 @@ pub(super) async fn core_loop(
         "stopped: {} frames in, {} out, {} errors, {} zombies reaped",
         s.frames_in, s.frames_out, s.errors_out, s.zombies_reaped
     );
+    if alloc_count::ENABLED {
+        let m = gw.media_stats();
+        let c = &svc.counters;
+        info!(
+            "alloc-count: {} allocations in the media path over {} datagrams in, {} relayed, {} out: {:.6} per relayed packet",
+            c.udp_allocs,
+            m.packets_in,
+            m.relayed,
+            m.packets_out,
+            c.udp_allocs as f64 / m.relayed.max(1) as f64
+        );
+    }
     ExitCode::SUCCESS
 }

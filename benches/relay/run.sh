@@ -1,0 +1,17 @@
+#!/bin/sh
+# Reproduces the "Relay" table of docs/performance.md (a few minutes of load after the
+# builds; every load is bounded in time, loopback only). Extra arguments go to the bench,
+# e.g. `--doc -` to print without rewriting the document, `--secs 2` for longer steps.
+set -eu
+cd "$(dirname "$0")/../.."
+# The daemon with the counting allocator, for the allocations-per-packet check, kept aside;
+# then the ordinary release daemon that is measured (cargo keeps both builds in target/).
+cargo build --release -p livechatd --features alloc-count
+cp target/release/livechatd target/release/livechatd-alloc-count
+# Built alone, so the bench's dependency features do not leak into the daemon.
+cargo build --release -p livechatd
+cargo build --release -p livechat-relay-bench
+exec target/release/livechat-relay-bench \
+    --daemon target/release/livechatd \
+    --alloc-daemon target/release/livechatd-alloc-count \
+    "$@"
