@@ -71,7 +71,8 @@ impl RxBatch {
                 fd,
                 self.msgs.as_mut_ptr(),
                 RX_BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                // glibc takes the flags as c_int, musl as c_uint.
+                libc::MSG_DONTWAIT as _,
                 std::ptr::null_mut(),
             )
         };
@@ -157,7 +158,7 @@ impl TxBatch {
                     self.fd,
                     rest.as_mut_ptr(),
                     rest.len() as libc::c_uint,
-                    libc::MSG_DONTWAIT,
+                    libc::MSG_DONTWAIT as _,
                 )
             };
             if n > 0 {
