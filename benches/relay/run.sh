@@ -4,14 +4,15 @@
 # e.g. `--doc -` to print without rewriting the document, `--secs 2` for longer steps.
 set -eu
 cd "$(dirname "$0")/../.."
+T="${CARGO_TARGET_DIR:-target}"
 # The daemon with the counting allocator, for the allocations-per-packet check, kept aside;
-# then the ordinary release daemon that is measured (cargo keeps both builds in target/).
+# then the ordinary release daemon that is measured (cargo keeps both builds in the target directory).
 cargo build --release -p livechatd --features alloc-count
-cp target/release/livechatd target/release/livechatd-alloc-count
+cp "$T"/release/livechatd "$T"/release/livechatd-alloc-count
 # Built alone, so the bench's dependency features do not leak into the daemon.
 cargo build --release -p livechatd
 cargo build --release -p livechat-relay-bench
-exec target/release/livechat-relay-bench \
-    --daemon target/release/livechatd \
-    --alloc-daemon target/release/livechatd-alloc-count \
+exec "$T"/release/livechat-relay-bench \
+    --daemon "$T"/release/livechatd \
+    --alloc-daemon "$T"/release/livechatd-alloc-count \
     "$@"

@@ -263,7 +263,6 @@ pub fn search(
     pid: u32,
     secs: f64,
     max_loss: f64,
-    between: &mut dyn FnMut(),
 ) -> (Step, bool) {
     let fanout = listeners.socks.len() as f64;
     // The probe asks for 1.5 M output datagrams/s (beyond the physical limit), or the
@@ -271,7 +270,6 @@ pub fn search(
     // packets whose sequence numbers jump by more than 2^15, and SRTP's index estimate
     // (RFC 3711 section 3.3.1) then loses the talker's stream for good.
     let probe = step(talker, dst, listeners, pid, PROBE_OUT / fanout, secs);
-    between();
     if probe.loss() < max_loss {
         // The talker, not the subject, is the limit.
         return (probe, true);
@@ -282,11 +280,9 @@ pub fn search(
     let mut rate = probe.out_pps() / fanout * 0.97;
     for _ in 0..7 {
         let mut s = step(talker, dst, listeners, pid, rate, secs);
-        between();
         if s.loss() >= max_loss {
             // Once more: on a shared machine one preemption of the subject can fail a step.
             s = step(talker, dst, listeners, pid, rate, secs);
-            between();
         }
         if s.loss() < max_loss {
             lo = rate;

@@ -37,13 +37,23 @@ struct Opts {
     cpu_subject: usize,
     cpu_load: usize,
     secs: f64,
+    /// Searches per subject and fan-out, interleaved; the best counts.
+    rounds: usize,
     fanouts: Vec<usize>,
     doc: Option<String>,
     ptt: bool,
     ptt_secs: f64,
-    /// Profiling aid: after setup, SRTP (or plain) at the first fan-out at this rate for
-    /// `hold_secs`, then exit.
-    hold: Option<(f64, f64, bool)>,
+    /// Profiling aid: after setup, one subject (the relay with SRTP or plain, or the
+    /// `mmsg` raw forwarder) at the first fan-out at this rate for so many seconds, then exit.
+    hold: Option<(f64, f64, Hold)>,
+}
+
+/// The subject of `--hold`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    Srtp,
+    Plain,
+    Raw,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -53,6 +63,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         cpu_subject: 1,
         cpu_load: 0,
         secs: 1.0,
+        rounds: 3,
         fanouts: vec![1, 10, 50],
         doc: Some("docs/performance.md".into()),
         ptt: true,
@@ -68,6 +79,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--cpu-subject" => o.cpu_subject = val()?.parse().map_err(|e| format!("{a}: {e}"))?,
             "--cpu-load" => o.cpu_load = val()?.parse().map_err(|e| format!("{a}: {e}"))?,
             "--secs" => o.secs = val()?.parse().map_err(|e| format!("{a}: {e}"))?,
+            "--rounds" => o.rounds = val()?.parse().map_err(|e| format!("{a}: {e}"))?,
             "--ptt-secs" => o.ptt_secs = val()?.parse().map_err(|e| format!("{a}: {e}"))?,
             "--fanouts" => {
                 o.fanouts = val()?
@@ -81,25 +93,34 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             }
             "--no-ptt" => o.ptt = false,
             "--hold" => {
-                // RATE,SECS[,plain]
+                // RATE,SECS[,srtp|plain|raw]
                 let v = val()?;
                 let f: Vec<&str> = v.split(',').collect();
                 let num = |i: usize| -> Result<f64, String> {
                     f.get(i)
                         .and_then(|x| x.parse().ok())
-                        .ok_or(format!("{a}: RATE,SECS[,plain]"))
+                        .ok_or(format!("{a}: RATE,SECS[,srtp|plain|raw]"))
+                };
+                let kind = match f.get(2).copied() {
+                    None | Some("srtp") => Hold::Srtp,
+                    Some("plain") => Hold::Plain,
+                    Some("raw") => Hold::Raw,
+                    Some(k) => return Err(format!("{a}: unknown subject {k}")),
                 };
                 let secs = num(1)?;
                 if !(0.0..=120.0).contains(&secs) {
                     return Err(format!("{a}: at most 120 s"));
                 }
-                o.hold = Some((num(0)?, secs, f.get(2) != Some(&"plain")));
+                o.hold = Some((num(0)?, secs, kind));
             }
             _ => return Err(format!("unknown argument {a}")),
         }
     }
     if o.secs <= 0.0 || o.secs > 10.0 || o.ptt_secs <= 0.0 || o.ptt_secs > 60.0 {
         return Err("--secs must be in (0, 10], --ptt-secs in (0, 60]".into());
+    }
+    if !(1..=10).contains(&o.rounds) {
+        return Err("--rounds must be in [1, 10]".into());
     }
     Ok(o)
 }
@@ -234,6 +255,154 @@ fn setup_cases(d: &Daemon, fanouts: &[usize]) -> Result<(World, Vec<Case>), Stri
     Ok((w, cases))
 }
 
+/// Every talker sends `pps` packets/s to `dst` for `secs`, the talkers spread evenly over
+/// the period (sleeping when none is due, as a gateway's clients would be spread); the
+/// probe socket is read for latency, the others counted. `fanout` copies are expected
+/// per packet sent (the probe's and the counted ones).
+#[allow(clippy::too_many_arguments)]
+fn paced(
+    talkers: &mut [Talker],
+    dst: SocketAddr,
+    probe_sock: &std::net::UdpSocket,
+    counted: &Listeners,
+    fanout: usize,
+    pid: u32,
+    (pps, secs): (f64, f64),
+    cpu: usize,
+) -> Result<(Step, Vec<i64>), String> {
+    let probe = load::Probe::start(probe_sock.try_clone().map_err(|e| e.to_string())?, cpu);
+    let mark = counted.mark(dst.port());
+    let cpu0 = sys::cpu_seconds(pid);
+    let period = 1.0 / pps;
+    let n = talkers.len().max(1) as f64;
+    let start = Instant::now();
+    let mut next: Vec<f64> = (0..talkers.len()).map(|c| c as f64 * period / n).collect();
+    let mut sent = 0u64;
+    let mut buf = [0u8; 256];
+    while start.elapsed().as_secs_f64() < secs {
+        let now = start.elapsed().as_secs_f64();
+        let mut any = false;
+        for (t, n) in talkers.iter_mut().zip(next.iter_mut()) {
+            if *n <= now {
+                let len = t.build(&mut buf);
+                if t.sock.send_to(&buf[..len], dst).is_ok() {
+                    sent += 1;
+                }
+                *n += period;
+                any = true;
+            }
+        }
+        if !any {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(50));
+    let cpu = sys::cpu_seconds(pid) - cpu0;
+    let samples = probe.finish();
+    let (unread, _) = counted.delivered(dst.port(), &mark);
+    let step = Step {
+        sent,
+        delivered: unread + samples.len() as u64,
+        expected: sent * fanout as u64,
+        secs: elapsed,
+        cpu,
+    };
+    Ok((step, samples))
+}
+
+/// p50, p99 and max latency in µs, the step, and how many copies were timed.
+type Timed = ((f64, f64, f64), Step, usize);
+
+/// A 3 s step at `rate` with the first listener read for latency (send to kernel receive):
+/// p50, p99 and max in µs, and the step.
+fn timed_step(
+    talker: &mut Talker,
+    dst: SocketAddr,
+    listeners: &Listeners,
+    pid: u32,
+    rate: f64,
+    cpu: usize,
+) -> Result<Timed, String> {
+    let probe_sock = listeners.socks[0].try_clone().map_err(|e| e.to_string())?;
+    sys::set_rcvbuf(&probe_sock, PROBE_RCVBUF).map_err(|e| e.to_string())?;
+    let probe = load::Probe::start(probe_sock, cpu);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut s = load::step(talker, dst, listeners, pid, rate, 3.0);
+    let samples = probe.finish();
+    let n = samples.len();
+    s.delivered += n as u64;
+    sys::set_rcvbuf(&listeners.socks[0], LISTENER_RCVBUF).map_err(|e| e.to_string())?;
+    let p = load::percentiles(samples).ok_or("latency probe: nothing received")?;
+    Ok((p, s, n))
+}
+
+/// What a search measures.
+#[derive(Clone, Copy)]
+enum Subject {
+    /// The raw forwarder in this mode (`sendto` or `mmsg`).
+    Raw(&'static str),
+    /// The daemon's relay, SRTP (true) or plain.
+    Relay(bool),
+}
+
+impl Subject {
+    fn name(self) -> String {
+        match self {
+            Subject::Raw(m) => format!("raw {m:6}"),
+            Subject::Relay(true) => "relay SRTP ".into(),
+            Subject::Relay(false) => "relay plain".into(),
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Subject::Raw(m) => format!("raw forwarder, {m}"),
+            Subject::Relay(true) => "livechatd relay, SRTP".into(),
+            Subject::Relay(false) => "livechatd relay, plain".into(),
+        }
+    }
+}
+
+/// One search for `subject`'s sustained rate at fan-out `f`. The raw forwarders get the
+/// SRTP case's listeners and are fed by its talker's twin.
+fn measure(
+    w: &mut World,
+    cases: &mut [Case],
+    d: &Daemon,
+    subject: Subject,
+    f: usize,
+    o: &Opts,
+) -> Result<(Step, bool), String> {
+    let srtp = !matches!(subject, Subject::Relay(false));
+    let ci = cases
+        .iter()
+        .position(|c| c.fanout == f && c.srtp == srtp)
+        .ok_or_else(|| format!("no case for fan-out {f}"))?;
+    let r = match subject {
+        Subject::Raw(mode) => {
+            let c = &mut cases[ci];
+            let fw = Forwarder::start(mode, o.cpu_subject, &c.listeners.addrs())?;
+            std::thread::sleep(Duration::from_millis(50));
+            let pid = fw.child.id();
+            load::search(&mut c.twin, fw.addr, &c.listeners, pid, o.secs, MAX_LOSS)
+        }
+        Subject::Relay(_) => {
+            let c = &mut cases[ci];
+            load::search(
+                &mut c.talker,
+                w.udp,
+                &c.listeners,
+                d.pid(),
+                o.secs,
+                MAX_LOSS,
+            )
+        }
+    };
+    w.keepalive(cases, false);
+    Ok(r)
+}
+
 /// A raw forwarder child process, pinned like the daemon.
 struct Forwarder {
     child: Child,
@@ -279,8 +448,43 @@ impl Drop for Forwarder {
 struct Row {
     subject: String,
     fanout: usize,
+    m: Summary,
+}
+
+/// A subject's searches at one fan-out, summarized.
+struct Summary {
+    /// The median sustained search's step (the lower middle for an even count), or the
+    /// best unsustained one when none was sustained.
     step: Step,
-    sustained: bool,
+    /// Searches that found a sustained rate, of `rounds`.
+    sustained: usize,
+    rounds: usize,
+    /// Lowest and highest sustained output rate.
+    range: (f64, f64),
+}
+
+impl Summary {
+    fn of(runs: &[(Step, bool)]) -> Option<Summary> {
+        let mut ok: Vec<Step> = runs.iter().filter(|r| r.1).map(|r| r.0).collect();
+        ok.sort_by(|a, b| a.out_pps().total_cmp(&b.out_pps()));
+        let range = (
+            ok.first().map_or(0.0, Step::out_pps),
+            ok.last().map_or(0.0, Step::out_pps),
+        );
+        let step = match ok.get(ok.len().saturating_sub(1) / 2) {
+            Some(s) => *s,
+            None => runs
+                .iter()
+                .map(|r| r.0)
+                .max_by(|a, b| a.out_pps().total_cmp(&b.out_pps()))?,
+        };
+        Some(Summary {
+            step,
+            sustained: ok.len(),
+            rounds: runs.len(),
+            range,
+        })
+    }
 }
 
 fn fmt_rate(r: f64) -> String {
@@ -305,13 +509,22 @@ fn run(o: &Opts) -> Result<(), String> {
         cases.len(),
         started.elapsed().as_secs_f64()
     );
-    if let Some((rate, secs, srtp)) = o.hold {
+    if let Some((rate, secs, kind)) = o.hold {
+        let srtp = kind != Hold::Plain;
         let c = cases
             .iter_mut()
             .find(|c| c.srtp == srtp)
             .ok_or("no case to hold")?;
-        eprintln!("holding: pid {} at {rate}/s for {secs} s", d.pid());
-        let s = load::step(&mut c.talker, w.udp, &c.listeners, d.pid(), rate, secs);
+        let s = if kind == Hold::Raw {
+            let fw = Forwarder::start("mmsg", o.cpu_subject, &c.listeners.addrs())?;
+            std::thread::sleep(Duration::from_millis(50));
+            let pid = fw.child.id();
+            eprintln!("holding: raw forwarder pid {pid} at {rate}/s for {secs} s");
+            load::step(&mut c.twin, fw.addr, &c.listeners, pid, rate, secs)
+        } else {
+            eprintln!("holding: pid {} at {rate}/s for {secs} s", d.pid());
+            load::step(&mut c.talker, w.udp, &c.listeners, d.pid(), rate, secs)
+        };
         eprintln!(
             "held: in {:.0}/s out {:.0}/s loss {:.4} % cpu {:.3} s",
             s.in_pps(),
@@ -327,98 +540,92 @@ fn run(o: &Opts) -> Result<(), String> {
         .map_or(0, sys::rcvbuf);
     let mut relay_cpu = (0.0f64, 0u64, 0u64); // cpu s, out datagrams, in datagrams
     let mut ratio10 = None;
+    const SUBJECTS: [Subject; 4] = [
+        Subject::Raw("sendto"),
+        Subject::Raw("mmsg"),
+        Subject::Relay(true),
+        Subject::Relay(false),
+    ];
     for &f in &o.fanouts {
-        let Some(ci) = cases.iter().position(|c| c.fanout == f && c.srtp) else {
-            continue;
-        };
-        let dests = cases[ci].listeners.addrs();
-        let mut best_raw = 0.0f64;
-        for mode in ["sendto", "mmsg"] {
-            let fw = Forwarder::start(mode, o.cpu_subject, &dests)?;
-            std::thread::sleep(Duration::from_millis(50));
-            let pid = fw.child.id();
-            let c = &mut cases[ci];
-            let (s, ok) = load::search(
-                &mut c.twin,
-                fw.addr,
-                &c.listeners,
-                pid,
-                o.secs,
-                MAX_LOSS,
-                &mut || {},
-            );
-            drop(fw);
-            eprintln!(
-                "raw {mode:6} fan-out {f:2}: {} out/s, loss {:.4}%",
-                fmt_rate(s.out_pps()),
-                s.loss() * 100.0
-            );
-            best_raw = best_raw.max(s.out_pps());
-            rows.push(Row {
-                subject: format!("raw forwarder, {mode}"),
-                fanout: f,
-                step: s,
-                sustained: ok,
-            });
-            w.keepalive(&mut cases, false);
+        // Every subject is searched once per round, the rounds interleaved, and the median
+        // of its sustained rates counts: this machine's speed drifts by several per cent
+        // from one minute to the next (a virtual machine's neighbours), and neither one
+        // lucky nor one unlucky search should decide a ratio.
+        let mut runs: Vec<Vec<(Step, bool)>> = vec![Vec::new(); SUBJECTS.len()];
+        for round in 0..o.rounds {
+            for (subject, runs) in SUBJECTS.iter().zip(runs.iter_mut()) {
+                let (s, ok) = measure(&mut w, &mut cases, &d, *subject, f, o)?;
+                eprintln!(
+                    "round {} {} fan-out {f:2}: {} out/s, loss {:.4}%{}",
+                    round + 1,
+                    subject.name(),
+                    fmt_rate(s.out_pps()),
+                    s.loss() * 100.0,
+                    if ok { "" } else { " (not sustained)" }
+                );
+                runs.push((s, ok));
+            }
         }
-        for srtp in [true, false] {
-            let Some(ci) = cases.iter().position(|c| c.fanout == f && c.srtp == srtp) else {
-                continue;
-            };
-            let (s, ok) = {
-                let (head, _) = cases.split_at_mut(ci + 1);
-                let Some(c) = head.last_mut() else { continue };
-                load::search(
-                    &mut c.talker,
-                    w.udp,
-                    &c.listeners,
-                    d.pid(),
-                    o.secs,
-                    MAX_LOSS,
-                    &mut || {},
-                )
-            };
-            w.keepalive(&mut cases, false);
-            let kind = if srtp { "SRTP" } else { "plain" };
-            eprintln!(
-                "relay {kind:5} fan-out {f:2}: {} out/s, loss {:.4}%, ratio {:.3}",
-                fmt_rate(s.out_pps()),
-                s.loss() * 100.0,
-                s.out_pps() / best_raw
-            );
-            relay_cpu.0 += s.cpu;
-            relay_cpu.1 += s.delivered;
-            relay_cpu.2 += s.sent;
-            if f == 10 && srtp {
-                ratio10 = Some((s.out_pps() / best_raw, s.out_pps(), best_raw, s.in_pps()));
+        let summary: Vec<Option<Summary>> = runs.iter().map(|r| Summary::of(r)).collect();
+        let best_raw = SUBJECTS
+            .iter()
+            .zip(&summary)
+            .filter(|(s, _)| matches!(s, Subject::Raw(_)))
+            .filter_map(|(_, m)| m.as_ref().map(|m| m.step.out_pps()))
+            .fold(0.0f64, f64::max);
+        for (subject, m) in SUBJECTS.iter().zip(summary) {
+            let Some(m) = m else { continue };
+            let s = m.step;
+            if let Subject::Relay(srtp) = *subject {
+                relay_cpu.0 += s.cpu;
+                relay_cpu.1 += s.delivered;
+                relay_cpu.2 += s.sent;
+                if f == 10 && srtp {
+                    ratio10 = Some((s.out_pps() / best_raw, s.out_pps(), best_raw, s.in_pps()));
+                }
+                eprintln!(
+                    "median {} fan-out {f:2}: {} out/s, ratio {:.3}",
+                    subject.name(),
+                    fmt_rate(s.out_pps()),
+                    s.out_pps() / best_raw
+                );
             }
             rows.push(Row {
-                subject: format!("livechatd relay, {kind}"),
+                subject: subject.label(),
                 fanout: f,
-                step: s,
-                sustained: ok,
+                m,
             });
         }
     }
-    // Latency at 80 % of the sustained SRTP fan-out 10 rate, read at one listener.
-    let mut lat80 = None;
+    // Latency at 80 % of the sustained SRTP fan-out 10 rate, read at one listener; then
+    // the raw forwarder at the same rate to the same listener, for the latency the relay adds.
+    let mut lat80 = Vec::new();
     if let (Some((_, _, _, in_pps)), Some(ci)) =
         (ratio10, cases.iter().position(|c| c.fanout == 10 && c.srtp))
     {
         let rate = in_pps * 0.8;
         let c = &mut cases[ci];
-        let probe_sock = c.listeners.socks[0]
-            .try_clone()
-            .map_err(|e| e.to_string())?;
-        sys::set_rcvbuf(&probe_sock, PROBE_RCVBUF).map_err(|e| e.to_string())?;
-        let probe = load::Probe::start(probe_sock, o.cpu_load);
+        let s = timed_step(
+            &mut c.talker,
+            w.udp,
+            &c.listeners,
+            d.pid(),
+            rate,
+            o.cpu_load,
+        )?;
+        lat80.push(("livechatd relay, SRTP", s, rate));
+        let fw = Forwarder::start("mmsg", o.cpu_subject, &c.listeners.addrs())?;
         std::thread::sleep(Duration::from_millis(50));
-        let mut s = load::step(&mut c.talker, w.udp, &c.listeners, d.pid(), rate, 3.0);
-        let samples = probe.finish();
-        s.delivered += samples.len() as u64;
-        sys::set_rcvbuf(&c.listeners.socks[0], LISTENER_RCVBUF).map_err(|e| e.to_string())?;
-        lat80 = load::percentiles(samples).map(|p| (p, s, rate));
+        let s = timed_step(
+            &mut c.twin,
+            fw.addr,
+            &c.listeners,
+            fw.child.id(),
+            rate,
+            o.cpu_load,
+        )?;
+        drop(fw);
+        lat80.push(("raw forwarder, mmsg", s, rate));
         eprintln!("latency at 80%: {lat80:?}");
     }
     let (rss, hwm) = sys::rss_kib(d.pid());
@@ -462,29 +669,34 @@ fn run(o: &Opts) -> Result<(), String> {
     );
     let _ = writeln!(
         md,
-        "| subject | fan-out | in pkt/s | out datagrams/s | loss | x raw (best) | CPU s / M out | sustained |\n|---|---:|---:|---:|---:|---:|---:|---|"
+        "| subject | fan-out | in pkt/s | out datagrams/s (median) | range over the rounds | loss | x raw | CPU s / M out | sustained |\n|---|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for f in &o.fanouts {
         let best_raw = rows
             .iter()
             .filter(|r| r.fanout == *f && r.subject.starts_with("raw"))
-            .map(|r| r.step.out_pps())
+            .map(|r| r.m.step.out_pps())
             .fold(0.0, f64::max);
         for r in rows.iter().filter(|r| r.fanout == *f) {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | **{}** | {:.3} % | {:.3} | {:.3} | {} |",
+                "| {} | {} | {} | **{}** | {} | {:.3} % | {:.3} | {:.3} | {} |",
                 r.subject,
                 r.fanout,
-                fmt_rate(r.step.in_pps()),
-                fmt_rate(r.step.out_pps()),
-                r.step.loss() * 100.0,
-                r.step.out_pps() / best_raw,
-                r.step.cpu / (r.step.delivered.max(1) as f64) * 1e6,
-                if r.sustained {
-                    "yes"
+                fmt_rate(r.m.step.in_pps()),
+                fmt_rate(r.m.step.out_pps()),
+                if r.m.sustained > 0 {
+                    format!("{} - {}", fmt_rate(r.m.range.0), fmt_rate(r.m.range.1))
                 } else {
-                    "no: probe at full speed"
+                    "-".into()
+                },
+                r.m.step.loss() * 100.0,
+                r.m.step.out_pps() / best_raw,
+                r.m.step.cpu / (r.m.step.delivered.max(1) as f64) * 1e6,
+                if r.m.sustained > 0 {
+                    format!("{} of {}", r.m.sustained, r.m.rounds)
+                } else {
+                    "no: probe at full speed".into()
                 }
             );
         }
@@ -495,8 +707,8 @@ fn run(o: &Opts) -> Result<(), String> {
     {
         notes.push(format!(
             "Raw forwarder at fan-out 10 against the C reference: sendto {} ({:.2} of 1.05 M)",
-            fmt_rate(r.step.out_pps()),
-            r.step.out_pps() / REF_SENDTO
+            fmt_rate(r.m.step.out_pps()),
+            r.m.step.out_pps() / REF_SENDTO
         ));
     }
     if let Some(r) = rows
@@ -505,8 +717,8 @@ fn run(o: &Opts) -> Result<(), String> {
     {
         notes.push(format!(
             "recvmmsg/sendmmsg {} ({:.2} of 1.10 M).",
-            fmt_rate(r.step.out_pps()),
-            r.step.out_pps() / REF_MMSG
+            fmt_rate(r.m.step.out_pps()),
+            r.m.step.out_pps() / REF_MMSG
         ));
     }
     let _ = writeln!(md);
@@ -524,7 +736,7 @@ fn run(o: &Opts) -> Result<(), String> {
     );
     let _ = writeln!(
         md,
-        "| latency (send to kernel receive at a listener) | load | copies | loss | p50 | p99 | max |\n|---|---|---:|---:|---:|---:|---:|"
+        "| latency (send to kernel receive at a listener) | load | timed copies | loss | p50 | p99 | max |\n|---|---|---:|---:|---:|---:|---:|"
     );
     if let Some(p) = &ptt {
         let _ = writeln!(
@@ -538,14 +750,26 @@ fn run(o: &Opts) -> Result<(), String> {
             p.lat.1,
             p.lat.2
         );
-    }
-    if let Some(((p50, p99, max), s, rate)) = lat80 {
+        let (lat, s, n) = &p.raw;
         let _ = writeln!(
             md,
-            "| 80 % of the sustained SRTP fan-out 10 rate | {} in, {} out | {} | {:.3} % | {:.0} µs | {:.0} µs | {:.0} µs |",
-            fmt_rate(rate),
+            "| the same load through the raw forwarder, mmsg (100 streams paced alike, fan-out 9) | {} in, {} out | {} | {:.3} % | {:.0} µs | {:.0} µs | {:.0} µs |",
+            fmt_rate(s.in_pps()),
             fmt_rate(s.out_pps()),
-            s.delivered,
+            n,
+            s.loss() * 100.0,
+            lat.0,
+            lat.1,
+            lat.2
+        );
+    }
+    for (who, ((p50, p99, max), s, n), rate) in &lat80 {
+        let _ = writeln!(
+            md,
+            "| 80 % of the sustained SRTP fan-out 10 rate: {who} | {} in, {} out | {} | {:.3} % | {:.0} µs | {:.0} µs | {:.0} µs |",
+            fmt_rate(*rate),
+            fmt_rate(s.out_pps()),
+            n,
             s.loss() * 100.0,
             p50,
             p99,
@@ -595,6 +819,8 @@ struct Ptt {
     step: Step,
     samples: usize,
     lat: (f64, f64, f64),
+    /// The raw forwarder at the same input rate and fan-out (one stream, paced alike).
+    raw: Timed,
     cpu_per_m_out: f64,
     rss: (u64, u64),
 }
@@ -667,49 +893,16 @@ fn ptt_run(o: &Opts) -> Result<Ptt, String> {
         setup::latch(&probe_sock, m, udp)?;
     }
     std::thread::sleep(Duration::from_millis(100));
-    let probe = load::Probe::start(
-        probe_sock.try_clone().map_err(|e| e.to_string())?,
+    let (step, samples) = paced(
+        &mut talkers,
+        udp,
+        &probe_sock,
+        &listeners,
+        LISTENERS,
+        d.pid(),
+        (PPS, o.ptt_secs),
         o.cpu_load,
-    );
-    let mark = listeners.mark(udp.port());
-    let cpu0 = sys::cpu_seconds(d.pid());
-    // Each talker sends every 20 ms, the talkers spread evenly over the period.
-    let period = 1.0 / PPS;
-    let start = Instant::now();
-    let mut next: Vec<f64> = (0..CHANNELS)
-        .map(|c| c as f64 * period / CHANNELS as f64)
-        .collect();
-    let mut sent = 0u64;
-    let mut buf = [0u8; 256];
-    while start.elapsed().as_secs_f64() < o.ptt_secs {
-        let now = start.elapsed().as_secs_f64();
-        let mut any = false;
-        for (t, n) in talkers.iter_mut().zip(next.iter_mut()) {
-            if *n <= now {
-                let len = t.build(&mut buf);
-                if t.sock.send_to(&buf[..len], udp).is_ok() {
-                    sent += 1;
-                }
-                *n += period;
-                any = true;
-            }
-        }
-        if !any {
-            std::thread::sleep(Duration::from_micros(50));
-        }
-    }
-    let secs = start.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_millis(50));
-    let cpu = sys::cpu_seconds(d.pid()) - cpu0;
-    let samples = probe.finish();
-    let (unread, _) = listeners.delivered(udp.port(), &mark);
-    let step = Step {
-        sent,
-        delivered: unread + samples.len() as u64,
-        expected: sent * LISTENERS as u64,
-        secs,
-        cpu,
-    };
+    )?;
     let rss = sys::rss_kib(d.pid());
     let n = samples.len();
     let lat = load::percentiles(samples).ok_or("PTT: the probe received nothing")?;
@@ -721,11 +914,53 @@ fn ptt_run(o: &Opts) -> Result<Ptt, String> {
     drop(sessions);
     drop(rt);
     let _ = d.stop();
+    // The baseline: the raw forwarder at the same load, paced alike (100 talkers at 50
+    // packets/s each), to the probe socket and 8 of the counted listeners (the same
+    // fan-out of 9), for the latency the relay adds.
+    let counted = Listeners::new(
+        listeners
+            .socks
+            .iter()
+            .take(LISTENERS - 1)
+            .map(|l| l.try_clone().map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?,
+    );
+    let mut dests = vec![probe_sock.local_addr().map_err(|e| e.to_string())?];
+    dests.extend(counted.addrs());
+    let fw = Forwarder::start("mmsg", o.cpu_subject, &dests)?;
+    std::thread::sleep(Duration::from_millis(50));
+    let mut plain = Vec::new();
+    for t in &talkers {
+        plain.push(Talker::new(
+            sys::udp_socket(None).map_err(|e| e.to_string())?,
+            t.ssrc,
+            None,
+        ));
+    }
+    let (s, samples) = paced(
+        &mut plain,
+        fw.addr,
+        &probe_sock,
+        &counted,
+        LISTENERS,
+        fw.child.id(),
+        (PPS, o.ptt_secs),
+        o.cpu_load,
+    )?;
+    drop(fw);
+    let n_raw = samples.len();
+    let raw = (
+        load::percentiles(samples).ok_or("PTT baseline: the probe received nothing")?,
+        s,
+        n_raw,
+    );
+    eprintln!("PTT baseline, raw forwarder: {raw:?}");
     Ok(Ptt {
         step,
         samples: n,
         lat,
-        cpu_per_m_out: cpu / (step.delivered.max(1) as f64) * 1e6,
+        raw,
+        cpu_per_m_out: step.cpu / (step.delivered.max(1) as f64) * 1e6,
         rss,
     })
 }
