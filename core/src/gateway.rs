@@ -245,6 +245,35 @@ impl<'p> Gateway<'p> {
         }
     }
 
+    /// Starts over with `cfg`: afterwards the gateway behaves exactly as one just built
+    /// with [`Gateway::new`]. Only the slots in use are rewritten, so a driver that
+    /// rebuilds its state often (fuzzing, tests) does not pay for the whole tables.
+    pub fn reset(&mut self, mut cfg: GatewayConfig) {
+        cfg.limits = cfg.limits.clamped();
+        self.cfg = cfg;
+        for c in self.conns.iter_mut() {
+            if c.open || c.generation != 0 {
+                *c = Conn::FREE;
+            }
+        }
+        for ch in self.channels.iter_mut() {
+            if ch.is_some() {
+                *ch = None;
+            }
+        }
+        self.out.frames_out = 0;
+        self.out.errors_out = 0;
+        self.out.encode_failures = 0;
+        self.sessions = 0;
+        self.session_counter = 0;
+        self.next_deadline = None;
+        self.frames_in = 0;
+        self.rate_limited = 0;
+        self.zombies_reaped = 0;
+        self.peers.clear();
+        self.media = MediaStats::default();
+    }
+
     /// Ends the gateway and gives back the peer storage it was built with, so a driver
     /// that rebuilds its state (tests, fuzzing) can reuse it.
     pub fn into_peer_list(self) -> &'p mut PeerList {

@@ -162,6 +162,12 @@ impl<'p> Peers<'p> {
         }
     }
 
+    /// Removes every peer.
+    pub fn clear(&mut self) {
+        self.list.clear();
+        self.by_ssrc.clear();
+    }
+
     /// Gives the storage back.
     pub fn into_list(self) -> &'p mut PeerList {
         self.list

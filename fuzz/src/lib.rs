@@ -68,21 +68,25 @@ pub fn small_gateway() -> Box<Gateway<'static>> {
         media_port: 10000,
         session_seed: 1,
     };
-    let list = LIST
-        .with(|l| l.take())
-        .unwrap_or_else(|| Box::leak(Box::new(PeerList::new())));
-    Box::new(Gateway::new(cfg, list))
+    match GATEWAY.with(|g| g.take()) {
+        // Reset in place: building a fresh one (megabytes of tables) would cost more than
+        // running most inputs.
+        Some(mut gw) => {
+            gw.reset(cfg);
+            gw
+        }
+        None => Box::new(Gateway::new(cfg, Box::leak(Box::new(PeerList::new())))),
+    }
 }
 
 thread_local! {
-    /// One peer list per process, handed from each input's gateway to the next.
-    static LIST: std::cell::Cell<Option<&'static mut PeerList>> = const { std::cell::Cell::new(None) };
+    /// One gateway per process, reset for each input.
+    static GATEWAY: std::cell::Cell<Option<Box<Gateway<'static>>>> = const { std::cell::Cell::new(None) };
 }
 
-/// Ends an input's gateway, keeping its peer storage for the next one.
+/// Ends an input, keeping its gateway for the next one.
 pub fn recycle(gw: Box<Gateway<'static>>) {
-    let list = gw.into_peer_list();
-    LIST.with(|l| l.set(Some(list)));
+    GATEWAY.with(|g| g.set(Some(gw)));
 }
 
 /// A token for `user` that a server without a secret accepts.

@@ -555,3 +555,85 @@ fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
 }
 
 mod relay;
+
+/// Everything a scripted run shows from outside: connection ids, frames, closes, timers and
+/// counters.
+fn transcript(s: &mut Sim) -> Value {
+    let mut ready = Vec::new();
+    let mut ids = Vec::new();
+    for name in ["alice", "bob"] {
+        let c = s.connect();
+        let token = s.token(name, 255);
+        ready.push(s.req(c, json!({"op":3,"d":{"user_id":name,"token":token}})));
+        ids.push(c);
+    }
+    let (a, b) = (ids[0], ids[1]);
+    let ch = "ops";
+    let r1 = s.req(
+        a,
+        json!({"op":10,"d":{"channel_id":ch,"name":"Ops","freq":"146.5"}}),
+    );
+    let j1 = s.join(a, ch, 0x11);
+    let j2 = s.join(b, ch, 0x22);
+    let f1 = s.req(a, json!({"op":30,"d":{"channel_id":ch}}));
+    let f2 = s.req(b, json!({"op":30,"d":{"channel_id":ch,"priority":0}}));
+    let chat = s.req(b, json!({"op":20,"d":{"channel_id":ch,"content":"hi"}}));
+    s.advance(20_000);
+    let later = (s.take(a), s.take(b));
+    let c = s.connect();
+    json!({
+        "ids": [format!("{a:?}"), format!("{b:?}"), format!("{c:?}")],
+        "ready": ready,
+        "frames": [r1, j1, j2, f1, f2, chat, later.0, later.1],
+        "closed": format!("{:?}", s.rec.closed),
+        "timeout": format!("{:?}", s.gw.poll_timeout()),
+        "stats": format!("{:?}", s.gw.stats()),
+        "peers": s.gw.peers().count(),
+    })
+}
+
+#[test]
+fn reset_gives_a_gateway_like_a_new_one() {
+    let mut fresh = Sim::new(Limits::default());
+    let expected = transcript(&mut fresh);
+    // The script really ran: created, joined twice, granted, queued.
+    let f = &expected["frames"];
+    let has = |i: usize, op: i64| f[i].as_array().unwrap().iter().any(|v| v["op"] == op);
+    assert!(has(0, 200) && has(1, 200) && has(2, 200), "{expected}");
+    assert!(has(3, 50) && has(4, 55), "{expected}");
+
+    // Another gateway after a busier past: connections opened and closed (generations
+    // moved), channels, members, floors, rate strikes.
+    let mut used = Sim::new(Limits::default());
+    let _ = transcript(&mut used);
+    for i in 0..5 {
+        let c = used.user(&format!("u{i}"));
+        let ch = format!("c{i}");
+        let r = used.req(c, json!({"op":10,"d":{"channel_id":ch}}));
+        assert_eq!(r[0]["op"], 200, "{r:?}");
+        assert_eq!(used.join(c, &ch, 0x100 + i)[0]["op"], 200);
+        used.req(c, json!({"op":30,"d":{"channel_id":ch}}));
+        if i % 2 == 0 {
+            used.gw.close(used.now, c, &mut used.rec);
+        }
+    }
+    used.advance(3_000);
+    // Everything closed: free slots whose generations have moved on.
+    let open: Vec<ConnId> = (0..used.gw.conns.len())
+        .filter(|&i| used.gw.conns[i].open)
+        .map(|i| ConnId::new(i as u16, used.gw.conns[i].generation))
+        .collect();
+    assert!(open.len() >= 4);
+    for c in open {
+        used.gw.close(used.now, c, &mut used.rec);
+    }
+    used.gw.reset(config(Limits::default()));
+    used.rec = Rec::default();
+    used.now = Now::new(Instant::from_millis(1_000), 1_700_000_000_000);
+    assert_eq!(used.gw.stats(), fresh_stats());
+    assert_eq!(transcript(&mut used), expected);
+}
+
+fn fresh_stats() -> Stats {
+    Sim::new(Limits::default()).gw.stats()
+}
