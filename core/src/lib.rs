@@ -17,6 +17,8 @@ pub mod rtcp;
 
 pub mod rtp;
 
+mod wire;
+
 pub mod srtp;
 
 pub mod time;

@@ -25,6 +25,8 @@
 use core::fmt;
 use core::iter::FusedIterator;
 
+use crate::wire::{TooSmall, Writer, be_u16, be_u32, be_u64};
+
 /// A byte range inside a packet.
 type Field = core::ops::Range<usize>;
 
@@ -1142,6 +1144,12 @@ pub enum EmitError {
     CnameTooLong,
 }
 
+impl From<TooSmall> for EmitError {
+    fn from(e: TooSmall) -> Self {
+        EmitError::BufferTooSmall { needed: e.needed }
+    }
+}
+
 impl fmt::Display for EmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -1174,7 +1182,7 @@ pub fn emit_receiver_report(
     for block in reports {
         block.write(&mut w);
     }
-    w.finish()
+    Ok(w.finish()?)
 }
 
 /// Writes an SDES packet with one chunk, `ssrc` with a single CNAME item, at the start of
@@ -1191,7 +1199,7 @@ pub fn emit_sdes_cname(ssrc: u32, cname: &[u8], buf: &mut [u8]) -> Result<usize,
     w.put(&[sdes_item::CNAME, len]);
     w.put(cname);
     w.fill(sdes_item::END, nulls);
-    w.finish()
+    Ok(w.finish()?)
 }
 
 /// Writes a common header (no padding) for a packet of `len` bytes, a multiple of 4.
@@ -1199,64 +1207,6 @@ fn write_header(w: &mut Writer<'_>, count: u8, packet_type: u8, len: usize) {
     let words = u16::try_from(len / 4 - 1).unwrap_or(u16::MAX);
     w.put(&[(VERSION << 6) | (count & COUNT_MASK), packet_type]);
     w.put(&words.to_be_bytes());
-}
-
-/// Writes forward into a buffer already known to hold `needed` bytes.
-struct Writer<'b> {
-    buf: &'b mut [u8],
-    at: usize,
-    needed: usize,
-}
-
-impl<'b> Writer<'b> {
-    fn new(buf: &'b mut [u8], needed: usize) -> Result<Self, EmitError> {
-        match buf.get_mut(..needed) {
-            Some(buf) => Ok(Writer { buf, at: 0, needed }),
-            None => Err(EmitError::BufferTooSmall { needed }),
-        }
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.at.saturating_add(bytes.len());
-        if let Some(dst) = self.buf.get_mut(self.at..end) {
-            dst.copy_from_slice(bytes);
-        }
-        self.at = end;
-    }
-
-    fn fill(&mut self, byte: u8, n: usize) {
-        let end = self.at.saturating_add(n);
-        if let Some(dst) = self.buf.get_mut(self.at..end) {
-            dst.fill(byte);
-        }
-        self.at = end;
-    }
-
-    /// The length written, which is `needed` unless the length arithmetic is wrong.
-    fn finish(self) -> Result<usize, EmitError> {
-        if self.at == self.needed {
-            Ok(self.at)
-        } else {
-            Err(EmitError::BufferTooSmall {
-                needed: self.at.max(self.needed),
-            })
-        }
-    }
-}
-
-/// Big-endian u16 from a 2-byte slice (0 for any other length).
-fn be_u16(bytes: &[u8]) -> u16 {
-    <[u8; 2]>::try_from(bytes).map_or(0, u16::from_be_bytes)
-}
-
-/// Big-endian u32 from a 4-byte slice (0 for any other length).
-fn be_u32(bytes: &[u8]) -> u32 {
-    <[u8; 4]>::try_from(bytes).map_or(0, u32::from_be_bytes)
-}
-
-/// Big-endian u64 from an 8-byte slice (0 for any other length).
-fn be_u64(bytes: &[u8]) -> u64 {
-    <[u8; 8]>::try_from(bytes).map_or(0, u64::from_be_bytes)
 }
 
 #[cfg(test)]

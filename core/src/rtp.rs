@@ -15,6 +15,8 @@
 
 use core::fmt;
 
+use crate::wire::{TooSmall, Writer, be_u16, be_u32};
+
 /// A byte range inside the header.
 type Field = core::ops::Range<usize>;
 
@@ -441,6 +443,12 @@ pub enum EmitError {
     BadExtensionLength,
 }
 
+impl From<TooSmall> for EmitError {
+    fn from(e: TooSmall) -> Self {
+        EmitError::BufferTooSmall { needed: e.needed }
+    }
+}
+
 impl fmt::Display for EmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -512,7 +520,7 @@ impl Header<'_> {
         let needed = self.header_len();
         let mut w = Writer::new(buf, needed)?;
         self.write(&mut w, false);
-        w.finish()
+        Ok(w.finish()?)
     }
 
     /// Writes a whole packet: header, `payload`, then `padding` bytes of padding (0 for
@@ -536,7 +544,7 @@ impl Header<'_> {
             w.fill(0, usize::from(zeros));
             w.put(&[padding]);
         }
-        w.finish()
+        Ok(w.finish()?)
     }
 
     fn write(&self, w: &mut Writer<'_>, padding: bool) {
@@ -564,59 +572,6 @@ impl Header<'_> {
             w.put(ext.data);
         }
     }
-}
-
-/// Writes forward into a buffer already known to hold `needed` bytes.
-struct Writer<'b> {
-    buf: &'b mut [u8],
-    at: usize,
-    needed: usize,
-}
-
-impl<'b> Writer<'b> {
-    fn new(buf: &'b mut [u8], needed: usize) -> Result<Self, EmitError> {
-        match buf.get_mut(..needed) {
-            Some(buf) => Ok(Writer { buf, at: 0, needed }),
-            None => Err(EmitError::BufferTooSmall { needed }),
-        }
-    }
-
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.at.saturating_add(bytes.len());
-        if let Some(dst) = self.buf.get_mut(self.at..end) {
-            dst.copy_from_slice(bytes);
-        }
-        self.at = end;
-    }
-
-    fn fill(&mut self, byte: u8, n: usize) {
-        let end = self.at.saturating_add(n);
-        if let Some(dst) = self.buf.get_mut(self.at..end) {
-            dst.fill(byte);
-        }
-        self.at = end;
-    }
-
-    /// The length written, which is `needed` unless the length arithmetic is wrong.
-    fn finish(self) -> Result<usize, EmitError> {
-        if self.at == self.needed {
-            Ok(self.at)
-        } else {
-            Err(EmitError::BufferTooSmall {
-                needed: self.at.max(self.needed),
-            })
-        }
-    }
-}
-
-/// Big-endian u16 from a 2-byte slice (0 for any other length).
-fn be_u16(bytes: &[u8]) -> u16 {
-    <[u8; 2]>::try_from(bytes).map_or(0, u16::from_be_bytes)
-}
-
-/// Big-endian u32 from a 4-byte slice (0 for any other length).
-fn be_u32(bytes: &[u8]) -> u32 {
-    <[u8; 4]>::try_from(bytes).map_or(0, u32::from_be_bytes)
 }
 
 /// Copies `bytes` over `field` when the buffer holds it.
