@@ -271,10 +271,7 @@ impl Gateway<'_> {
             cfg,
             ..
         } = self;
-        let ch = channels
-            .get(slot)
-            .and_then(Option::as_ref)
-            .ok_or(Error::from(ErrorCode::Internal))?;
+        let ch = occupied(channels, slot)?;
         let names = ch.members.iter().map(|m| user_of(conns, m.conn));
         let ack = AckJoin {
             req_op: op::CHANNEL_JOIN,
@@ -398,10 +395,7 @@ impl Gateway<'_> {
         let members = self.recipients(slot, None);
         self.channel_event(slot, &members, "update", conn, None, drv);
         let Gateway { channels, out, .. } = self;
-        let ch = channels
-            .get(slot)
-            .and_then(Option::as_ref)
-            .ok_or(Error::from(ErrorCode::Internal))?;
+        let ch = occupied(channels, slot)?;
         out.send(
             drv,
             &[conn],
@@ -426,10 +420,7 @@ impl Gateway<'_> {
         self.channel_event(slot, &members, "delete", conn, None, drv);
         {
             let Gateway { channels, out, .. } = &mut *self;
-            let ch = channels
-                .get(slot)
-                .and_then(Option::as_ref)
-                .ok_or(Error::from(ErrorCode::Internal))?;
+            let ch = occupied(channels, slot)?;
             out.send(
                 drv,
                 &[conn],
@@ -474,10 +465,7 @@ impl Gateway<'_> {
             out,
             ..
         } = self;
-        let ch = channels
-            .get(slot)
-            .and_then(Option::as_ref)
-            .ok_or(Error::from(ErrorCode::Internal))?;
+        let ch = occupied(channels, slot)?;
         let f = fields(ch, None);
         let ack = AckInfo {
             req_op: op::CHANNEL_INFO,
@@ -525,10 +513,7 @@ impl Gateway<'_> {
             out,
             ..
         } = self;
-        let ch = channels
-            .get(slot)
-            .and_then(Option::as_ref)
-            .ok_or(Error::from(ErrorCode::Internal))?;
+        let ch = occupied(channels, slot)?;
         let ev = MessageEvent {
             channel_id: &ch.id,
             user_id: user_of(conns, conn),
@@ -538,4 +523,12 @@ impl Gateway<'_> {
         out.send(drv, &members, op::MESSAGE_EVENT, ev, None);
         Ok(())
     }
+}
+
+/// The channel in a slot a lookup has just found: its absence is an internal error.
+fn occupied(channels: &[Option<Channel>], slot: usize) -> Result<&Channel, Error> {
+    channels
+        .get(slot)
+        .and_then(Option::as_ref)
+        .ok_or(Error::from(ErrorCode::Internal))
 }
