@@ -29,50 +29,12 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// Events kept for the caller; beyond this the oldest is dropped.
 const MAX_EVENTS: usize = 4096;
 
-/// Op codes of PROTOCOL.md section 1.
-pub mod op {
-    /// Server: `heartbeat_interval`, `server`.
-    pub const HELLO: i64 = 0;
-    /// Client: keepalive.
-    pub const HEARTBEAT: i64 = 1;
-    /// Server: answer to HEARTBEAT.
-    pub const HEARTBEAT_ACK: i64 = 2;
-    /// Client: `user_id`, `token`, `priority`?.
-    pub const IDENTIFY: i64 = 3;
-    /// Server: answer to IDENTIFY.
-    pub const READY: i64 = 4;
-    /// Client: `channel_id`, ...
-    pub const CHANNEL_CREATE: i64 = 10;
-    /// Client: `channel_id`, `ssrc`, `crypto`?.
-    pub const CHANNEL_JOIN: i64 = 11;
-    /// Client: `channel_id`.
-    pub const CHANNEL_LEAVE: i64 = 12;
-    /// Client: `channel_id`, `priority`?.
-    pub const FLOOR_REQUEST: i64 = 30;
-    /// Client: `channel_id`.
-    pub const FLOOR_RELEASE: i64 = 31;
-    /// Client: `channel_id`.
-    pub const FLOOR_PING: i64 = 32;
-    /// Server: `channel_id`, `user_id`, `max_duration_ms`.
-    pub const FLOOR_GRANTED: i64 = 50;
-    /// Server: `channel_id`, `reason`.
-    pub const FLOOR_DENY: i64 = 51;
-    /// Server: `channel_id`, `user_id`, `cause`.
-    pub const FLOOR_REVOKE: i64 = 52;
-    /// Server: `channel_id`, `user_id`, `priority`.
-    pub const FLOOR_TAKEN: i64 = 53;
-    /// Server: `channel_id`.
-    pub const FLOOR_IDLE: i64 = 54;
-    /// Server: `channel_id`, `position`, `queue_size`.
-    pub const FLOOR_QUEUE_POS_INFO: i64 = 55;
-    /// Server: `channel_id`.
-    pub const FLOOR_PONG: i64 = 56;
-    /// Server: `event`, `channel_id`, `user_id`?.
-    pub const CHANNEL_EVENT: i64 = 100;
-    /// Server: `req_op` and the answer.
-    pub const ACK: i64 = 200;
-    /// Server: `req_op`?, `code`, `reason`.
-    pub const ERROR: i64 = 201;
+/// Op codes of PROTOCOL.md section 1: the core's own table.
+pub use livechat_core::protocol::op;
+
+/// A frame's op code (`None` when absent or not an op).
+pub fn op_of(frame: &Value) -> Option<u8> {
+    frame["op"].as_u64().and_then(|o| u8::try_from(o).ok())
 }
 
 /// The answer to a request, and the number of the next event at the time it arrived.
@@ -129,7 +91,7 @@ impl Shared {
         let Ok(v) = serde_json::from_str::<Value>(text) else {
             return;
         };
-        let o = v["op"].as_i64();
+        let o = op_of(&v);
         let id = v
             .get("id")
             .and_then(Value::as_u64)
@@ -302,13 +264,13 @@ impl Gateway {
     }
 
     /// Sends `{op, d}` without an id.
-    pub fn send(&self, o: i64, d: Value) -> Result<(), Error> {
+    pub fn send(&self, o: u8, d: Value) -> Result<(), Error> {
         self.push(Message::text(json!({"op": o, "d": d}).to_string()))
     }
 
     /// Sends `{op, d, id}` and waits for the answer echoing `id` (ACK, ERROR, READY or
     /// HEARTBEAT_ACK), at most [`TIMEOUT`].
-    pub async fn request(&self, o: i64, d: Value) -> Result<Answer, Error> {
+    pub async fn request(&self, o: u8, d: Value) -> Result<Answer, Error> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.shared.lock().pending.insert(id, tx);
@@ -332,7 +294,7 @@ impl Gateway {
 
     /// Sends a request and expects ACK; returns the ACK's `d` and the event number at its
     /// arrival. ERROR is [`Error::Server`].
-    pub async fn ack(&self, o: i64, d: Value) -> Result<(Value, u64), Error> {
+    pub async fn ack(&self, o: u8, d: Value) -> Result<(Value, u64), Error> {
         let a = self.request(o, d).await?;
         check_ack(&a.frame, o)?;
         Ok((a.frame["d"].clone(), a.seq))
@@ -440,11 +402,11 @@ impl Gateway {
 }
 
 /// `Ok` if `frame` is ACK for `o`; ERROR becomes [`Error::Server`].
-fn check_ack(frame: &Value, o: i64) -> Result<(), Error> {
+fn check_ack(frame: &Value, o: u8) -> Result<(), Error> {
     let d = &frame["d"];
     if frame["op"] == op::ERROR {
         return Err(Error::Server {
-            req_op: d["req_op"].as_i64().unwrap_or(o),
+            req_op: d["req_op"].as_i64().unwrap_or(i64::from(o)),
             code: d["code"].as_i64().unwrap_or(0),
             reason: d["reason"].as_str().unwrap_or("").to_owned(),
         });

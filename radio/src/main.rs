@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use livechat_radio::gateway::{WsUrl, op};
+use livechat_radio::gateway::{WsUrl, op, op_of};
 use livechat_radio::wav::{self, Encoding};
 use livechat_radio::{
     Channel, Error, JoinOptions, Protection, Radio, Recorder, TalkOptions, audio, token,
@@ -413,7 +413,7 @@ fn print_floor_events(ch: &Channel) {
         if d["channel_id"] != ch.id() {
             continue;
         }
-        match ev["op"].as_i64() {
+        match op_of(&ev) {
             Some(op::FLOOR_TAKEN) => {
                 eprintln!(
                     "lcradio: floor taken by {}",

@@ -11,7 +11,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::audio::{self, Recorder};
 use crate::error::Error;
-use crate::gateway::{Gateway, WsUrl, op};
+use crate::gateway::{Gateway, WsUrl, op, op_of};
 use crate::media::{self, Keys, Media, Protection, Sent};
 
 /// Seconds between latching receiver reports (RFC 6263 suggests keepalives well inside the
@@ -314,14 +314,14 @@ impl Channel {
             .gw
             .wait_event(after, within, "FLOOR_GRANTED", |v| {
                 self.is_mine(v)
-                    && match v["op"].as_i64() {
+                    && match op_of(v) {
                         Some(op::FLOOR_GRANTED | op::FLOOR_REVOKE) => v["d"]["user_id"] == me,
                         Some(op::FLOOR_DENY) => true,
                         _ => false,
                     }
             })
             .await?;
-        match ev["op"].as_i64() {
+        match op_of(&ev) {
             Some(op::FLOOR_GRANTED) => Ok(ev["d"].clone()),
             Some(op::FLOOR_DENY) => Err(Error::FloorDenied(
                 ev["d"]["reason"].as_str().unwrap_or("").to_owned(),

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use livechat_radio::gateway::op;
+use livechat_radio::gateway::{op, op_of};
 use livechat_radio::{Channel, Gateway, JoinOptions, Radio, audio};
 use livechat_tests::Daemon;
 use serde_json::{Value, json};
@@ -38,12 +38,6 @@ use tokio::time::Instant;
 /// The key tokens are minted with: the daemon runs without a secret on loopback, so it checks
 /// no MAC (PROTOCOL.md section 1, Tokens).
 const TOKEN_KEY: &str = "no-secret-configured";
-
-/// Ops the radio library does not name (PROTOCOL.md section 1).
-const CHANNEL_LIST: i64 = 15;
-const CHANNEL_INFO: i64 = 16;
-const MESSAGE_CREATE: i64 = 20;
-const MESSAGE_EVENT: i64 = 101;
 
 fn token(user: &str) -> String {
     livechat_tests::token::mint(TOKEN_KEY, user, 3600, 255)
@@ -261,7 +255,7 @@ struct ChurnCfg {
 fn absorb(inc: &mut Inc, events: Vec<Value>, chan: &str) {
     for ev in events {
         let d = &ev["d"];
-        match ev["op"].as_i64() {
+        match op_of(&ev) {
             Some(op::CHANNEL_EVENT) if d["channel_id"] == chan => {
                 let who = d["user_id"].as_str().unwrap_or("").to_owned();
                 if who == inc.uid {
@@ -274,11 +268,11 @@ fn absorb(inc: &mut Inc, events: Vec<Value>, chan: &str) {
                     _ => inc.stray += 1,
                 }
             }
-            Some(MESSAGE_EVENT) if d["channel_id"] == chan => {
+            Some(op::MESSAGE_EVENT) if d["channel_id"] == chan => {
                 inc.seen_msgs
                     .push(d["content"].as_str().unwrap_or("").to_owned());
             }
-            Some(op::CHANNEL_EVENT | MESSAGE_EVENT) => inc.stray += 1,
+            Some(op::CHANNEL_EVENT | op::MESSAGE_EVENT) => inc.stray += 1,
             _ => {}
         }
     }
@@ -339,17 +333,22 @@ async fn churn_once(
         let t = Instant::now();
         inc.sent.push((content.clone(), t, None));
         gw.send(
-            MESSAGE_CREATE,
+            op::MESSAGE_CREATE,
             json!({"channel_id": chan, "content": content}),
         )
         .map_err(|e| format!("chat: {e}"))?;
         let c2 = content.clone();
         let chan2 = chan.clone();
-        gw.wait_event(0, Duration::from_secs(10), "own MESSAGE_EVENT", move |v| {
-            v["op"] == MESSAGE_EVENT
-                && v["d"]["content"] == c2.as_str()
-                && v["d"]["channel_id"] == chan2
-        })
+        gw.wait_event(
+            0,
+            Duration::from_secs(10),
+            "own op::MESSAGE_EVENT",
+            move |v| {
+                v["op"] == op::MESSAGE_EVENT
+                    && v["d"]["content"] == c2.as_str()
+                    && v["d"]["channel_id"] == chan2
+            },
+        )
         .await
         .map_err(|e| format!("own echo of {content}: {e}"))?;
         inc.seen_msgs.push(content);
@@ -603,7 +602,7 @@ async fn churn(opts: &Opts, v: &mut Verdict) {
         );
     }
     println!(
-        "  oracle over {} receivers: MESSAGE_EVENT {}/{} required seen, CHANNEL_EVENT join {}/{}, \
+        "  oracle over {} receivers: op::MESSAGE_EVENT {}/{} required seen, CHANNEL_EVENT join {}/{}, \
          leave {}/{}, leave-after-disconnect {}/{}; duplicates {}, before-join {}, unknown {}, \
          stray {}",
         o.receivers,
@@ -637,7 +636,7 @@ async fn churn(opts: &Opts, v: &mut Verdict) {
     v.check(errors.is_empty(), "no client request failed or timed out");
     v.check(
         o.got_msgs == o.req_msgs && o.got_joins == o.req_joins && o.got_leaves == o.req_leaves,
-        "every required MESSAGE_EVENT and CHANNEL_EVENT join/leave arrived",
+        "every required op::MESSAGE_EVENT and CHANNEL_EVENT join/leave arrived",
     );
     v.check(
         o.got_gone == o.req_gone,
@@ -1024,7 +1023,7 @@ async fn abuse(opts: &Opts, v: &mut Verdict) {
                     let (mut rtt, mut wrong) = (Vec::new(), Vec::new());
                     while Instant::now() < end {
                         let t = Instant::now();
-                        match g.ack(CHANNEL_INFO, json!({"channel_id": "room"})).await {
+                        match g.ack(op::CHANNEL_INFO, json!({"channel_id": "room"})).await {
                             Ok((a, _)) => {
                                 rtt.push(ms_of(t.elapsed()));
                                 let mut m: Vec<String> = a["members"]
@@ -1091,7 +1090,7 @@ async fn abuse(opts: &Opts, v: &mut Verdict) {
             while g.closed().is_none() && sent < 50_000 && Instant::now() < stop_at {
                 let n = if pps == 0 { 64 } else { pps.div_ceil(100) };
                 for _ in 0..n {
-                    if g.send(CHANNEL_LIST, Value::Null).is_err() {
+                    if g.send(op::CHANNEL_LIST, Value::Null).is_err() {
                         break;
                     }
                     sent += 1;
