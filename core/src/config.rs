@@ -7,9 +7,10 @@ use crate::time::Duration;
 
 /// Gateway connections the core tracks at once, identified or not. Above the session limit
 /// so that unidentified and closing connections never starve identified ones.
-pub const MAX_CONNECTIONS: usize = 1280;
-/// Identified sessions (PROTOCOL.md section 5 `LIVECHAT_MAX_SESSIONS` default and cap).
-pub const MAX_SESSIONS: usize = 1024;
+pub const MAX_CONNECTIONS: usize = MAX_SESSIONS + 256;
+/// Identified sessions: the cap of `LIVECHAT_MAX_SESSIONS` (whose default is PROTOCOL.md
+/// section 5's 1024). Room for 100 channels of a talker and ten listeners, one session each.
+pub const MAX_SESSIONS: usize = 1536;
 /// Channels (`LIVECHAT_MAX_CHANNELS` default and cap).
 pub const MAX_CHANNELS: usize = 256;
 /// Members per channel (`LIVECHAT_MAX_MEMBERS` default and cap).
@@ -118,8 +119,11 @@ pub const SRTP_REPLAY_WINDOW: u64 = 128;
 // Media plane.
 
 /// Media peers (one per channel membership: an SSRC with its SRTP contexts and latched
-/// address); CHANNEL_JOIN is error 2006 beyond it.
-pub const MAX_PEERS: usize = 1024;
+/// address); CHANNEL_JOIN is error 2006 beyond it. One per session in 100 channels of 11.
+pub const MAX_PEERS: usize = 1536;
+/// Slots of the SSRC index over the peers: a power of two, at least twice the peers, so
+/// lookups stay short.
+pub const PEER_INDEX: usize = (2 * MAX_PEERS).next_power_of_two();
 /// Largest datagram the media port handles; longer ones are dropped as malformed.
 pub const MAX_DATAGRAM: usize = 1500;
 /// Room after a datagram for the SRTP tag (and SRTCP trailer) added when re-protecting.

@@ -6,7 +6,7 @@ use core::net::{IpAddr, SocketAddr};
 
 use heapless::index_map::FnvIndexMap;
 
-use crate::config::{LATCH_IDLE, MAX_PEERS};
+use crate::config::{LATCH_IDLE, MAX_PEERS, PEER_INDEX};
 use crate::hub::ConnId;
 use crate::srtp::Context;
 use crate::time::Instant;
@@ -149,7 +149,7 @@ pub type PeerList = heapless::Vec<Peer, MAX_PEERS>;
 /// Peers in a dense vector with an SSRC index, so only used slots cost memory.
 pub struct Peers<'p> {
     list: &'p mut PeerList,
-    by_ssrc: FnvIndexMap<u32, u16, { 2 * MAX_PEERS }>,
+    by_ssrc: FnvIndexMap<u32, u16, PEER_INDEX>,
 }
 
 impl<'p> Peers<'p> {

@@ -102,6 +102,9 @@ const STACK_SIZE: usize = 64 * 1024 * 1024;
 
 fn run_on_this_thread(settings: Settings) -> ExitCode {
     init_logging();
+    for w in &settings.warnings {
+        warn!("{w}");
+    }
     let tls = match crate::tls::acceptor(settings.tls_cert.as_deref(), settings.tls_key.as_deref())
     {
         Ok(t) => t,

@@ -199,6 +199,8 @@ pub struct Settings {
     /// Testing only: how long SIGUSR2 blocks the core loop (watchdog test); `None` is off,
     /// and SIGUSR2 then keeps its default action.
     pub debug_stall: Option<std::time::Duration>,
+    /// Values that were adjusted (above a compiled capacity), to log at start.
+    pub warnings: Vec<String>,
     /// Each setting's raw value and source, for `check-config`.
     raw: Vec<(&'static Spec, Option<String>, Source)>,
 }
@@ -319,15 +321,21 @@ fn parse(
             Err(e) => Err(bad(spec, v, e)),
         }
     };
+    let warnings = std::cell::RefCell::new(Vec::new());
+    // Above the compiled capacity is not a mistake worth refusing to start for: the
+    // operator asked for "as many as you can", which is the capacity (logged at start).
     let count = |key: &str, max: usize| -> Result<usize, SettingError> {
         let (spec, v) = req(key)?;
         match v.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            Ok(_) => Err(bad(
-                spec,
-                v,
-                format!("must be 1..={max} (the compiled capacity)"),
-            )),
+            Ok(n) if n > max => {
+                warnings.borrow_mut().push(format!(
+                    "{}={n} is above the compiled capacity; using {max}",
+                    spec.env
+                ));
+                Ok(max)
+            }
+            Ok(_) => Err(bad(spec, v, format!("must be 1..={max}"))),
             Err(e) => Err(bad(spec, v, e)),
         }
     };
@@ -399,6 +407,7 @@ fn parse(
         max_conn_per_ip,
         stats_interval: off_or("stats_interval_s", 86_400)?.map(std::time::Duration::from_secs),
         debug_stall: off_or("debug_stall_ms", 60_000)?.map(std::time::Duration::from_millis),
+        warnings: warnings.into_inner(),
         raw,
     })
 }

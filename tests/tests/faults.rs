@@ -399,7 +399,8 @@ async fn full_session_channel_and_member_tables_answer_2006_and_2001_then_admit_
 
 #[tokio::test]
 async fn a_full_media_peer_table_answers_2006_and_a_leave_frees_a_peer() {
-    // 1024 peers (one per membership): 64 sessions x 16 channels, 4 members per channel.
+    // 1536 peers (one per membership, the compiled capacity): 96 sessions x 16 channels,
+    // 6 members per channel.
     let d = Daemon::start_with(&[("LIVECHAT_RATE", "100000/100000")]).await;
     let mut maker = Client::identified(&d, "maker").await;
     let mut sent = Vec::new();
@@ -413,7 +414,7 @@ async fn a_full_media_peer_table_answers_2006_and_a_leave_frees_a_peer() {
     for f in maker.answers_to(&sent, ms(20_000), "256 creates").await {
         maker.check_ack(&f, op::CHANNEL_CREATE, "256 creates");
     }
-    let mut members = Client::identified_many(&d, "s", 64).await;
+    let mut members = Client::identified_many(&d, "s", 96).await;
     for (s, c) in members.iter_mut().enumerate() {
         let group = s % 16;
         let mut sent = Vec::new();

@@ -183,6 +183,29 @@ async fn check_config_prints_the_configuration_with_the_secret_masked() {
 }
 
 #[tokio::test]
+async fn a_capacity_above_the_compiled_one_is_lowered_with_a_warning() {
+    // "As many as you can" (an operator raising the limit for a load test) runs, at the
+    // compiled capacity, and says so; it is not a reason to refuse to start.
+    let out = run(
+        &["check-config"],
+        &[("LIVECHAT_MAX_SESSIONS", "100000")],
+        EXIT_WITHIN,
+    )
+    .await;
+    assert!(out.status.success(), "check-config exits 0: {}", out.all());
+    assert!(
+        out.stderr
+            .contains("LIVECHAT_MAX_SESSIONS=100000 is above the compiled capacity; using 1536"),
+        "{}",
+        out.all()
+    );
+    let d = Daemon::start_with(&[("LIVECHAT_MAX_SESSIONS", "100000")]).await;
+    let _c = Client::identified(&d, "alice").await;
+    let log = d.logs();
+    assert!(log.contains("using 1536"), "the warning is logged at start: {log}");
+}
+
+#[tokio::test]
 async fn bad_settings_exit_non_zero_naming_the_key() {
     for (key, value) in [
         ("LIVECHAT_HEARTBEAT_MS", "abc"),
