@@ -202,7 +202,10 @@ async fn a_capacity_above_the_compiled_one_is_lowered_with_a_warning() {
     let d = Daemon::start_with(&[("LIVECHAT_MAX_SESSIONS", "100000")]).await;
     let _c = Client::identified(&d, "alice").await;
     let log = d.logs();
-    assert!(log.contains("using 1536"), "the warning is logged at start: {log}");
+    assert!(
+        log.contains("using 1536"),
+        "the warning is logged at start: {log}"
+    );
 }
 
 #[tokio::test]

@@ -741,7 +741,7 @@ fn run(o: &Opts) -> Result<(), String> {
     if let Some(p) = &ptt {
         let _ = writeln!(
             md,
-            "| PTT: 100 channels x (1 talker + 9 listeners), SRTP, 50 pkt/s per talker | {} in, {} out | {} | {:.3} % | {:.0} µs | {:.0} µs | {:.0} µs |",
+            "| PTT: 100 channels x (1 talker + 10 listeners), SRTP, 50 pkt/s per talker | {} in, {} out | {} | {:.3} % | {:.0} µs | {:.0} µs | {:.0} µs |",
             fmt_rate(p.step.in_pps()),
             fmt_rate(p.step.out_pps()),
             p.samples,
@@ -753,7 +753,7 @@ fn run(o: &Opts) -> Result<(), String> {
         let (lat, s, n) = &p.raw;
         let _ = writeln!(
             md,
-            "| the same load through the raw forwarder, mmsg (100 streams paced alike, fan-out 9) | {} in, {} out | {} | {:.3} % | {:.0} µs | {:.0} µs | {:.0} µs |",
+            "| the same load through the raw forwarder, mmsg (100 streams paced alike, fan-out 10) | {} in, {} out | {} | {:.3} % | {:.0} µs | {:.0} µs | {:.0} µs |",
             fmt_rate(s.in_pps()),
             fmt_rate(s.out_pps()),
             n,
@@ -779,7 +779,7 @@ fn run(o: &Opts) -> Result<(), String> {
     if let Some(p) = &ptt {
         let _ = writeln!(
             md,
-            "\nPTT load: daemon CPU {:.3} s per million output datagrams; RSS with 1000 peers {} KiB (peak {} KiB).",
+            "\nPTT load: daemon CPU {:.3} s per million output datagrams; RSS with 1100 peers {} KiB (peak {} KiB).",
             p.cpu_per_m_out, p.rss.0, p.rss.1
         );
     }
@@ -825,12 +825,12 @@ struct Ptt {
     rss: (u64, u64),
 }
 
-/// 100 channels of 1 talker + 9 listeners (1000 peers, the compiled maximum of 1024),
+/// 100 channels of 1 talker + 10 listeners (1100 peers; the compiled maximum is 1536),
 /// SRTP, each talker at 50 packets/s; the first listener of every channel is latched at one
 /// shared probe socket that is read for latency, the others are counted.
 fn ptt_run(o: &Opts) -> Result<Ptt, String> {
     const CHANNELS: usize = 100;
-    const LISTENERS: usize = 9;
+    const LISTENERS: usize = 10;
     const PPS: f64 = 50.0;
     let d = Daemon::start(&o.daemon, o.cpu_subject, &[])?;
     let rt = runtime()?;
@@ -844,7 +844,7 @@ fn ptt_run(o: &Opts) -> Result<Ptt, String> {
             talkers_gw.push(setup::session(&url, &format!("t{t}")).await?);
         }
         let mut listeners_gw = Vec::new();
-        for l in 0..90 {
+        for l in 0..10 * LISTENERS {
             listeners_gw.push(setup::session(&url, &format!("p{l}")).await?);
         }
         let mut ssrc = 0x10_0000u32;
