@@ -45,15 +45,7 @@ struct Opts {
     ptt_secs: f64,
     /// Profiling aid: after setup, one subject (the relay with SRTP or plain, or the
     /// `mmsg` raw forwarder) at the first fan-out at this rate for so many seconds, then exit.
-    hold: Option<(f64, f64, Hold)>,
-}
-
-/// The subject of `--hold`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Hold {
-    Srtp,
-    Plain,
-    Raw,
+    hold: Option<(f64, f64, Subject)>,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -102,9 +94,9 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                         .ok_or(format!("{a}: RATE,SECS[,srtp|plain|raw]"))
                 };
                 let kind = match f.get(2).copied() {
-                    None | Some("srtp") => Hold::Srtp,
-                    Some("plain") => Hold::Plain,
-                    Some("raw") => Hold::Raw,
+                    None | Some("srtp") => Subject::Relay(true),
+                    Some("plain") => Subject::Relay(false),
+                    Some("raw") => Subject::Raw("mmsg"),
                     Some(k) => return Err(format!("{a}: unknown subject {k}")),
                 };
                 let secs = num(1)?;
@@ -510,13 +502,13 @@ fn run(o: &Opts) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     if let Some((rate, secs, kind)) = o.hold {
-        let srtp = kind != Hold::Plain;
+        let srtp = !matches!(kind, Subject::Relay(false));
         let c = cases
             .iter_mut()
             .find(|c| c.srtp == srtp)
             .ok_or("no case to hold")?;
-        let s = if kind == Hold::Raw {
-            let fw = Forwarder::start("mmsg", o.cpu_subject, &c.listeners.addrs())?;
+        let s = if let Subject::Raw(mode) = kind {
+            let fw = Forwarder::start(mode, o.cpu_subject, &c.listeners.addrs())?;
             std::thread::sleep(Duration::from_millis(50));
             let pid = fw.child.id();
             eprintln!("holding: raw forwarder pid {pid} at {rate}/s for {secs} s");
@@ -701,24 +693,26 @@ fn run(o: &Opts) -> Result<(), String> {
             );
         }
     }
-    if let Some(r) = rows
-        .iter()
-        .find(|r| r.fanout == 10 && r.subject == "raw forwarder, sendto")
-    {
-        notes.push(format!(
-            "Raw forwarder at fan-out 10 against the C reference: sendto {} ({:.2} of 1.05 M)",
+    let against_c: Vec<String> = [
+        ("sendto", "sendto", REF_SENDTO),
+        ("mmsg", "recvmmsg/sendmmsg", REF_MMSG),
+    ]
+    .iter()
+    .filter_map(|(mode, name, reference)| {
+        let label = Subject::Raw(mode).label();
+        let r = rows.iter().find(|r| r.fanout == 10 && r.subject == label)?;
+        Some(format!(
+            "{name} {} ({:.2} of {:.2} M)",
             fmt_rate(r.m.step.out_pps()),
-            r.m.step.out_pps() / REF_SENDTO
-        ));
-    }
-    if let Some(r) = rows
-        .iter()
-        .find(|r| r.fanout == 10 && r.subject == "raw forwarder, mmsg")
-    {
+            r.m.step.out_pps() / reference,
+            reference / 1e6
+        ))
+    })
+    .collect();
+    if !against_c.is_empty() {
         notes.push(format!(
-            "recvmmsg/sendmmsg {} ({:.2} of 1.10 M).",
-            fmt_rate(r.m.step.out_pps()),
-            r.m.step.out_pps() / REF_MMSG
+            "Raw forwarder at fan-out 10 against the C reference: {}.",
+            against_c.join("; ")
         ));
     }
     let _ = writeln!(md);
