@@ -1,42 +1,16 @@
 //! Gateway scenarios driven in virtual time through a recording driver.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::{Value, json};
 
 use super::*;
+use crate::testing::Recorder;
 use crate::token::TokenKey;
-
-/// Records what the core asked for, per connection.
-#[derive(Default)]
-pub(crate) struct Rec {
-    pub(crate) frames: HashMap<ConnId, Vec<Value>>,
-    pub(crate) closed: Vec<(ConnId, u16)>,
-    pub(crate) rng: u8,
-}
-
-impl Driver for Rec {
-    fn send(&mut self, to: &[ConnId], frame: &[u8]) {
-        let v: Value = serde_json::from_slice(frame).expect("server frames are JSON");
-        for c in to {
-            self.frames.entry(*c).or_default().push(v.clone());
-        }
-    }
-    fn close(&mut self, conn: ConnId, code: u16, _reason: &str) {
-        self.closed.push((conn, code));
-    }
-    fn fill_random(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.rng = self.rng.wrapping_add(1);
-            *b = self.rng;
-        }
-    }
-}
 
 pub(crate) struct Sim {
     pub(crate) gw: Box<Gateway<'static>>,
-    pub(crate) rec: Rec,
+    pub(crate) rec: Recorder,
     pub(crate) now: Now,
 }
 
@@ -61,7 +35,7 @@ impl Sim {
                 config(limits),
                 Box::leak(Box::new(crate::media::PeerList::new())),
             )),
-            rec: Rec::default(),
+            rec: Recorder::new(),
             now: Now::new(Instant::from_millis(1_000), 1_700_000_000_000),
         }
     }
@@ -119,7 +93,7 @@ impl Sim {
     }
 
     pub(crate) fn take(&mut self, c: ConnId) -> Vec<Value> {
-        self.rec.frames.remove(&c).unwrap_or_default()
+        self.rec.take(c)
     }
 
     pub(crate) fn join(&mut self, c: ConnId, chan: &str, ssrc: u32) -> Vec<Value> {
@@ -628,7 +602,7 @@ fn reset_gives_a_gateway_like_a_new_one() {
         used.gw.close(used.now, c, &mut used.rec);
     }
     used.gw.reset(config(Limits::default()));
-    used.rec = Rec::default();
+    used.rec = Recorder::new();
     used.now = Now::new(Instant::from_millis(1_000), 1_700_000_000_000);
     assert_eq!(used.gw.stats(), fresh_stats());
     assert_eq!(transcript(&mut used), expected);
