@@ -528,6 +528,7 @@ fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
     assert_eq!(ops(&s.take(c)), vec![100]);
 }
 
+mod floor;
 mod relay;
 
 /// Everything a scripted run shows from outside: connection ids, frames, closes, timers and
