@@ -528,8 +528,10 @@ fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
     assert_eq!(ops(&s.take(c)), vec![100]);
 }
 
+mod channels;
 mod floor;
 mod relay;
+mod timers;
 
 /// Everything a scripted run shows from outside: connection ids, frames, closes, timers and
 /// counters.

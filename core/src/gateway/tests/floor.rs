@@ -52,7 +52,7 @@ fn sim() -> Sim {
     Sim::new(timers(LONG_MAX, LONG_PING))
 }
 
-fn chan(channel: &str) -> Value {
+pub(super) fn chan(channel: &str) -> Value {
     json!({"channel_id": channel})
 }
 
@@ -60,24 +60,24 @@ fn chan_prio(channel: &str, priority: u8) -> Value {
     json!({"channel_id": channel, "priority": priority})
 }
 
-fn fresh_ssrc() -> u32 {
+pub(super) fn fresh_ssrc() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(0x5000);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn fresh_id() -> u64 {
+pub(super) fn fresh_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(9000);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn ms(n: u64) -> Duration {
+pub(super) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 impl Sim {
     /// An identified session for `user` with a token of priority cap `cap`, sending
     /// IDENTIFY's `priority` when given.
-    fn member(&mut self, user: &str, cap: u8, priority: Option<u8>) -> ConnId {
+    pub(super) fn member(&mut self, user: &str, cap: u8, priority: Option<u8>) -> ConnId {
         let c = self.connect();
         let mut d = json!({"user_id": user, "token": self.token(user, cap)});
         if let Some(p) = priority {
@@ -93,18 +93,18 @@ impl Sim {
         c
     }
 
-    fn name(&self, c: ConnId) -> String {
+    pub(super) fn name(&self, c: ConnId) -> String {
         self.gw.user_id(c).to_owned()
     }
 
-    fn create(&mut self, c: ConnId, channel: &str) {
+    pub(super) fn create(&mut self, c: ConnId, channel: &str) {
         let r = self.req(c, json!({"op": 10, "d": chan(channel)}));
         assert_eq!(r.len(), 1, "CHANNEL_CREATE {channel}: {r:?}");
         assert_eq!(r[0]["d"]["req_op"], 10, "CHANNEL_CREATE {channel}: {r:?}");
     }
 
     /// CHANNEL_JOIN with a fresh SSRC; the next frame is its ACK (a floor event may follow).
-    fn enter(&mut self, c: ConnId, channel: &str) {
+    pub(super) fn enter(&mut self, c: ConnId, channel: &str) {
         self.send(
             c,
             json!({"op": JOIN, "d": {"channel_id": channel, "ssrc": fresh_ssrc()}}),
@@ -119,7 +119,7 @@ impl Sim {
 
     /// Each joins `channel` in order; then each takes the `join` events of those after it,
     /// strictly in order, so every member starts with nothing pending.
-    fn join_all_to(&mut self, channel: &str, cs: &[ConnId]) {
+    pub(super) fn join_all_to(&mut self, channel: &str, cs: &[ConnId]) {
         for &c in cs {
             self.enter(c, channel);
         }
@@ -141,7 +141,7 @@ impl Sim {
     }
 
     /// The next frame `c` received, which must exist.
-    fn next(&mut self, c: ConnId, what: &str) -> Value {
+    pub(super) fn next(&mut self, c: ConnId, what: &str) -> Value {
         let name = self.name(c);
         let q = self.rec.frames.entry(c).or_default();
         assert!(!q.is_empty(), "{name}: expected {what}, nothing was sent");
@@ -149,7 +149,7 @@ impl Sim {
     }
 
     /// The next frame to `c` is `o` (without `id`) and its `d` holds the values in `want`.
-    fn event(&mut self, c: ConnId, o: i64, want: Value, context: &str) -> Value {
+    pub(super) fn event(&mut self, c: ConnId, o: i64, want: Value, context: &str) -> Value {
         let what = format!("op {o} {want} ({context})");
         let f = self.next(c, &what);
         let fields = want.as_object().unwrap();
@@ -205,17 +205,36 @@ impl Sim {
         );
     }
 
-    fn member_event(&mut self, c: ConnId, event: &str, channel: &str, who: &str, context: &str) {
+    pub(super) fn member_event(
+        &mut self,
+        c: ConnId,
+        event: &str,
+        channel: &str,
+        who: &str,
+        context: &str,
+    ) {
         let want = json!({"event": event, "channel_id": channel, "user_id": who});
         self.event(c, 100, want, context);
     }
 
-    fn left(&mut self, c: ConnId, channel: &str, who: &str, context: &str) {
+    pub(super) fn left(&mut self, c: ConnId, channel: &str, who: &str, context: &str) {
         self.member_event(c, "leave", channel, who, context);
     }
 
+    /// `o` with `d` and a fresh id is refused: the next frame is ERROR `code` echoing the id.
+    pub(super) fn refused(&mut self, c: ConnId, o: i64, d: Value, code: i64) {
+        let id = fresh_id();
+        self.send(c, json!({"op": o, "d": d, "id": id}));
+        let f = self.next(c, "an ERROR");
+        assert!(
+            f["op"] == 201 && f["d"]["code"] == code && f["d"]["req_op"] == o && f["id"] == id,
+            "{}: op {o} {d} should get ERROR {code} echoing id {id}, got {f}",
+            self.name(c)
+        );
+    }
+
     /// Nothing is waiting for any of `cs`.
-    fn quiet(&mut self, cs: &[ConnId], context: &str) {
+    pub(super) fn quiet(&mut self, cs: &[ConnId], context: &str) {
         for &c in cs {
             let pending = self.take(c);
             assert!(
@@ -232,7 +251,7 @@ impl Sim {
     }
 
     /// `o` with `d` and a fresh id; the very next frame is its ACK, exactly `{req_op: o}`.
-    fn acked(&mut self, c: ConnId, o: i64, d: Value) {
+    pub(super) fn acked(&mut self, c: ConnId, o: i64, d: Value) {
         let id = fresh_id();
         self.send(c, json!({"op": o, "d": d, "id": id}));
         let f = self.next(c, "the ACK");
@@ -278,14 +297,14 @@ impl Sim {
     }
 
     /// Moves the clock to `at` (firing what is due there).
-    fn advance_to(&mut self, at: Instant) {
+    pub(super) fn advance_to(&mut self, at: Instant) {
         assert!(at >= self.now.mono, "time runs forward");
         let ms = at.saturating_since(self.now.mono).as_millis();
         self.advance(ms);
         assert_eq!(self.now.mono, at);
     }
 
-    fn heartbeat(&mut self, cs: &[ConnId]) {
+    pub(super) fn heartbeat(&mut self, cs: &[ConnId]) {
         for &c in cs {
             let r = self.req(c, json!({"op": 1}));
             assert_eq!(r, vec![json!({"op": 2, "d": null})], "HEARTBEAT_ACK");
