@@ -552,9 +552,9 @@ async fn a_persistent_flooder_gets_1006_then_1008_and_its_neighbours_see_no_chan
 }
 
 /// Issue #10: a flooder that persists is closed, even one paced below the burst that closes
-/// in one go. Here 200 frames/s against a sustained budget of 2 frames/s (`20/10`): about
-/// 95 % of its frames are rate-limited (ERROR 1006) and the refilled budget lets one through
-/// now and then. The strike count before the 1008 close (core `RATE_STRIKES_BEFORE_CLOSE`)
+/// in one go. Here 200 frames/s against a budget of 10 frames/s after a burst of 20
+/// (`20/10`): about 95 % of its frames are rate-limited (ERROR 1006) and the refilled budget
+/// lets one through now and then. The strike count before the 1008 close (core `RATE_STRIKES_BEFORE_CLOSE`)
 /// must not be wiped by those allowed frames (they take off one strike each), so the
 /// flooder is closed within the 4 s it floods.
 #[tokio::test]
@@ -601,9 +601,9 @@ async fn a_paced_flooder_is_closed_like_a_burst_one() {
 /// A client whose socket goes away while events are being written to it (the write fails
 /// before the read sees the end) is cleaned up at once, like any disconnect: the daemon
 /// tells the core of a failed write as it does of a closed read, and the others see `leave`
-/// within 2 s, not from the zombie reaper 2 x heartbeat_interval later (6 s here). The churn
-/// soak (docs/reliability.md) is where a few per cent of such disconnects showed up as
-/// zombies; 30 rounds of half abrupt, half clean closes under a chat flow reproduce it.
+/// within 2 s, not from the zombie reaper 2 x heartbeat_interval later (6 s here). Thirty
+/// rounds of half abrupt, half clean closes under a chat flow make the write fail first in
+/// some of them, as in the churn soak (docs/reliability.md).
 #[tokio::test]
 async fn a_client_that_disconnects_while_events_flow_to_it_is_cleaned_up_at_once() {
     // Heartbeat 3 s: a zombie is reaped 6 s after it went silent, well apart from the 2 s
