@@ -530,6 +530,7 @@ fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
 
 mod channels;
 mod floor;
+mod identify;
 mod relay;
 mod timers;
 
