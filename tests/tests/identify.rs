@@ -319,4 +319,3 @@ async fn errors_for_parsed_frames_echo_their_id() {
         );
     }
 }
-

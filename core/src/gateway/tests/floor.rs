@@ -737,9 +737,8 @@ fn the_waiting_request_past_the_queue_capacity_is_denied_queue_full() {
     // m7 cancels: m8..m32 move up; now m33 fits, last.
     s.op(ms_[7], RELEASE, chan(CH));
     let size = u16::try_from(cap - 1).unwrap();
-    for i in 8..=cap {
-        let at = u16::try_from(i - 1).unwrap();
-        s.queue_pos(ms_[i], CH, at, size, "moved up");
+    for (at, &x) in (7u16..).zip(&ms_[8..=cap]) {
+        s.queue_pos(x, CH, at, size, "moved up");
     }
     s.op(last, REQUEST, chan(CH));
     let full = u16::try_from(cap).unwrap();
