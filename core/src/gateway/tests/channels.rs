@@ -5,8 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::Sim;
-use super::floor::{chan, fresh_ssrc};
+use super::{Sim, chan, fresh_ssrc};
 use crate::config::Limits;
 
 const JOIN: i64 = 11;
@@ -23,7 +22,7 @@ fn join_d(channel: &str, ssrc: u32) -> Value {
 impl Sim {
     /// Sends `o` with `d` and an id; its ACK is the next frame; returns the ACK's `d`.
     fn ack(&mut self, c: crate::hub::ConnId, o: i64, d: Value) -> Value {
-        let id = super::floor::fresh_id();
+        let id = super::fresh_id();
         self.send(c, json!({"op": o, "d": d, "id": id}));
         let f = self.next(c, "an ACK");
         assert!(

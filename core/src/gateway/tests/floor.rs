@@ -15,15 +15,13 @@
 //! nothing at the deadline minus 1 ms and the revoke at the deadline itself.
 //! tests/tests/floor.rs keeps the round trips that prove the daemon's wiring.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-
 use serde_json::{Value, json};
 
-use super::Sim;
+use super::{Sim, chan, fresh_id, fresh_ssrc, ms};
 use crate::config::{Limits, MAX_FLOOR_QUEUE};
 use crate::gateway::CLOSE_ZOMBIE;
 use crate::hub::ConnId;
-use crate::time::{Duration, Instant};
+use crate::time::Duration;
 
 const CH: &str = "radio";
 /// Floor timers for tests in which they must never fire.
@@ -52,85 +50,11 @@ fn sim() -> Sim {
     Sim::new(timers(LONG_MAX, LONG_PING))
 }
 
-pub(super) fn chan(channel: &str) -> Value {
-    json!({"channel_id": channel})
-}
-
 fn chan_prio(channel: &str, priority: u8) -> Value {
     json!({"channel_id": channel, "priority": priority})
 }
 
-pub(super) fn fresh_ssrc() -> u32 {
-    static NEXT: AtomicU32 = AtomicU32::new(0x5000);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-pub(super) fn fresh_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(9000);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-pub(super) fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 impl Sim {
-    /// An identified session for `user` with a token of priority cap `cap`, sending
-    /// IDENTIFY's `priority` when given.
-    pub(super) fn member(&mut self, user: &str, cap: u8, priority: Option<u8>) -> ConnId {
-        let c = self.connect();
-        let mut d = json!({"user_id": user, "token": self.token(user, cap)});
-        if let Some(p) = priority {
-            d["priority"] = json!(p);
-        }
-        let r = self.req(c, json!({"op": 3, "d": d}));
-        assert_eq!(
-            r.len(),
-            1,
-            "{user}: IDENTIFY {d} answers READY alone: {r:?}"
-        );
-        assert_eq!(r[0]["op"], 4, "{user}: IDENTIFY {d}: {r:?}");
-        c
-    }
-
-    pub(super) fn name(&self, c: ConnId) -> String {
-        self.gw.user_id(c).to_owned()
-    }
-
-    pub(super) fn create(&mut self, c: ConnId, channel: &str) {
-        let r = self.req(c, json!({"op": 10, "d": chan(channel)}));
-        assert_eq!(r.len(), 1, "CHANNEL_CREATE {channel}: {r:?}");
-        assert_eq!(r[0]["d"]["req_op"], 10, "CHANNEL_CREATE {channel}: {r:?}");
-    }
-
-    /// CHANNEL_JOIN with a fresh SSRC; the next frame is its ACK (a floor event may follow).
-    pub(super) fn enter(&mut self, c: ConnId, channel: &str) {
-        self.send(
-            c,
-            json!({"op": JOIN, "d": {"channel_id": channel, "ssrc": fresh_ssrc()}}),
-        );
-        let f = self.next(c, "JOIN's ACK");
-        assert!(
-            f["op"] == 200 && f["d"]["req_op"] == JOIN && f["d"]["channel_id"] == channel,
-            "{}: JOIN {channel}: {f}",
-            self.name(c)
-        );
-    }
-
-    /// Each joins `channel` in order; then each takes the `join` events of those after it,
-    /// strictly in order, so every member starts with nothing pending.
-    pub(super) fn join_all_to(&mut self, channel: &str, cs: &[ConnId]) {
-        for &c in cs {
-            self.enter(c, channel);
-        }
-        for (i, &c) in cs.iter().enumerate() {
-            for &later in &cs[i + 1..] {
-                let who = self.name(later);
-                self.member_event(c, "join", channel, &who, "setting up the channel");
-            }
-        }
-    }
-
     /// Identified sessions `names` (cap 255, priority 0); the first creates `channel`, then
     /// all join it in order.
     fn channel_of<const N: usize>(&mut self, channel: &str, names: [&str; N]) -> [ConnId; N] {
@@ -138,28 +62,6 @@ impl Sim {
         self.create(cs[0], channel);
         self.join_all_to(channel, &cs);
         cs
-    }
-
-    /// The next frame `c` received, which must exist.
-    pub(super) fn next(&mut self, c: ConnId, what: &str) -> Value {
-        let name = self.name(c);
-        let q = self.rec.frames.entry(c).or_default();
-        assert!(!q.is_empty(), "{name}: expected {what}, nothing was sent");
-        q.remove(0)
-    }
-
-    /// The next frame to `c` is `o` (without `id`) and its `d` holds the values in `want`.
-    pub(super) fn event(&mut self, c: ConnId, o: i64, want: Value, context: &str) -> Value {
-        let what = format!("op {o} {want} ({context})");
-        let f = self.next(c, &what);
-        let fields = want.as_object().unwrap();
-        assert!(
-            f["op"] == o && fields.iter().all(|(k, v)| f["d"][k] == *v),
-            "{}: the next frame should be {what}, got {f}",
-            self.name(c)
-        );
-        assert!(f.get("id").is_none(), "events carry no `id`: {f}");
-        f["d"].clone()
     }
 
     fn granted(&mut self, c: ConnId, channel: &str, max_ms: u64, context: &str) {
@@ -205,62 +107,9 @@ impl Sim {
         );
     }
 
-    pub(super) fn member_event(
-        &mut self,
-        c: ConnId,
-        event: &str,
-        channel: &str,
-        who: &str,
-        context: &str,
-    ) {
-        let want = json!({"event": event, "channel_id": channel, "user_id": who});
-        self.event(c, 100, want, context);
-    }
-
-    pub(super) fn left(&mut self, c: ConnId, channel: &str, who: &str, context: &str) {
-        self.member_event(c, "leave", channel, who, context);
-    }
-
-    /// `o` with `d` and a fresh id is refused: the next frame is ERROR `code` echoing the id.
-    pub(super) fn refused(&mut self, c: ConnId, o: i64, d: Value, code: i64) {
-        let id = fresh_id();
-        self.send(c, json!({"op": o, "d": d, "id": id}));
-        let f = self.next(c, "an ERROR");
-        assert!(
-            f["op"] == 201 && f["d"]["code"] == code && f["d"]["req_op"] == o && f["id"] == id,
-            "{}: op {o} {d} should get ERROR {code} echoing id {id}, got {f}",
-            self.name(c)
-        );
-    }
-
-    /// Nothing is waiting for any of `cs`.
-    pub(super) fn quiet(&mut self, cs: &[ConnId], context: &str) {
-        for &c in cs {
-            let pending = self.take(c);
-            assert!(
-                pending.is_empty(),
-                "{}: nothing more was due ({context}), got {pending:?}",
-                self.name(c)
-            );
-        }
-    }
-
     /// Floor op `o` without an id.
     fn op(&mut self, c: ConnId, o: i64, d: Value) {
         self.send(c, json!({"op": o, "d": d}));
-    }
-
-    /// `o` with `d` and a fresh id; the very next frame is its ACK, exactly `{req_op: o}`.
-    pub(super) fn acked(&mut self, c: ConnId, o: i64, d: Value) {
-        let id = fresh_id();
-        self.send(c, json!({"op": o, "d": d, "id": id}));
-        let f = self.next(c, "the ACK");
-        assert_eq!(
-            f,
-            json!({"op": 200, "d": {"req_op": o}, "id": id}),
-            "{}: op {o} {d} with an id gets its bare ACK first",
-            self.name(c)
-        );
     }
 
     /// `o` on `channel` with an id gets ERROR `code` echoing it as the next frame; the same
@@ -294,21 +143,6 @@ impl Sim {
             None => json!({"state": "idle", "queue": queue}),
         };
         assert_eq!(r[0]["d"]["floor"], want, "CHANNEL_INFO {}", r[0]);
-    }
-
-    /// Moves the clock to `at` (firing what is due there).
-    pub(super) fn advance_to(&mut self, at: Instant) {
-        assert!(at >= self.now.mono, "time runs forward");
-        let ms = at.saturating_since(self.now.mono).as_millis();
-        self.advance(ms);
-        assert_eq!(self.now.mono, at);
-    }
-
-    pub(super) fn heartbeat(&mut self, cs: &[ConnId]) {
-        for &c in cs {
-            let r = self.req(c, json!({"op": 1}));
-            assert_eq!(r, vec![json!({"op": 2, "d": null})], "HEARTBEAT_ACK");
-        }
     }
 }
 

@@ -5,8 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::Sim;
-use super::floor::chan;
+use super::{Sim, chan};
 use crate::config::Limits;
 use crate::hub::ConnId;
 

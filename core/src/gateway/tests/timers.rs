@@ -5,8 +5,7 @@
 
 use serde_json::json;
 
-use super::Sim;
-use super::floor::{chan, fresh_ssrc, ms};
+use super::{Sim, chan, fresh_ssrc, ms};
 use crate::config::Limits;
 use crate::gateway::{CLOSE_ZOMBIE, Frame};
 
