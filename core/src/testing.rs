@@ -1,6 +1,8 @@
-//! Recording sinks for tests and fuzz targets (the `testing` feature; needs `std`).
+//! Recording sinks and a gateway builder for tests and fuzz targets (the `testing` feature;
+//! needs `std`).
 //!
-//! [`Recorder`] is a [`Driver`] that keeps every frame the gateway sends, parsed, per
+//! [`gateway`] builds the one kind of gateway tests and fuzz targets use. [`Recorder`] is a
+//! [`Driver`] that keeps every frame the gateway sends, parsed, per
 //! connection, with the closes it asked for; [`RecordingTransmit`] is a [`Transmit`] that
 //! keeps every datagram the relay sends. Both check what a real driver relies on (a server
 //! frame is a JSON object with an integer `op`; an ERROR carries a four-digit code), so a
@@ -9,14 +11,22 @@
 //! Not part of the default features: a shipped build has no use for them, and they need
 //! `std` and `serde_json`.
 
+use std::boxed::Box;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::vec::Vec;
 
 use serde_json::Value;
 
-use crate::gateway::{Driver, Transmit};
+use crate::gateway::{Driver, Gateway, GatewayConfig, Transmit};
 use crate::hub::ConnId;
+use crate::media::PeerList;
+
+/// A gateway on the heap for `cfg`, with its media peer storage leaked so it lives as long
+/// as the process: what a test or a fuzz process wants, never a daemon.
+pub fn gateway(cfg: GatewayConfig) -> Box<Gateway<'static>> {
+    Box::new(Gateway::new(cfg, Box::leak(Box::new(PeerList::new()))))
+}
 
 /// A [`Driver`] that records what the core asked for, per connection.
 #[derive(Debug)]

@@ -5,7 +5,6 @@ use std::sync::Mutex;
 
 use livechat_core::config::Limits;
 use livechat_core::gateway::{Gateway, GatewayConfig, Policy};
-use livechat_core::media::PeerList;
 pub use livechat_core::testing::{Recorder, RecordingTransmit};
 use livechat_core::time::Duration;
 use livechat_core::token::TokenKey;
@@ -46,7 +45,7 @@ pub fn small_gateway() -> Box<Gateway<'static>> {
             gw.reset(cfg);
             gw
         }
-        None => Box::new(Gateway::new(cfg, Box::leak(Box::new(PeerList::new())))),
+        None => livechat_core::testing::gateway(cfg),
     }
 }
 

@@ -36,10 +36,7 @@ pub(crate) fn config(limits: Limits) -> GatewayConfig {
 impl Sim {
     pub(crate) fn new(limits: Limits) -> Self {
         Sim {
-            gw: Box::new(Gateway::new(
-                config(limits),
-                Box::leak(Box::new(crate::media::PeerList::new())),
-            )),
+            gw: crate::testing::gateway(config(limits)),
             rec: Recorder::new(),
             now: Now::new(Instant::from_millis(1_000), 1_700_000_000_000),
         }
