@@ -26,6 +26,24 @@ mod http;
 mod udp;
 
 const OUTBOUND_QUEUE: usize = 256;
+/// Longest a client may take to send its request head, TLS handshake excluded (it has its
+/// own limit); beyond it the connection is closed. RFC 6455 clients send the head at once.
+pub(crate) const HEADER_READ_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+/// Largest request head read (request line and headers), in bytes: hyper answers 431 and
+/// closes beyond it. An upgrade request is a few hundred bytes; this is hyper's minimum.
+pub(crate) const MAX_REQUEST_HEAD: usize = 8192;
+/// Connections accepted and not yet in the core's table (TLS handshake, request head,
+/// upgrade). Beyond it the oldest idle one is shed for each new one.
+pub(crate) const MAX_PENDING: usize = 256;
+/// Connections from one IP not yet in the core's table; the next one is closed at once.
+/// Room for a NAT of clients reconnecting together; far below [`MAX_PENDING`], so one
+/// address cannot shed everyone else's.
+pub(crate) const MAX_PENDING_PER_IP: u32 = 32;
+/// Pause of the accept loop after an error that is not descriptor exhaustion, or when
+/// nothing could be shed, so it does not spin.
+pub(crate) const ACCEPT_BACKOFF: StdDuration = StdDuration::from_millis(50);
+/// At most one log line per this interval about descriptor exhaustion (with a count).
+pub(crate) const ACCEPT_LOG_INTERVAL: StdDuration = StdDuration::from_secs(10);
 /// Commands queued from all connections toward the core task; readers wait when it is full.
 pub(crate) const CORE_QUEUE: usize = 1024;
 /// How long a close frame may take to go out before the connection is simply dropped.
