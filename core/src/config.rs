@@ -20,8 +20,9 @@ pub const MAX_JOINED_PER_SESSION: usize = 16;
 /// Queued floor requests per channel; beyond it FLOOR_DENY `queue_full`.
 pub const MAX_FLOOR_QUEUE: usize = 32;
 
-/// Largest inbound text frame the protocol accepts (error 1005 beyond it).
-pub const MAX_INBOUND_FRAME: usize = 4096;
+/// Largest inbound text frame the protocol accepts (error 1005 beyond it): PROTOCOL.md v2's
+/// 16384 bytes, room for a browser's SDP offer.
+pub const MAX_INBOUND_FRAME: usize = 16384;
 /// Largest inbound frame at all: the WebSocket layer closes the connection with 1009 beyond it.
 pub const HARD_FRAME_CAP: usize = 64 * 1024;
 /// Largest outbound frame; lists that would not fit are cut and flagged `truncated`.

@@ -23,6 +23,7 @@ use crate::settings::Settings;
 
 mod core_task;
 mod http;
+mod inbound;
 mod udp;
 
 const OUTBOUND_QUEUE: usize = 256;
@@ -51,8 +52,9 @@ pub(crate) const CLOSE_GRACE: StdDuration = StdDuration::from_millis(500);
 /// How long shutdown waits for connections to close (PROTOCOL.md: exit within 3 s).
 pub(crate) const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(2);
 /// WebSocket read buffer per connection (tungstenite's default of 128 KiB per connection
-/// would dominate the daemon's memory on a Pi); frames larger than it still work.
-pub(crate) const WS_READ_BUFFER: usize = 4096;
+/// would dominate the daemon's memory on a Pi); frames larger than it still work, up to
+/// the inbound limit.
+pub(crate) const WS_READ_BUFFER: usize = 2048;
 /// Most bytes one connection's WebSocket may hold unwritten: two of the largest frames.
 pub(crate) const WS_MAX_WRITE_BUFFER: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME + 1024;
 /// Largest UDP datagram read.
@@ -70,6 +72,10 @@ pub(crate) const CLOSE_FULL: u16 = 1013;
 pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code for frames over the hard cap: 1009 message too big.
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code for a WebSocket protocol violation (RFC 6455 section 7.4.1: 1002).
+pub(crate) const CLOSE_PROTOCOL: u16 = 1002;
+/// Close code for a text message that is not UTF-8 (RFC 6455 section 7.4.1: 1007).
+pub(crate) const CLOSE_BAD_DATA: u16 = 1007;
 
 /// A frame from a connection task to the core.
 pub(crate) enum InFrame {

@@ -188,13 +188,13 @@ fn frame_checks_follow_the_protocol_order() {
     assert_eq!(code(&s.send_raw(c, b"{\"op\":\"x\"}")), 1004);
     assert_eq!(code(&s.send_raw(c, b"{\"op\":1.5}")), 1004);
     assert_eq!(code(&s.send_raw(c, b"{nope")), 1004);
-    let big = format!("{{\"op\":1,\"pad\":\"{}\"}}", "x".repeat(5000));
+    let big = format!("{{\"op\":1,\"pad\":\"{}\"}}", "x".repeat(MAX_INBOUND_FRAME));
     assert_eq!(code(&s.send_raw(c, big.as_bytes())), 1005);
-    let big_bad = format!("{{{}", "x".repeat(5000));
+    let big_bad = format!("{{{}", "x".repeat(MAX_INBOUND_FRAME));
     assert_eq!(code(&s.send_raw(c, big_bad.as_bytes())), 1005);
     s.gw.handle_frame(s.now, c, Frame::Binary(3), &mut s.rec);
     assert_eq!(code(&s.take(c)), 1003);
-    s.gw.handle_frame(s.now, c, Frame::Binary(4097), &mut s.rec);
+    s.gw.handle_frame(s.now, c, Frame::Binary(MAX_INBOUND_FRAME + 1), &mut s.rec);
     assert_eq!(code(&s.take(c)), 1005);
     let deep = format!("{{\"op\":1,\"x\":{}{}}}", "[".repeat(16), "]".repeat(16));
     assert_eq!(code(&s.send_raw(c, deep.as_bytes())), 1004);

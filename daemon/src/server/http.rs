@@ -16,7 +16,7 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use livechat_core::config::HARD_FRAME_CAP;
+use livechat_core::config::MAX_INBOUND_FRAME;
 use livechat_core::gateway::ConnectionsFull;
 use livechat_core::hub::PeerInfo;
 use log::{debug, info, warn};
@@ -27,10 +27,12 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key};
 
+use super::inbound::{Guard, Oversized};
 use super::{
-    ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE, CLOSE_TOO_BIG,
-    Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING, MAX_PENDING_PER_IP, MAX_REQUEST_HEAD,
-    OUTBOUND_QUEUE, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
+    ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
+    CLOSE_PROTOCOL, CLOSE_TOO_BIG, Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING,
+    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_QUEUE, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER,
+    close_frame,
 };
 
 #[derive(Default)]
@@ -430,15 +432,18 @@ fn route(
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
+                let oversized = Oversized::default();
                 let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
+                    Guard::new(TokioIo::new(upgraded), oversized.clone()),
                     Role::Server,
                     Some(ws_config()),
                 )
                 .await;
                 let cap = front.cap;
                 match ip_slot {
-                    Some(_slot) => connection(ws, peer, tls, front.core.clone(), door_slot).await,
+                    Some(_slot) => {
+                        connection(ws, peer, tls, front.core.clone(), door_slot, oversized).await;
+                    }
                     None => {
                         info!(
                             "{}: over LIVECHAT_MAX_CONN_PER_IP={cap}, closing",
@@ -462,11 +467,14 @@ fn route(
     r
 }
 
-/// The WebSocket limits of every gateway connection.
+/// The WebSocket limits of every gateway connection. Frames and messages are limited to the
+/// protocol's inbound limit: a whole frame above it (up to the hard cap) never reaches
+/// tungstenite but its empty stand-in does ([`Guard`]); anything else above it fails the
+/// connection with 1009. So no connection buffers more than the inbound limit.
 fn ws_config() -> WebSocketConfig {
     let mut config = WebSocketConfig::default();
-    config.max_message_size = Some(HARD_FRAME_CAP);
-    config.max_frame_size = Some(HARD_FRAME_CAP);
+    config.max_message_size = Some(MAX_INBOUND_FRAME);
+    config.max_frame_size = Some(MAX_INBOUND_FRAME);
     config.read_buffer_size = WS_READ_BUFFER;
     // Each frame is written (and flushed) as it is sent; the bound only matters
     // while the socket refuses writes, and the outbound queue is bounded before it.
@@ -475,7 +483,7 @@ fn ws_config() -> WebSocketConfig {
     config
 }
 
-type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+type Ws = WebSocketStream<Guard<TokioIo<hyper::upgrade::Upgraded>>>;
 
 async fn refuse(mut ws: Ws, code: u16, reason: &str) {
     let _ = timeout(CLOSE_GRACE, ws.close(Some(close_frame(code, reason)))).await;
@@ -489,6 +497,7 @@ async fn connection(
     tls: bool,
     core: mpsc::Sender<Cmd>,
     door_slot: DoorSlot,
+    oversized: Oversized,
 ) {
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_QUEUE);
     let (kill_tx, mut kill_rx) = oneshot::channel::<CloseFrame>();
@@ -536,13 +545,26 @@ async fn connection(
             loop {
                 let frame = match stream.next().await {
                     Some(Ok(Message::Text(t))) => InFrame::Text(Bytes::from(t)),
-                    Some(Ok(Message::Binary(b))) => InFrame::Binary(b.len()),
+                    Some(Ok(Message::Binary(b))) => match oversized.take() {
+                        Some(n) if b.is_empty() => InFrame::Binary(n),
+                        _ => InFrame::Binary(b.len()),
+                    },
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => InFrame::Ping,
                     Some(Ok(Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => return None,
                     Some(Err(tungstenite::Error::Capacity(e))) => {
                         debug!("{peer}: {e}");
                         return Some(close_frame(CLOSE_TOO_BIG, "frame too large"));
+                    }
+                    // RFC 6455 section 7.4.1: 1002 protocol error, 1007 data inconsistent
+                    // with the message type (text that is not UTF-8).
+                    Some(Err(tungstenite::Error::Protocol(e))) => {
+                        debug!("{peer}: {e}");
+                        return Some(close_frame(CLOSE_PROTOCOL, "protocol error"));
+                    }
+                    Some(Err(tungstenite::Error::Utf8(e))) => {
+                        debug!("{peer}: {e}");
+                        return Some(close_frame(CLOSE_BAD_DATA, "invalid UTF-8"));
                     }
                     Some(Err(e)) => {
                         debug!("{peer}: {e}");
