@@ -319,7 +319,9 @@ mod tests {
             o.clone(),
         );
         let mut out = Vec::new();
-        g.read_to_end(&mut out).await.unwrap();
+        g.read_to_end(&mut out)
+            .await
+            .expect("an in-memory socket does not fail");
         (out, o)
     }
 
