@@ -26,7 +26,25 @@ mod http;
 mod inbound;
 mod udp;
 
+/// Frames queued toward one connection, at most (the writer takes them one at a time).
 const OUTBOUND_QUEUE: usize = 256;
+/// Bytes queued toward one connection, at most: two of the largest frames, so a client
+/// that reads keeps up, and one that does not is closed as a slow consumer (1008) before
+/// it holds more than this (plus what tungstenite and the kernel hold for its socket).
+pub(crate) const OUTBOUND_QUEUE_BYTES: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME;
+/// Bytes queued toward all connections together, at most (docs/reliability.md "Front
+/// door"). Past it, a frame for a connection that already holds more than
+/// [`OUTBOUND_FAIR_BYTES`] closes that connection as a slow consumer; connections holding
+/// less still get theirs, and they cannot exceed it together (1792 x 8 KiB < 16 MiB).
+pub(crate) const OUTBOUND_TOTAL_BYTES: usize = 16 * 1024 * 1024;
+/// A connection's fair share of [`OUTBOUND_TOTAL_BYTES`] when it is exhausted.
+pub(crate) const OUTBOUND_FAIR_BYTES: usize = 8 * 1024;
+/// Longest one frame may take to be written to a connection's socket; beyond it the
+/// client is not reading and is closed as a slow consumer (1008).
+pub(crate) const WRITE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+/// Bytes queued toward all connections (queues and frames being written), for
+/// [`OUTBOUND_TOTAL_BYTES`].
+pub(crate) static OUTBOUND_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// Longest a client may take to send its request head, TLS handshake excluded (it has its
 /// own limit); beyond it the connection is closed. RFC 6455 clients send the head at once.
 pub(crate) const HEADER_READ_TIMEOUT: StdDuration = StdDuration::from_secs(5);
@@ -89,6 +107,8 @@ pub(crate) enum Cmd {
     Open {
         peer: PeerInfo,
         out: mpsc::Sender<Message>,
+        /// Bytes in `out` and being written, shared with the connection's writer.
+        queued: Arc<AtomicUsize>,
         kill: oneshot::Sender<CloseFrame>,
         reply: oneshot::Sender<Result<ConnId, ConnectionsFull>>,
     },

@@ -30,9 +30,9 @@ use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key
 use super::inbound::{Guard, Oversized};
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
-    CLOSE_PROTOCOL, CLOSE_TOO_BIG, Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING,
-    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_QUEUE, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER,
-    close_frame,
+    CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING,
+    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_BYTES, OUTBOUND_QUEUE, WRITE_TIMEOUT,
+    WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
 
 #[derive(Default)]
@@ -500,12 +500,14 @@ async fn connection(
     oversized: Oversized,
 ) {
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_QUEUE);
+    let queued = Arc::new(AtomicUsize::new(0));
     let (kill_tx, mut kill_rx) = oneshot::channel::<CloseFrame>();
     let (reply_tx, reply_rx) = oneshot::channel();
     let info = PeerInfo { ip: peer.ip(), tls };
     let open = Cmd::Open {
         peer: info,
         out: out_tx,
+        queued: queued.clone(),
         kill: kill_tx,
         reply: reply_tx,
     };
@@ -533,10 +535,20 @@ async fn connection(
                     k = &mut kill_rx => return (true, k.ok()),
                     m = out_rx.recv() => {
                         let Some(m) = m else { return (true, None) };
+                        let len = m.len();
                         tokio::select! {
-                            r = sink.send(m) => if r.is_err() { return (false, None) },
+                            r = timeout(WRITE_TIMEOUT, sink.send(m)) => match r {
+                                Ok(Ok(())) => {}
+                                Ok(Err(_)) => return (false, None),
+                                Err(_) => {
+                                    info!("{peer}: not reading for {WRITE_TIMEOUT:?}, closing as a slow consumer");
+                                    return (false, Some(close_frame(CLOSE_SLOW, "slow consumer")));
+                                }
+                            },
                             k = &mut kill_rx => return (true, k.ok()),
                         }
+                        queued.fetch_sub(len, Ordering::Relaxed);
+                        OUTBOUND_BYTES.fetch_sub(len, Ordering::Relaxed);
                     }
                 }
             }
@@ -591,6 +603,10 @@ async fn connection(
         let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
     }
     let _ = timeout(CLOSE_GRACE, sink.close()).await;
+    // What is left in the queue goes with it: the core can no longer queue (the channel is
+    // closed), so the count is final.
+    drop(out_rx);
+    OUTBOUND_BYTES.fetch_sub(queued.swap(0, Ordering::Relaxed), Ordering::Relaxed);
     if !closed_by_core {
         let _ = core.send(Cmd::Closed { conn }).await;
     }
