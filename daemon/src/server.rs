@@ -249,6 +249,7 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
         let tls_on = if tls.is_some() { "on" } else { "off" };
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
         let live = Arc::new(AtomicUsize::new(0));
+        let trim = tokio::spawn(trim_allocator());
         let accept = tokio::spawn(http::accept_loop(
             listener,
             core_tx,
@@ -272,8 +273,35 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
         svc.ready(&gw);
         let code = core_task::core_loop(gw, core_rx, udp, signals, live, svc).await;
         accept.abort();
+        trim.abort();
         code
     })
+}
+
+/// How often freed heap memory is handed back to the kernel.
+const TRIM_PERIOD: StdDuration = StdDuration::from_secs(5);
+
+/// Hands freed heap memory back to the kernel every [`TRIM_PERIOD`], so that RSS comes
+/// back near its baseline once a burst of connections (an attack, a reconnect storm) has
+/// gone. glibc keeps freed memory in its arenas and gives back only the top of each heap
+/// on its own; `malloc_trim(0)` also releases the free pages inside them (glibc 2.8+).
+/// musl's allocator (mallocng) returns freed groups to the kernel by itself, so a static
+/// musl build has nothing to do here.
+async fn trim_allocator() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return;
+    }
+    let mut tick = tokio::time::interval(TRIM_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only walks glibc's own arenas under their locks; it takes
+        // no pointer and is safe to call at any time from any thread.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 fn init_logging() {
