@@ -11,10 +11,11 @@ use crate::time::Duration;
 pub const MAX_CONNECTIONS: usize = MAX_SESSIONS + MAX_UNIDENTIFIED;
 /// Connections that have not identified yet, at most. A new connection beyond it closes the
 /// oldest unidentified one (1013): refusing the new one instead would let a steady flood of
-/// connections that never identify keep every real client out. 256 connections arriving
+/// connections that never identify keep every real client out. 128 connections arriving
 /// within the time a client takes to send IDENTIFY (milliseconds) is far beyond the churn
-/// of a Pi's clients, and each costs at most a few KiB (docs/reliability.md "Front door").
-pub const MAX_UNIDENTIFIED: usize = 256;
+/// of a Pi's clients; the memory ceiling (docs/reliability.md "Front door") counts each
+/// one at up to 39 KiB.
+pub const MAX_UNIDENTIFIED: usize = 128;
 /// Identified sessions: the cap of `LIVECHAT_MAX_SESSIONS` (whose default is PROTOCOL.md
 /// section 5's 1024). Room for 100 channels of a talker and ten listeners, one session each.
 pub const MAX_SESSIONS: usize = 1536;

@@ -35,10 +35,10 @@ pub(crate) const OUTBOUND_QUEUE_BYTES: usize = 2 * livechat_core::config::MAX_OU
 /// Bytes queued toward all connections together, at most (docs/reliability.md "Front
 /// door"). Past it, a frame for a connection that already holds more than
 /// [`OUTBOUND_FAIR_BYTES`] closes that connection as a slow consumer; connections holding
-/// less still get theirs, and they cannot exceed it together (1792 x 4 KiB < 8 MiB).
-pub(crate) const OUTBOUND_TOTAL_BYTES: usize = 8 * 1024 * 1024;
+/// less still get theirs, and they cannot exceed it together (1664 x 2 KiB < 4 MiB).
+pub(crate) const OUTBOUND_TOTAL_BYTES: usize = 4 * 1024 * 1024;
 /// A connection's fair share of [`OUTBOUND_TOTAL_BYTES`] when it is exhausted.
-pub(crate) const OUTBOUND_FAIR_BYTES: usize = 4 * 1024;
+pub(crate) const OUTBOUND_FAIR_BYTES: usize = 2 * 1024;
 /// Longest one frame may take to be written to a connection's socket; beyond it the
 /// client is not reading and is closed as a slow consumer (1008).
 pub(crate) const WRITE_TIMEOUT: StdDuration = StdDuration::from_secs(5);

@@ -437,11 +437,11 @@ async fn unfinished_fragmented_messages_hold_at_most_the_inbound_limit() {
     let d = Daemon::start().await;
     let to = d.connect_addr();
     let baseline = rss_kib(&d);
-    // 240 unidentified connections (within their share of 256, so the real client does
+    // 120 unidentified connections (within their share of 128, so the real client does
     // not shed one), each holding a fragmented message of 16,000 bytes (under the inbound
     // limit) and pinging.
     let mut conns = Vec::new();
-    for i in 0..240 {
+    for i in 0..120 {
         let mut ws = RawWs::open(to, attacker_ip(200 + i / 20))
             .await
             .expect("attacker handshake");
@@ -450,11 +450,11 @@ async fn unfinished_fragmented_messages_hold_at_most_the_inbound_limit() {
         ws.frame(0x89, true, b"p").await.expect("ping");
         conns.push(ws);
     }
-    real_client_is_served(&d, "240 unfinished fragmented messages").await;
-    let during = assert_rss_under_ceiling(&d, "240 unfinished fragmented messages");
+    real_client_is_served(&d, "120 unfinished fragmented messages").await;
+    let during = assert_rss_under_ceiling(&d, "120 unfinished fragmented messages");
     assert!(
-        during < baseline + 24 * 1024,
-        "240 unfinished 16 kB messages cost {} KiB",
+        during < baseline + 12 * 1024,
+        "120 unfinished 16 kB messages cost {} KiB",
         during.saturating_sub(baseline)
     );
     // One more fragment takes a message over the inbound limit: closed with 1009, the
