@@ -433,36 +433,39 @@ async fn unidentified_connections_never_lock_out_clients_and_go_at_the_identify_
 }
 
 #[tokio::test]
-async fn unfinished_fragmented_messages_hold_at_most_the_inbound_limit() {
+async fn unfinished_fragmented_messages_are_bounded_and_closed_1009_beyond() {
     let d = Daemon::start().await;
     let to = d.connect_addr();
     let baseline = rss_kib(&d);
     // 120 unidentified connections (within their share of 128, so the real client does
-    // not shed one), each holding a fragmented message of 16,000 bytes (under the inbound
-    // limit) and pinging.
+    // not shed one), each holding a fragmented message of 4000 bytes (under the 4096 a
+    // fragmented message may total) and pinging.
     let mut conns = Vec::new();
     for i in 0..120 {
         let mut ws = RawWs::open(to, attacker_ip(200 + i / 20))
             .await
             .expect("attacker handshake");
-        ws.frame(0x01, true, &[b'x'; 8000]).await.expect("fragment");
-        ws.frame(0x00, true, &[b'x'; 8000]).await.expect("fragment");
+        ws.frame(0x01, true, &[b'x'; 2000]).await.expect("fragment");
+        ws.frame(0x00, true, &[b'x'; 2000]).await.expect("fragment");
         ws.frame(0x89, true, b"p").await.expect("ping");
         conns.push(ws);
     }
     real_client_is_served(&d, "120 unfinished fragmented messages").await;
     let during = assert_rss_under_ceiling(&d, "120 unfinished fragmented messages");
     assert!(
-        during < baseline + 12 * 1024,
-        "120 unfinished 16 kB messages cost {} KiB",
+        during < baseline + 8 * 1024,
+        "120 unfinished fragmented messages cost {} KiB",
         during.saturating_sub(baseline)
     );
-    // One more fragment takes a message over the inbound limit: closed with 1009, the
-    // server buffers no further.
-    for ws in conns.iter_mut().take(16) {
-        ws.frame(0x00, true, &[b'x'; 8000]).await.expect("fragment");
+    // One more fragment takes a message over its limit: closed with 1009 before the
+    // server reads its payload; so does a first fragment of 60 kB.
+    for ws in conns.iter_mut().take(8) {
+        ws.frame(0x00, true, &[b'x'; 200]).await.expect("fragment");
         assert_eq!(ws.close_code(Duration::from_secs(3)).await, Some(1009));
     }
+    let mut big = RawWs::open(to, attacker_ip(300)).await.expect("handshake");
+    let _ = big.frame(0x01, true, &[b'x'; 60_000]).await;
+    assert_eq!(big.close_code(Duration::from_secs(3)).await, Some(1009));
     drop(conns);
     // Freed memory goes back to the kernel within the trim period.
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -472,6 +475,35 @@ async fn unfinished_fragmented_messages_hold_at_most_the_inbound_limit() {
         after < baseline + 4 * 1024,
         "RSS back near its baseline after the attack: {baseline} KiB before, {during} during, {after} after"
     );
+}
+
+#[tokio::test]
+async fn frames_between_the_inbound_limit_and_the_hard_cap_are_not_buffered() {
+    let d = Daemon::start().await;
+    let to = d.connect_addr();
+    let baseline = rss_kib(&d);
+    // 120 unidentified connections each in the middle of a 65,000-byte frame: the server
+    // drops the payload as it comes, so they hold nothing.
+    let mut conns = Vec::new();
+    for i in 0..120 {
+        let mut ws = RawWs::open(to, attacker_ip(400 + i / 20))
+            .await
+            .expect("attacker handshake");
+        let mut f = vec![0x81, 0x80 | 126];
+        f.extend_from_slice(&65_000u16.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend(std::iter::repeat_n(b'x', 64_000));
+        ws.s.write_all(&f).await.expect("partial frame");
+        conns.push(ws);
+    }
+    real_client_is_served(&d, "120 frames of 65,000 bytes in progress").await;
+    let during = assert_rss_under_ceiling(&d, "120 frames of 65,000 bytes in progress");
+    assert!(
+        during < baseline + 6 * 1024,
+        "120 big frames in progress cost {} KiB",
+        during.saturating_sub(baseline)
+    );
+    drop(conns);
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key};
 
-use super::inbound::{Guard, Oversized};
+use super::inbound::{Guard, Oversized, is_fragmented_too_large};
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
     CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING,
@@ -573,6 +573,10 @@ async fn connection(
                     Some(Err(tungstenite::Error::Protocol(e))) => {
                         debug!("{peer}: {e}");
                         return Some(close_frame(CLOSE_PROTOCOL, "protocol error"));
+                    }
+                    Some(Err(tungstenite::Error::Io(e))) if is_fragmented_too_large(&e) => {
+                        debug!("{peer}: {e}");
+                        return Some(close_frame(CLOSE_TOO_BIG, "frame too large"));
                     }
                     Some(Err(tungstenite::Error::Utf8(e))) => {
                         debug!("{peer}: {e}");

@@ -7,9 +7,13 @@
 //! the server has to read it, but need not keep it: tungstenite is then configured with the
 //! inbound limit as its frame and message limits and never buffers more than that, while
 //! the length of the dropped frame is handed to the connection task through [`Oversized`].
-//! Everything else passes unchanged: a frame over the hard cap, a fragment of a message or a
-//! message in fragments over the inbound limit reach tungstenite's limits, which fail the
-//! connection (1009).
+//! Everything else passes unchanged: a frame over the hard cap or a fragment over the inbound
+//! limit reaches tungstenite's limits, which fail the connection (1009). A message sent in
+//! fragments (RFC 6455 section 5.4) may total at most [`MAX_FRAGMENTED`]: the guard fails the
+//! connection (1009) at the header of the fragment that would take it over, before its
+//! payload is read. Tungstenite copies fragments into a message of their own while its read
+//! buffer keeps the capacity of the largest frame seen, so without this bound a connection
+//! could hold the inbound limit twice.
 
 use std::io;
 use std::pin::Pin;
@@ -22,6 +26,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Longest client frame header: 2 bytes, a 64-bit length, a 4-byte mask key.
 const MAX_HEADER: usize = 14;
+/// Most bytes a message sent in fragments may total. Browsers and the usual client libraries
+/// send each message as one frame; fragmenting is for streaming large messages, which this
+/// protocol does not have.
+pub(super) const MAX_FRAGMENTED: u64 = 4096;
 /// Bytes read from the socket at a time (tungstenite reads from here in turn).
 const SCRATCH: usize = 2048;
 
@@ -50,7 +58,26 @@ enum State {
     Pass { left: u64 },
     /// Dropping `left` payload bytes.
     Drop { left: u64 },
+    /// A fragmented message went over [`MAX_FRAGMENTED`]: reads fail from here on.
+    Failed,
 }
+
+/// The error a read gives once a fragmented message went over [`MAX_FRAGMENTED`].
+pub(super) fn is_fragmented_too_large(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData
+        && e.get_ref().is_some_and(|i| i.is::<FragmentedTooLarge>())
+}
+
+#[derive(Debug)]
+struct FragmentedTooLarge;
+
+impl std::fmt::Display for FragmentedTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a fragmented message over {MAX_FRAGMENTED} bytes")
+    }
+}
+
+impl std::error::Error for FragmentedTooLarge {}
 
 /// The socket as tungstenite sees it.
 pub(super) struct Guard<S> {
@@ -65,6 +92,8 @@ pub(super) struct Guard<S> {
     scratch: Box<[u8; SCRATCH]>,
     scratch_at: usize,
     scratch_len: usize,
+    /// Bytes so far of the message being sent in fragments, if one is.
+    fragmented: Option<u64>,
     oversized: Oversized,
 }
 
@@ -80,6 +109,7 @@ impl<S> Guard<S> {
             scratch: Box::new([0; SCRATCH]),
             scratch_at: 0,
             scratch_len: 0,
+            fragmented: None,
             oversized,
         }
     }
@@ -113,6 +143,21 @@ impl<S> Guard<S> {
         let payload = payload_len(h);
         let masked = h[1] & 0x80 != 0;
         let whole_data_frame = fin && (opcode == 0x1 || opcode == 0x2);
+        // Fragments: a text or binary frame without FIN starts a message, continuations
+        // (opcode 0) add to it, the one with FIN ends it. Protocol errors in that sequence
+        // are tungstenite's to find.
+        let fragmented = match (opcode, fin) {
+            (0x1 | 0x2, false) => Some(payload),
+            (0x0, _) => Some(self.fragmented.unwrap_or(0).saturating_add(payload)),
+            _ => None,
+        };
+        if let Some(total) = fragmented {
+            if total > MAX_FRAGMENTED {
+                self.state = State::Failed;
+                return;
+            }
+            self.fragmented = if fin { None } else { Some(total) };
+        }
         let over_limit = payload > MAX_INBOUND_FRAME as u64 && payload <= HARD_FRAME_CAP as u64;
         if whole_data_frame && over_limit && masked {
             // An empty final binary frame with the same mask key (RFC 6455 section 5.3:
@@ -169,6 +214,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
         let this = &mut *self;
         let start = buf.filled().len();
         loop {
+            if matches!(this.state, State::Failed) {
+                if buf.filled().len() > start {
+                    return Poll::Ready(Ok(()));
+                }
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    FragmentedTooLarge,
+                )));
+            }
             // Header bytes waiting go first.
             if this.out_at < this.out_len {
                 let n = (this.out_len - this.out_at).min(buf.remaining());
@@ -195,6 +249,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
                         this.advance_payload(left, n, true);
                         n
                     }
+                    State::Failed => 0,
                 };
                 this.scratch_at += used;
                 if buf.remaining() == 0 {
@@ -331,7 +386,7 @@ mod tests {
         input.extend(frame(true, 1, MAX_INBOUND_FRAME));
         input.extend(frame(false, 1, 300));
         input.extend(frame(true, 9, 4));
-        input.extend(frame(true, 0, 70_000));
+        input.extend(frame(true, 0, 3796));
         for step in [1, 7, 4096] {
             let (out, o) = through(input.clone(), step).await;
             assert_eq!(out, input, "step {step}");
@@ -356,11 +411,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn over_the_hard_cap_and_fragments_are_left_to_tungstenite() {
-        for input in [frame(true, 1, HARD_FRAME_CAP + 1), frame(false, 1, 20_000)] {
-            let (out, o) = through(input.clone(), 4096).await;
-            assert_eq!(out, input);
-            assert_eq!(o.take(), None);
+    async fn a_fragmented_message_over_its_limit_fails_before_its_payload() {
+        let mut ok = frame(false, 1, 4000);
+        ok.extend(frame(true, 9, 4));
+        let mut input = ok.clone();
+        input.extend(frame(false, 0, 97));
+        input.extend(frame(true, 0, 1));
+        for step in [1, 4096] {
+            let o = Oversized::default();
+            let mut g = Guard::new(
+                Trickle {
+                    data: input.clone(),
+                    at: 0,
+                    step,
+                },
+                o,
+            );
+            let mut out = Vec::new();
+            let e = g
+                .read_to_end(&mut out)
+                .await
+                .expect_err("the 4097th byte of a fragmented message fails the read");
+            assert!(is_fragmented_too_large(&e), "{e}");
+            assert_eq!(
+                out, ok,
+                "what came before the failing fragment is handed on"
+            );
         }
+    }
+
+    #[tokio::test]
+    async fn a_frame_over_the_hard_cap_is_left_to_tungstenite() {
+        let input = frame(true, 1, HARD_FRAME_CAP + 1);
+        let (out, o) = through(input.clone(), 4096).await;
+        assert_eq!(out, input);
+        assert_eq!(o.take(), None);
     }
 }
