@@ -507,6 +507,46 @@ async fn frames_between_the_inbound_limit_and_the_hard_cap_are_not_buffered() {
 }
 
 #[tokio::test]
+async fn identified_connections_at_their_inbound_worst_fit_the_ceiling_arithmetic() {
+    let d = Daemon::start().await;
+    let to = d.connect_addr();
+    let baseline = rss_kib(&d);
+    // Each of 200 identified connections has sent a whole frame at the inbound limit (so
+    // its read buffer grew to it) and holds a fragmented message of 4000 bytes: the most
+    // one connection can make the server hold inbound (docs/reliability.md "Front door").
+    let n = 200;
+    let mut conns = Vec::new();
+    for i in 0..n {
+        let mut ws = RawWs::open(to, attacker_ip(500 + i / 50))
+            .await
+            .expect("handshake");
+        let user = format!("heavy{i}");
+        let identify = json!({"op": op::IDENTIFY, "d": {"user_id": user, "token": d.token(&user)}});
+        ws.frame(0x81, true, identify.to_string().as_bytes())
+            .await
+            .expect("identify");
+        let pad = format!(r#"{{"op":1,"pad":"{}"}}"#, "x".repeat(16_384 - 17));
+        assert_eq!(pad.len(), 16_384);
+        ws.frame(0x81, true, pad.as_bytes())
+            .await
+            .expect("big frame");
+        ws.frame(0x01, true, &[b'x'; 2000]).await.expect("fragment");
+        ws.frame(0x00, true, &[b'x'; 2000]).await.expect("fragment");
+        ws.frame(0x89, true, b"p").await.expect("ping");
+        conns.push(ws);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    real_client_is_served(&d, "200 identified connections at their inbound worst").await;
+    let during = assert_rss_under_ceiling(&d, "200 identified connections at their inbound worst");
+    let each = during.saturating_sub(baseline) / n as u64;
+    eprintln!("identified connection at its inbound worst: {each} KiB each");
+    assert!(
+        each <= 40,
+        "{each} KiB per identified connection, over the 40 KiB of the ceiling arithmetic"
+    );
+}
+
+#[tokio::test]
 async fn a_client_that_does_not_read_is_closed_as_a_slow_consumer() {
     let d = Daemon::start().await;
     // Channels with long names make CHANNEL_LIST answers of about 32 kB (the outbound limit).
