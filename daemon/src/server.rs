@@ -118,6 +118,8 @@ pub(crate) enum Cmd {
     },
     Closed {
         conn: ConnId,
+        /// Closed by its writer as a slow consumer (a write over [`WRITE_TIMEOUT`]).
+        slow: bool,
     },
 }
 

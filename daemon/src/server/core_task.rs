@@ -243,7 +243,10 @@ pub(super) async fn core_loop(
                         };
                         gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
                     }
-                    Cmd::Closed { conn } => {
+                    Cmd::Closed { conn, slow: was_slow } => {
+                        if was_slow {
+                            svc.counters.slow_closed += 1;
+                        }
                         reg.take(conn);
                         gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
                     }

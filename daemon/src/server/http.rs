@@ -603,6 +603,10 @@ async fn connection(
             }
         }
     }
+    // Only the writer closes with 1008 on its own: a frame it could not write in time.
+    let slow = local_close
+        .as_ref()
+        .is_some_and(|f| u16::from(f.code) == CLOSE_SLOW);
     if let Some(frame) = local_close {
         let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
     }
@@ -612,6 +616,6 @@ async fn connection(
     drop(out_rx);
     OUTBOUND_BYTES.fetch_sub(queued.swap(0, Ordering::Relaxed), Ordering::Relaxed);
     if !closed_by_core {
-        let _ = core.send(Cmd::Closed { conn }).await;
+        let _ = core.send(Cmd::Closed { conn, slow }).await;
     }
 }
