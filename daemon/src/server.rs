@@ -58,6 +58,12 @@ pub(crate) const MAX_PENDING: usize = 256;
 /// Room for a NAT of clients reconnecting together; far below [`MAX_PENDING`], so one
 /// address cannot shed everyone else's.
 pub(crate) const MAX_PENDING_PER_IP: u32 = 32;
+/// Receive and send buffer asked for on each gateway connection (the kernel doubles it).
+/// A client that does not read fills its socket's send buffer, and the kernel charges that
+/// memory to the service's cgroup (`MemoryMax`) although RSS does not show it; left to
+/// autotuning each could grow to `net.ipv4.tcp_wmem`'s maximum (4 MiB by default). Signaling
+/// frames are at most 32 KiB, so this still takes the largest in one go.
+pub(crate) const TCP_SOCKET_BUF: usize = 32 * 1024;
 /// Pause of the accept loop after an error that is not descriptor exhaustion, or when
 /// nothing could be shed, so it does not spin.
 pub(crate) const ACCEPT_BACKOFF: StdDuration = StdDuration::from_millis(50);

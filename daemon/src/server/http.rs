@@ -31,8 +31,8 @@ use super::inbound::{Guard, Oversized, is_fragmented_too_large};
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
     CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING,
-    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_BYTES, OUTBOUND_QUEUE, WRITE_TIMEOUT,
-    WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
+    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_BYTES, OUTBOUND_QUEUE, TCP_SOCKET_BUF,
+    WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
 
 #[derive(Default)]
@@ -298,6 +298,7 @@ pub(super) async fn accept_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
+        super::udp::set_buffers(&tcp, TCP_SOCKET_BUF);
         tokio::spawn(serve(tcp, peer, slot, shed, front.clone()));
     }
 }
