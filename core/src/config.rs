@@ -5,9 +5,17 @@
 
 use crate::time::Duration;
 
-/// Gateway connections the core tracks at once, identified or not. Above the session limit
-/// so that unidentified and closing connections never starve identified ones.
-pub const MAX_CONNECTIONS: usize = MAX_SESSIONS + 256;
+/// Gateway connections the core tracks at once, identified or not: every session, plus the
+/// share of connections that have not identified yet, so that those can never take a slot
+/// a session needs.
+pub const MAX_CONNECTIONS: usize = MAX_SESSIONS + MAX_UNIDENTIFIED;
+/// Connections that have not identified yet, at most. A new connection beyond it closes the
+/// oldest unidentified one (1013): refusing the new one instead would let a steady flood of
+/// connections that never identify keep every real client out. 128 connections arriving
+/// within the time a client takes to send IDENTIFY (milliseconds) is far beyond the churn
+/// of a Pi's clients; the memory ceiling (docs/reliability.md "Front door") counts each
+/// one at up to 39 KiB.
+pub const MAX_UNIDENTIFIED: usize = 128;
 /// Identified sessions: the cap of `LIVECHAT_MAX_SESSIONS` (whose default is PROTOCOL.md
 /// section 5's 1024). Room for 100 channels of a talker and ten listeners, one session each.
 pub const MAX_SESSIONS: usize = 1536;
@@ -20,8 +28,9 @@ pub const MAX_JOINED_PER_SESSION: usize = 16;
 /// Queued floor requests per channel; beyond it FLOOR_DENY `queue_full`.
 pub const MAX_FLOOR_QUEUE: usize = 32;
 
-/// Largest inbound text frame the protocol accepts (error 1005 beyond it).
-pub const MAX_INBOUND_FRAME: usize = 4096;
+/// Largest inbound text frame the protocol accepts (error 1005 beyond it): PROTOCOL.md v2's
+/// 16384 bytes, room for a browser's SDP offer.
+pub const MAX_INBOUND_FRAME: usize = 16384;
 /// Largest inbound frame at all: the WebSocket layer closes the connection with 1009 beyond it.
 pub const HARD_FRAME_CAP: usize = 64 * 1024;
 /// Largest outbound frame; lists that would not fit are cut and flagged `truncated`.
@@ -42,6 +51,9 @@ pub const MAX_TOKEN_LEN: usize = 80;
 
 /// Default heartbeat interval sent in HELLO (`LIVECHAT_HEARTBEAT_MS`).
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(15_000);
+/// Default time a connection has to identify after HELLO, whatever it sends meanwhile
+/// (`LIVECHAT_IDENTIFY_TIMEOUT_MS`, PROTOCOL.md v2 section 5); closed with 4008 after it.
+pub const DEFAULT_IDENTIFY_TIMEOUT: Duration = Duration::from_millis(10_000);
 /// A connection silent this many heartbeat intervals is a zombie (PROTOCOL.md section 1).
 pub const ZOMBIE_HEARTBEATS: u64 = 2;
 /// Default longest floor hold, TS 24.380's T2 (`LIVECHAT_FLOOR_MAX_MS`).
@@ -69,6 +81,8 @@ pub struct Limits {
     pub max_members: usize,
     /// Heartbeat interval announced in HELLO.
     pub heartbeat: Duration,
+    /// Time to identify after HELLO.
+    pub identify_timeout: Duration,
     /// Longest floor hold.
     pub floor_max: Duration,
     /// Holder inactivity before revoke.
@@ -86,6 +100,7 @@ impl Default for Limits {
             max_channels: MAX_CHANNELS,
             max_members: MAX_MEMBERS,
             heartbeat: DEFAULT_HEARTBEAT,
+            identify_timeout: DEFAULT_IDENTIFY_TIMEOUT,
             floor_max: DEFAULT_FLOOR_MAX,
             floor_ping: DEFAULT_FLOOR_PING,
             rate_burst: DEFAULT_RATE_BURST,

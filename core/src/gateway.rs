@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::config::{
     Limits, MAX_CHANNELS, MAX_CONNECTIONS, MAX_INBOUND_FRAME, MAX_MEMBERS, MAX_OUTBOUND_FRAME,
-    RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
+    MAX_UNIDENTIFIED, RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
 };
 use crate::error::{Error, ErrorCode};
 use crate::hub::{Channel, Conn, ConnId, PeerInfo, Session};
@@ -38,6 +38,11 @@ pub const SERVER_NAME: &str = concat!("livechatd/", env!("CARGO_PKG_VERSION"));
 
 /// WebSocket close code for a zombie (no frame for two heartbeat intervals).
 pub const CLOSE_ZOMBIE: u16 = 4009;
+/// WebSocket close code for a connection that did not identify in time (PROTOCOL.md v2).
+pub const CLOSE_IDENTIFY_TIMEOUT: u16 = 4008;
+/// WebSocket close code when the server is full (RFC 6455 section 7.4.1: 1013 try again
+/// later): the oldest unidentified connection, making room for a new one.
+pub const CLOSE_FULL: u16 = 1013;
 /// WebSocket close code for policy violations (RFC 6455 section 7.4.1): a client that
 /// keeps flooding after error 1006.
 pub const CLOSE_POLICY: u16 = 1008;
@@ -137,6 +142,10 @@ pub struct Stats {
     pub rate_limited: u64,
     /// Zombies reaped.
     pub zombies_reaped: u64,
+    /// Connections closed for not identifying in time.
+    pub identify_timeouts: u64,
+    /// Unidentified connections closed to make room for a new one.
+    pub unidentified_shed: u64,
     /// Frames that did not fit the outbound limit (a bug if ever non-zero).
     pub encode_failures: u64,
 }
@@ -202,6 +211,8 @@ pub struct Gateway<'p> {
     frames_in: u64,
     rate_limited: u64,
     zombies_reaped: u64,
+    identify_timeouts: u64,
+    unidentified_shed: u64,
     peers: Peers<'p>,
     media: MediaStats,
 }
@@ -240,6 +251,8 @@ impl<'p> Gateway<'p> {
             frames_in: 0,
             rate_limited: 0,
             zombies_reaped: 0,
+            identify_timeouts: 0,
+            unidentified_shed: 0,
             peers: Peers::new(peers),
             media: MediaStats::default(),
         }
@@ -270,6 +283,8 @@ impl<'p> Gateway<'p> {
         self.frames_in = 0;
         self.rate_limited = 0;
         self.zombies_reaped = 0;
+        self.identify_timeouts = 0;
+        self.unidentified_shed = 0;
         self.peers.clear();
         self.media = MediaStats::default();
     }
@@ -296,6 +311,8 @@ impl<'p> Gateway<'p> {
             errors_out: self.out.errors_out,
             rate_limited: self.rate_limited,
             zombies_reaped: self.zombies_reaped,
+            identify_timeouts: self.identify_timeouts,
+            unidentified_shed: self.unidentified_shed,
             encode_failures: self.out.encode_failures,
         }
     }
@@ -315,14 +332,30 @@ impl<'p> Gateway<'p> {
         user_of(&self.conns, conn)
     }
 
-    /// A new connection: sends HELLO. A full table is refused and the driver closes the
-    /// connection (1013, try again later).
+    /// A new connection: sends HELLO. With [`MAX_UNIDENTIFIED`] connections not identified
+    /// yet, the oldest of them is closed (1013) to make room. A full table is refused and
+    /// the driver closes the connection (1013, try again later).
     pub fn open(
         &mut self,
         now: Now,
         peer: PeerInfo,
         drv: &mut impl Driver,
     ) -> Result<ConnId, ConnectionsFull> {
+        let unidentified = self.conns.iter().filter(|c| c.open && c.session.is_none());
+        if unidentified.clone().count() >= MAX_UNIDENTIFIED {
+            let oldest = self
+                .conns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.open && c.session.is_none())
+                .min_by_key(|(_, c)| c.opened_at)
+                .map(|(i, c)| ConnId::new(i as u16, c.generation));
+            if let Some(id) = oldest {
+                self.unidentified_shed += 1;
+                drv.close(id, CLOSE_FULL, "server full");
+                self.drop_connection(now, id, drv);
+            }
+        }
         let index = self
             .conns
             .iter()
@@ -334,6 +367,7 @@ impl<'p> Gateway<'p> {
             generation,
             open: true,
             peer,
+            opened_at: now.mono,
             last_activity: now.mono,
             rate_milli: u64::from(self.cfg.limits.rate_burst) * 1000,
             rate_at: now.mono,
@@ -346,7 +380,7 @@ impl<'p> Gateway<'p> {
             server: SERVER_NAME,
         };
         self.out.send(drv, &[id], op::HELLO, hello, None);
-        self.bump_deadline(now.mono + self.zombie_after());
+        self.bump_deadline(now.mono + self.zombie_after().min(self.cfg.limits.identify_timeout));
         Ok(id)
     }
 
@@ -378,8 +412,8 @@ impl<'p> Gateway<'p> {
         if !self.take_budget(now.mono, conn) {
             self.rate_limited += 1;
             let strikes = self.conn_mut(conn).map_or(0, |c| {
-                c.strikes += 1;
-                c.strikes
+                c.strikes = c.strikes.saturating_add(1);
+                u32::from(c.strikes)
             });
             if strikes > RATE_STRIKES_BEFORE_CLOSE {
                 drv.close(conn, CLOSE_POLICY, "rate limit exceeded");
@@ -461,17 +495,24 @@ impl<'p> Gateway<'p> {
         }
     }
 
-    /// Handles every timer due at `now`: zombie connections, then floor timers.
+    /// Handles every timer due at `now`: connections that did not identify in time,
+    /// zombie connections, then floor timers.
     pub fn handle_timeout(&mut self, now: Now, drv: &mut impl Driver) {
         if self.next_deadline.is_some_and(|d| d > now.mono) {
             return;
         }
         let zombie_after = self.zombie_after();
+        let identify_timeout = self.cfg.limits.identify_timeout;
         for index in 0..self.conns.len() {
             let Some(c) = self.conns.get(index) else {
                 continue;
             };
-            if c.open && c.last_activity + zombie_after <= now.mono {
+            if c.open && c.session.is_none() && c.opened_at + identify_timeout <= now.mono {
+                let id = ConnId::new(index as u16, c.generation);
+                self.identify_timeouts += 1;
+                drv.close(id, CLOSE_IDENTIFY_TIMEOUT, "identify timeout");
+                self.drop_connection(now, id, drv);
+            } else if c.open && c.last_activity + zombie_after <= now.mono {
                 let id = ConnId::new(index as u16, c.generation);
                 self.zombies_reaped += 1;
                 drv.close(id, CLOSE_ZOMBIE, "heartbeat timeout");
@@ -513,11 +554,14 @@ impl<'p> Gateway<'p> {
 
     fn recompute_deadline(&mut self) {
         let zombie_after = self.zombie_after();
-        let zombies = self
-            .conns
-            .iter()
-            .filter(|c| c.open)
-            .map(|c| c.last_activity + zombie_after);
+        let identify_timeout = self.cfg.limits.identify_timeout;
+        let zombies = self.conns.iter().filter(|c| c.open).map(|c| {
+            let zombie = c.last_activity + zombie_after;
+            match c.session {
+                None => zombie.min(c.opened_at + identify_timeout),
+                Some(_) => zombie,
+            }
+        });
         let floors = self
             .channels
             .iter()

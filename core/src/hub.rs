@@ -75,14 +75,19 @@ pub(crate) struct Conn {
     pub(crate) generation: u16,
     pub(crate) open: bool,
     pub(crate) peer: PeerInfo,
+    /// When HELLO went out: the identify deadline counts from it.
+    pub(crate) opened_at: Instant,
     pub(crate) last_activity: Instant,
     /// Request budget in thousandths of a request.
     pub(crate) rate_milli: u64,
     pub(crate) rate_at: Instant,
-    /// Rate-limited frames in a row.
-    pub(crate) strikes: u32,
+    /// Rate-limited frames in a row (at most `RATE_STRIKES_BEFORE_CLOSE` + 1).
+    pub(crate) strikes: u16,
     pub(crate) session: Option<Session>,
 }
+
+// `strikes` counts up to one past the close threshold.
+const _: () = assert!(crate::config::RATE_STRIKES_BEFORE_CLOSE < u16::MAX as u32);
 
 impl Conn {
     pub(crate) const FREE: Conn = Conn {
@@ -92,6 +97,7 @@ impl Conn {
             ip: IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
             tls: false,
         },
+        opened_at: Instant::ZERO,
         last_activity: Instant::ZERO,
         rate_milli: 0,
         rate_at: Instant::ZERO,

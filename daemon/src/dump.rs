@@ -59,7 +59,7 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
     format!(
         "stats: connections={} sessions={} channels={} floors_held={} peers={} \
          frames_in={} frames_out={} errors={} rate_limited={} slow_closed={} \
-         zombies_reaped={} encode_failures={} \
+         zombies_reaped={} identify_timeouts={} unidentified_shed={} encode_failures={} \
          rtp_in={} rtp_in_bytes={} rtp_out={} rtp_out_bytes={} relayed={} drops={} \
          (malformed={} unknown_ssrc={} auth={} replay={} spoofed={} not_holder={} \
          no_latch={} send={}) udp_send_failed={} udp_batches={} udp_allocs={}",
@@ -74,6 +74,8 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
         s.rate_limited,
         driver.slow_closed,
         s.zombies_reaped,
+        s.identify_timeouts,
+        s.unidentified_shed,
         s.encode_failures,
         m.packets_in,
         m.bytes_in,

@@ -23,9 +23,52 @@ use crate::settings::Settings;
 
 mod core_task;
 mod http;
+mod inbound;
 mod udp;
 
+/// Frames queued toward one connection, at most (the writer takes them one at a time).
 const OUTBOUND_QUEUE: usize = 256;
+/// Bytes queued toward one connection, at most: two of the largest frames, so a client
+/// that reads keeps up, and one that does not is closed as a slow consumer (1008) before
+/// it holds more than this (plus what tungstenite and the kernel hold for its socket).
+pub(crate) const OUTBOUND_QUEUE_BYTES: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME;
+/// Bytes queued toward all connections together, at most (docs/reliability.md "Front
+/// door"). Past it, a frame for a connection that already holds more than
+/// [`OUTBOUND_FAIR_BYTES`] closes that connection as a slow consumer; connections holding
+/// less still get theirs, and they cannot exceed it together (1664 x 2 KiB < 4 MiB).
+pub(crate) const OUTBOUND_TOTAL_BYTES: usize = 4 * 1024 * 1024;
+/// A connection's fair share of [`OUTBOUND_TOTAL_BYTES`] when it is exhausted.
+pub(crate) const OUTBOUND_FAIR_BYTES: usize = 2 * 1024;
+/// Longest one frame may take to be written to a connection's socket; beyond it the
+/// client is not reading and is closed as a slow consumer (1008).
+pub(crate) const WRITE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+/// Bytes queued toward all connections (queues and frames being written), for
+/// [`OUTBOUND_TOTAL_BYTES`].
+pub(crate) static OUTBOUND_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Longest a client may take to send its request head, TLS handshake excluded (it has its
+/// own limit); beyond it the connection is closed. RFC 6455 clients send the head at once.
+pub(crate) const HEADER_READ_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+/// Largest request head read (request line and headers), in bytes: hyper answers 431 and
+/// closes beyond it. An upgrade request is a few hundred bytes; this is hyper's minimum.
+pub(crate) const MAX_REQUEST_HEAD: usize = 8192;
+/// Connections accepted and not yet in the core's table (TLS handshake, request head,
+/// upgrade). Beyond it the oldest idle one is shed for each new one.
+pub(crate) const MAX_PENDING: usize = 256;
+/// Connections from one IP not yet in the core's table; the next one is closed at once.
+/// Room for a NAT of clients reconnecting together; far below [`MAX_PENDING`], so one
+/// address cannot shed everyone else's.
+pub(crate) const MAX_PENDING_PER_IP: u32 = 32;
+/// Receive and send buffer asked for on each gateway connection (the kernel doubles it).
+/// A client that does not read fills its socket's send buffer, and the kernel charges that
+/// memory to the service's cgroup (`MemoryMax`) although RSS does not show it; left to
+/// autotuning each could grow to `net.ipv4.tcp_wmem`'s maximum (4 MiB by default). Signaling
+/// frames are at most 32 KiB, so this still takes the largest in one go.
+pub(crate) const TCP_SOCKET_BUF: usize = 32 * 1024;
+/// Pause of the accept loop after an error that is not descriptor exhaustion, or when
+/// nothing could be shed, so it does not spin.
+pub(crate) const ACCEPT_BACKOFF: StdDuration = StdDuration::from_millis(50);
+/// At most one log line per this interval about descriptor exhaustion (with a count).
+pub(crate) const ACCEPT_LOG_INTERVAL: StdDuration = StdDuration::from_secs(10);
 /// Commands queued from all connections toward the core task; readers wait when it is full.
 pub(crate) const CORE_QUEUE: usize = 1024;
 /// How long a close frame may take to go out before the connection is simply dropped.
@@ -33,8 +76,9 @@ pub(crate) const CLOSE_GRACE: StdDuration = StdDuration::from_millis(500);
 /// How long shutdown waits for connections to close (PROTOCOL.md: exit within 3 s).
 pub(crate) const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(2);
 /// WebSocket read buffer per connection (tungstenite's default of 128 KiB per connection
-/// would dominate the daemon's memory on a Pi); frames larger than it still work.
-pub(crate) const WS_READ_BUFFER: usize = 4096;
+/// would dominate the daemon's memory on a Pi); frames larger than it still work, up to
+/// the inbound limit.
+pub(crate) const WS_READ_BUFFER: usize = 2048;
 /// Most bytes one connection's WebSocket may hold unwritten: two of the largest frames.
 pub(crate) const WS_MAX_WRITE_BUFFER: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME + 1024;
 /// Largest UDP datagram read.
@@ -52,6 +96,10 @@ pub(crate) const CLOSE_FULL: u16 = 1013;
 pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code for frames over the hard cap: 1009 message too big.
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code for a WebSocket protocol violation (RFC 6455 section 7.4.1: 1002).
+pub(crate) const CLOSE_PROTOCOL: u16 = 1002;
+/// Close code for a text message that is not UTF-8 (RFC 6455 section 7.4.1: 1007).
+pub(crate) const CLOSE_BAD_DATA: u16 = 1007;
 
 /// A frame from a connection task to the core.
 pub(crate) enum InFrame {
@@ -65,6 +113,8 @@ pub(crate) enum Cmd {
     Open {
         peer: PeerInfo,
         out: mpsc::Sender<Message>,
+        /// Bytes in `out` and being written, shared with the connection's writer.
+        queued: Arc<AtomicUsize>,
         kill: oneshot::Sender<CloseFrame>,
         reply: oneshot::Sender<Result<ConnId, ConnectionsFull>>,
     },
@@ -74,6 +124,8 @@ pub(crate) enum Cmd {
     },
     Closed {
         conn: ConnId,
+        /// Closed by its writer as a slow consumer (a write over [`WRITE_TIMEOUT`]).
+        slow: bool,
     },
 }
 
@@ -205,6 +257,7 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
         let tls_on = if tls.is_some() { "on" } else { "off" };
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
         let live = Arc::new(AtomicUsize::new(0));
+        let trim = tokio::spawn(trim_allocator());
         let accept = tokio::spawn(http::accept_loop(
             listener,
             core_tx,
@@ -228,8 +281,35 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
         svc.ready(&gw);
         let code = core_task::core_loop(gw, core_rx, udp, signals, live, svc).await;
         accept.abort();
+        trim.abort();
         code
     })
+}
+
+/// How often freed heap memory is handed back to the kernel.
+const TRIM_PERIOD: StdDuration = StdDuration::from_secs(5);
+
+/// Hands freed heap memory back to the kernel every [`TRIM_PERIOD`], so that RSS comes
+/// back near its baseline once a burst of connections (an attack, a reconnect storm) has
+/// gone. glibc keeps freed memory in its arenas and gives back only the top of each heap
+/// on its own; `malloc_trim(0)` also releases the free pages inside them (glibc 2.8+).
+/// musl's allocator (mallocng) returns freed groups to the kernel by itself, so a static
+/// musl build has nothing to do here.
+async fn trim_allocator() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return;
+    }
+    let mut tick = tokio::time::interval(TRIM_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only walks glibc's own arenas under their locks; it takes
+        // no pointer and is safe to call at any time from any thread.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 fn init_logging() {

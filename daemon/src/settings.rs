@@ -86,6 +86,13 @@ const SPECS: &[Spec] = &[
         help: "heartbeat interval sent in HELLO",
     },
     Spec {
+        key: "identify_timeout_ms",
+        env: "LIVECHAT_IDENTIFY_TIMEOUT_MS",
+        default: Some("10000"),
+        secret: false,
+        help: "time to identify after HELLO (4008 after it)",
+    },
+    Spec {
         key: "floor_max_ms",
         env: "LIVECHAT_FLOOR_MAX_MS",
         default: Some("30000"),
@@ -381,6 +388,7 @@ fn parse(
         max_channels: count("max_channels", core_config::MAX_CHANNELS)?,
         max_members: count("max_members", core_config::MAX_MEMBERS)?,
         heartbeat: ms("heartbeat_ms")?,
+        identify_timeout: ms("identify_timeout_ms")?,
         floor_max: ms("floor_max_ms")?,
         floor_ping: ms("floor_ping_ms")?,
         rate_burst: burst,

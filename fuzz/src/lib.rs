@@ -22,6 +22,7 @@ pub fn small_gateway() -> Box<Gateway<'static>> {
         max_channels: 3,
         max_members: 4,
         heartbeat: Duration::from_millis(1000),
+        identify_timeout: Duration::from_millis(1500),
         floor_max: Duration::from_millis(3000),
         floor_ping: Duration::from_millis(800),
         rate_burst: 40,

@@ -181,7 +181,7 @@ pub mod close {
 }
 
 /// Inbound text frame limit (bytes) above which the server answers 1005.
-pub const MAX_INBOUND_FRAME: usize = 4096;
+pub const MAX_INBOUND_FRAME: usize = 16384;
 /// Hard frame cap (bytes) above which the server closes with 1009.
 pub const HARD_FRAME_CAP: usize = 64 * 1024;
 /// Longest chat `content` in UTF-8 bytes.

@@ -36,11 +36,13 @@ async fn a_frame_at_the_inbound_limit_is_accepted() {
     let mut c = Client::connect(&d, "conn").await;
     c.send_text(padded_heartbeat(proto::MAX_INBOUND_FRAME, 41))
         .await;
-    let f = c.answer_to(41, "a 4096-byte HEARTBEAT").await;
+    let f = c
+        .answer_to(41, "a HEARTBEAT of exactly the inbound limit")
+        .await;
     assert_eq!(
         f["op"],
         op::HEARTBEAT_ACK,
-        "a frame of exactly 4096 bytes is within the limit: {}",
+        "a frame of exactly the inbound limit is within it: {}",
         describe(&f)
     );
 }
@@ -54,15 +56,17 @@ async fn a_frame_over_the_inbound_limit_is_1005_and_the_connection_lives_on() {
         code::TOO_LARGE,
     )
     .await;
-    c.assert_alive("after a 4097-byte frame").await;
+    c.assert_alive("after a frame one byte over the inbound limit")
+        .await;
     // A chat message over the frame limit is a frame error, not a chat error.
     c.create("big").await;
     c.join("big").await;
-    let content = "y".repeat(5000);
+    let content = "y".repeat(proto::MAX_INBOUND_FRAME + 1000);
     let text = json!({"op": op::MESSAGE_CREATE, "d": {"channel_id": "big", "content": content}})
         .to_string();
     c.raw_error(&text, code::TOO_LARGE).await;
-    c.assert_alive("after a 5 kB MESSAGE_CREATE").await;
+    c.assert_alive("after a MESSAGE_CREATE over the inbound limit")
+        .await;
     c.assert_quiet(ms(200), "an oversized MESSAGE_CREATE is not delivered")
         .await;
 }
@@ -125,13 +129,21 @@ async fn size_is_checked_before_frame_type_and_json_shape() {
     // Oversized binary: 1005, not 1003.
     c.send_binary(vec![0u8; proto::MAX_INBOUND_FRAME + 1]).await;
     let f = c
-        .recv_where("ERROR for a 4097-byte binary frame", |f| {
+        .recv_where("ERROR for a binary frame over the inbound limit", |f| {
             f["op"] == op::ERROR
         })
         .await;
-    c.check_error(&f, None, code::TOO_LARGE, "4097-byte binary frame");
+    c.check_error(
+        &f,
+        None,
+        code::TOO_LARGE,
+        "binary frame over the inbound limit",
+    );
     // Oversized with an unknown op: 1005.
-    let unknown = format!(r#"{{"op":99,"d":null,"pad":"{}"}}"#, "x".repeat(5000));
+    let unknown = format!(
+        r#"{{"op":99,"d":null,"pad":"{}"}}"#,
+        "x".repeat(proto::MAX_INBOUND_FRAME)
+    );
     c.raw_error(&unknown, code::TOO_LARGE).await;
     c.assert_alive("after oversized frames").await;
 }

@@ -158,11 +158,17 @@ async fn check_config_prints_the_configuration_with_the_secret_masked() {
         &[
             ("LIVECHAT_SECRET", secret),
             ("LIVECHAT_HEARTBEAT_MS", "1234"),
+            ("LIVECHAT_IDENTIFY_TIMEOUT_MS", "4321"),
         ],
         EXIT_WITHIN,
     )
     .await;
     assert!(out.status.success(), "check-config exits 0: {}", out.all());
+    assert!(
+        out.all().contains("identify_timeout_ms") && out.all().contains("4321"),
+        "check-config prints the identify timeout: {}",
+        out.all()
+    );
     let all = out.all();
     assert!(
         !all.contains(secret),

@@ -356,13 +356,13 @@ fn frame_checks_follow_the_protocol_order() {
     assert_eq!(code(&s.send_raw(c, b"{\"op\":\"x\"}")), 1004);
     assert_eq!(code(&s.send_raw(c, b"{\"op\":1.5}")), 1004);
     assert_eq!(code(&s.send_raw(c, b"{nope")), 1004);
-    let big = format!("{{\"op\":1,\"pad\":\"{}\"}}", "x".repeat(5000));
+    let big = format!("{{\"op\":1,\"pad\":\"{}\"}}", "x".repeat(MAX_INBOUND_FRAME));
     assert_eq!(code(&s.send_raw(c, big.as_bytes())), 1005);
-    let big_bad = format!("{{{}", "x".repeat(5000));
+    let big_bad = format!("{{{}", "x".repeat(MAX_INBOUND_FRAME));
     assert_eq!(code(&s.send_raw(c, big_bad.as_bytes())), 1005);
     s.gw.handle_frame(s.now, c, Frame::Binary(3), &mut s.rec);
     assert_eq!(code(&s.take(c)), 1003);
-    s.gw.handle_frame(s.now, c, Frame::Binary(4097), &mut s.rec);
+    s.gw.handle_frame(s.now, c, Frame::Binary(MAX_INBOUND_FRAME + 1), &mut s.rec);
     assert_eq!(code(&s.take(c)), 1005);
     let deep = format!("{{\"op\":1,\"x\":{}{}}}", "[".repeat(16), "]".repeat(16));
     assert_eq!(code(&s.send_raw(c, deep.as_bytes())), 1004);
@@ -809,4 +809,104 @@ fn reset_gives_a_gateway_like_a_new_one() {
 
 fn fresh_stats() -> Stats {
     Sim::new(Limits::default()).gw.stats()
+}
+
+#[test]
+fn an_unidentified_connection_is_closed_4008_at_the_identify_deadline_whatever_it_sends() {
+    let mut s = Sim::new(Limits::default());
+    let idle = s.connect();
+    let busy = s.connect();
+    let alice = s.user("alice");
+    let late = s.connect();
+    // Heartbeats, WebSocket pings and failed IDENTIFYs are all activity, none identifies.
+    for i in 0..99 {
+        s.advance(100);
+        assert_eq!(s.req(busy, json!({"op":1}))[0]["op"], 2);
+        s.gw.handle_frame(s.now, busy, Frame::Ping, &mut s.rec);
+        if i % 10 == 0 {
+            let r = s.req(busy, json!({"op":3,"d":{"user_id":"bob","token":"1.0.00"}}));
+            assert_eq!(code(&r), 1001);
+        }
+        s.req(alice, json!({"op":1}));
+    }
+    assert!(s.rec.closed.is_empty(), "{:?}", s.rec.closed);
+    // 9.9 s after HELLO; `late` identifies just in time.
+    let tok = s.token("late", 0);
+    assert_eq!(
+        s.req(late, json!({"op":3,"d":{"user_id":"late","token":tok}}))[0]["op"],
+        4
+    );
+    s.advance(100);
+    let mut closed = s.rec.closed.clone();
+    closed.sort();
+    let mut want = vec![
+        (idle, CLOSE_IDENTIFY_TIMEOUT),
+        (busy, CLOSE_IDENTIFY_TIMEOUT),
+    ];
+    want.sort();
+    assert_eq!(closed, want);
+    assert_eq!(s.gw.stats().identify_timeouts, 2);
+    assert_eq!(s.gw.stats().connections, 2, "alice and late stay");
+    assert_eq!(s.req(alice, json!({"op":1}))[0]["op"], 2);
+    assert_eq!(s.req(late, json!({"op":1}))[0]["op"], 2);
+}
+
+#[test]
+fn the_identify_timeout_is_a_setting_and_shapes_the_next_deadline() {
+    let limits = Limits {
+        identify_timeout: Duration::from_millis(2_500),
+        ..Limits::default()
+    };
+    let mut s = Sim::new(limits);
+    let c = s.connect();
+    assert_eq!(
+        s.gw.poll_timeout(),
+        Some(s.now.mono + Duration::from_millis(2_500))
+    );
+    s.advance(2_499);
+    assert!(s.rec.closed.is_empty());
+    s.advance(1);
+    assert_eq!(s.rec.closed, vec![(c, CLOSE_IDENTIFY_TIMEOUT)]);
+    // Nothing left to time: the zombie timer of nobody.
+    assert_eq!(s.gw.poll_timeout(), None);
+}
+
+#[test]
+fn unidentified_connections_never_take_the_slots_of_sessions() {
+    let limits = Limits {
+        max_sessions: crate::config::MAX_SESSIONS,
+        ..Limits::default()
+    };
+    let mut s = Sim::new(limits);
+    // A flood that never identifies, from many addresses.
+    let mut flood = Vec::new();
+    for i in 0..crate::config::MAX_UNIDENTIFIED {
+        s.advance(1);
+        flood.push(s.connect_from(IpAddr::V4(Ipv4Addr::new(127, 0, 1, i as u8))));
+    }
+    assert!(s.rec.closed.is_empty());
+    // The next connection closes the oldest unidentified one (1013) and gets HELLO; once
+    // it has identified, the share has room again, so every real client gets in and
+    // identifies, up to the session limit, while the flood keeps its share.
+    for n in 0..crate::config::MAX_SESSIONS {
+        s.advance(1);
+        let c = s.user(&format!("u{n}"));
+        assert!(s.gw.session(c).is_some());
+    }
+    assert_eq!(s.gw.stats().sessions, crate::config::MAX_SESSIONS);
+    assert_eq!(s.gw.stats().unidentified_shed, 1);
+    assert_eq!(s.rec.closed, vec![(flood[0], CLOSE_FULL)]);
+    // Every session taken and the flood renewing itself: still a slot for a newcomer,
+    // at the oldest flooder's expense.
+    for _ in 0..crate::config::MAX_UNIDENTIFIED {
+        s.advance(1);
+        s.connect();
+    }
+    assert_eq!(s.gw.stats().connections, MAX_CONNECTIONS);
+    s.advance(1);
+    let newcomer = s.connect();
+    assert_eq!(s.gw.stats().connections, MAX_CONNECTIONS);
+    let tok = s.token("late", 0);
+    let r = s.req(newcomer, json!({"op":3,"d":{"user_id":"late","token":tok}}));
+    assert_eq!(code(&r), 2006, "the session limit still holds");
 }

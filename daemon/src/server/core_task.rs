@@ -21,7 +21,8 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::udp::{RxBatch, TxBatch};
 use super::{
-    CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_QUEUE, SHUTDOWN_GRACE, Signals,
+    CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_BYTES, OUTBOUND_FAIR_BYTES,
+    OUTBOUND_QUEUE, OUTBOUND_QUEUE_BYTES, OUTBOUND_TOTAL_BYTES, SHUTDOWN_GRACE, Signals,
     close_frame,
 };
 use crate::alloc_count;
@@ -30,6 +31,7 @@ use crate::dump::DriverCounters;
 struct Handle {
     id: ConnId,
     out: mpsc::Sender<Message>,
+    queued: Arc<AtomicUsize>,
     kill: Option<oneshot::Sender<CloseFrame>>,
 }
 
@@ -79,7 +81,14 @@ struct Io<'a> {
     slow: &'a mut Vec<ConnId>,
     /// The queue of a connection being opened: the core greets it (HELLO) before its id,
     /// and so its registry slot, is known.
-    opening: Option<&'a mpsc::Sender<Message>>,
+    opening: Option<(&'a mpsc::Sender<Message>, &'a Arc<AtomicUsize>)>,
+}
+
+/// Whether a frame of `len` bytes may join a queue holding `mine` bytes, with `total`
+/// queued toward everyone.
+fn fits(len: usize, mine: usize, total: usize) -> bool {
+    mine + len <= OUTBOUND_QUEUE_BYTES
+        && (total + len <= OUTBOUND_TOTAL_BYTES || mine + len <= OUTBOUND_FAIR_BYTES)
 }
 
 impl Driver for Io<'_> {
@@ -89,11 +98,29 @@ impl Driver for Io<'_> {
             return;
         };
         let text = Utf8Bytes::from(text.to_owned());
+        let len = text.len();
         for c in to {
-            let out = self.reg.get(*c).map(|h| &h.out).or(self.opening);
-            if let Some(out) = out {
+            let out = self
+                .reg
+                .get(*c)
+                .map(|h| (&h.out, &h.queued))
+                .or(self.opening);
+            if let Some((out, queued)) = out {
+                // Big answers count by their size: a client that does not read is closed
+                // after a few of them, not after hundreds.
+                if !fits(
+                    len,
+                    queued.load(Ordering::Relaxed),
+                    OUTBOUND_BYTES.load(Ordering::Relaxed),
+                ) {
+                    self.slow.push(*c);
+                    continue;
+                }
                 match out.try_send(Message::Text(text.clone())) {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        queued.fetch_add(len, Ordering::Relaxed);
+                        OUTBOUND_BYTES.fetch_add(len, Ordering::Relaxed);
+                    }
                     Err(mpsc::error::TrySendError::Full(_)) => self.slow.push(*c),
                     // Its task is gone (the peer went away mid-write): clean up now rather
                     // than when the zombie reaper finds it.
@@ -200,11 +227,11 @@ pub(super) async fn core_loop(
                 let Some(cmd) = cmd else { break };
                 let now = clock.now();
                 match cmd {
-                    Cmd::Open { peer, out, kill, reply } => {
-                        let mut io = Io { reg: &mut reg, slow: &mut slow, opening: Some(&out) };
+                    Cmd::Open { peer, out, queued, kill, reply } => {
+                        let mut io = Io { reg: &mut reg, slow: &mut slow, opening: Some((&out, &queued)) };
                         let res = gw.open(now, peer, &mut io);
                         if let Ok(id) = res {
-                            reg.insert(Handle { id, out, kill: Some(kill) });
+                            reg.insert(Handle { id, out, queued, kill: Some(kill) });
                         }
                         let _ = reply.send(res);
                     }
@@ -216,7 +243,10 @@ pub(super) async fn core_loop(
                         };
                         gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
                     }
-                    Cmd::Closed { conn } => {
+                    Cmd::Closed { conn, slow: was_slow } => {
+                        if was_slow {
+                            svc.counters.slow_closed += 1;
+                        }
                         reg.take(conn);
                         gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
                     }
@@ -241,7 +271,9 @@ pub(super) async fn core_loop(
                 debug!("connection task gone; cleaning up its session");
                 reg.take(c);
             } else {
-                warn!("closing a slow consumer (outbound queue of {OUTBOUND_QUEUE} frames full)");
+                warn!(
+                    "closing a slow consumer (outbound queue full: {OUTBOUND_QUEUE} frames, {OUTBOUND_QUEUE_BYTES} bytes, or {OUTBOUND_FAIR_BYTES} bytes with {OUTBOUND_TOTAL_BYTES} queued in all)"
+                );
                 svc.counters.slow_closed += 1;
                 reg.kill(c, CLOSE_SLOW, "slow consumer");
             }
@@ -286,4 +318,27 @@ pub(super) async fn core_loop(
         );
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_are_bounded_in_bytes_alone_and_together() {
+        let big = livechat_core::config::MAX_OUTBOUND_FRAME;
+        assert!(fits(big, 0, 0));
+        assert!(fits(big, big, 0), "two of the largest frames fit");
+        assert!(!fits(1, 2 * big, 0), "a third does not");
+        // Everyone together over budget: only connections under their fair share get more.
+        assert!(!fits(100, OUTBOUND_FAIR_BYTES, OUTBOUND_TOTAL_BYTES));
+        assert!(fits(100, 0, OUTBOUND_TOTAL_BYTES));
+        assert!(!fits(OUTBOUND_FAIR_BYTES + 1, 0, OUTBOUND_TOTAL_BYTES));
+        const {
+            assert!(
+                livechat_core::config::MAX_CONNECTIONS * OUTBOUND_FAIR_BYTES
+                    <= OUTBOUND_TOTAL_BYTES
+            )
+        };
+    }
 }

@@ -1,32 +1,38 @@
 //! The HTTP side: accepting connections, upgrading `/gateway` to WebSocket, and one task
 //! per WebSocket connection.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration as StdDuration;
 
+use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Empty;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use livechat_core::config::HARD_FRAME_CAP;
+use hyper::header::{
+    ALLOW, CONNECTION, HeaderName, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use livechat_core::config::MAX_INBOUND_FRAME;
 use livechat_core::gateway::ConnectionsFull;
 use livechat_core::hub::PeerInfo;
 use log::{debug, info, warn};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key};
 
+use super::inbound::{Guard, Oversized, is_fragmented_too_large};
 use super::{
-    CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE, CLOSE_TOO_BIG, Cmd, InFrame, OUTBOUND_QUEUE,
-    WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
+    ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
+    CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING,
+    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_BYTES, OUTBOUND_QUEUE, TCP_SOCKET_BUF,
+    WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
 
 #[derive(Default)]
@@ -68,7 +74,174 @@ impl Drop for IpSlot {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Connections accepted and not yet handed to the core: in their TLS handshake, sending
+/// their request head, or being upgraded. Bounded per IP and in total, so descriptors and
+/// buffers held before anyone has said who they are stay within the budget of
+/// docs/reliability.md ("Front door").
+#[derive(Default)]
+pub(super) struct Door {
+    inner: Mutex<DoorInner>,
+}
+
+#[derive(Default)]
+struct DoorInner {
+    per_ip: HashMap<IpAddr, u32>,
+    /// Connections holding a place, shed or not.
+    total: usize,
+    next_id: u64,
+    /// Idle connections that may be shed, oldest first (ids grow with accept order).
+    /// Dropping a sender tells its connection task to end.
+    sheddable: BTreeMap<u64, oneshot::Sender<()>>,
+}
+
+/// One connection's place at the [`Door`], released when dropped.
+struct DoorSlot {
+    door: Arc<Door>,
+    id: u64,
+    ip: IpAddr,
+    /// Kept once the connection is upgrading, so that it is no longer sheddable but its
+    /// task is not told to end either.
+    keep: Option<oneshot::Sender<()>>,
+}
+
+/// Why the door refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    PerIp,
+}
+
+impl Door {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DoorInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a place for a connection from `ip`. Beyond [`MAX_PENDING_PER_IP`] the new
+    /// connection is refused; beyond [`MAX_PENDING`] in total the oldest idle one is shed
+    /// instead, so that a flood from many addresses cannot keep a real client out (its
+    /// connection is the newest, and the newest is the last to go).
+    fn admit(door: &Arc<Door>, ip: IpAddr) -> Result<(DoorSlot, oneshot::Receiver<()>), Refused> {
+        let mut d = door.lock();
+        let n = d.per_ip.get(&ip).copied().unwrap_or(0);
+        if n >= MAX_PENDING_PER_IP {
+            return Err(Refused::PerIp);
+        }
+        if d.total >= MAX_PENDING {
+            d.shed_oldest();
+        }
+        d.per_ip.insert(ip, n + 1);
+        d.total += 1;
+        d.next_id += 1;
+        let id = d.next_id;
+        let (tx, rx) = oneshot::channel();
+        d.sheddable.insert(id, tx);
+        Ok((
+            DoorSlot {
+                door: door.clone(),
+                id,
+                ip,
+                keep: None,
+            },
+            rx,
+        ))
+    }
+
+    /// Tells the oldest idle connection to end; whether there was one.
+    fn shed_oldest(&self) -> bool {
+        self.lock().shed_oldest()
+    }
+
+    fn total(&self) -> usize {
+        self.lock().total
+    }
+}
+
+impl DoorInner {
+    fn shed_oldest(&mut self) -> bool {
+        self.sheddable.pop_first().is_some()
+    }
+}
+
+impl DoorSlot {
+    /// The connection is being upgraded: it is no longer idle, so no longer sheddable.
+    fn upgrading(&mut self) {
+        self.keep = self.door.lock().sheddable.remove(&self.id);
+    }
+}
+
+impl Drop for DoorSlot {
+    fn drop(&mut self) {
+        let mut d = self.door.lock();
+        d.sheddable.remove(&self.id);
+        d.total = d.total.saturating_sub(1);
+        if let Some(n) = d.per_ip.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                d.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What every connection task shares.
+struct Front {
+    core: mpsc::Sender<Cmd>,
+    per_ip: Arc<PerIp>,
+    cap: u32,
+    live: Arc<AtomicUsize>,
+    door: Arc<Door>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// A descriptor held back for the moment the process runs out of them: closing it lets
+/// the accept loop take one connection off the backlog and close it, instead of leaving
+/// every client in the kernel queue until it times out.
+struct Reserve(Option<std::fs::File>);
+
+impl Reserve {
+    fn refill(&mut self) {
+        if self.0.is_none() {
+            self.0 = std::fs::File::open("/dev/null").ok();
+        }
+    }
+
+    fn release(&mut self) -> bool {
+        self.0.take().is_some()
+    }
+}
+
+/// Descriptor exhaustion, logged at most once per [`ACCEPT_LOG_INTERVAL`] with a count.
+#[derive(Default)]
+struct Exhaustion {
+    last_log: Option<tokio::time::Instant>,
+    since: u64,
+}
+
+impl Exhaustion {
+    fn note(&mut self, e: &std::io::Error, pending: usize) {
+        self.since += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last_log
+            .is_none_or(|t| now.duration_since(t) >= ACCEPT_LOG_INTERVAL)
+        {
+            warn!(
+                "accept failed: {e} ({} times since the last report; {pending} connections before their upgrade); shedding the oldest idle one",
+                self.since
+            );
+            self.last_log = Some(now);
+            self.since = 0;
+        }
+    }
+}
+
+fn is_descriptor_exhaustion(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Accepts connections until aborted.
 pub(super) async fn accept_loop(
     listener: TcpListener,
     core: mpsc::Sender<Cmd>,
@@ -77,53 +250,102 @@ pub(super) async fn accept_loop(
     live: Arc<AtomicUsize>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
+    let front = Arc::new(Front {
+        core,
+        per_ip,
+        cap,
+        live,
+        door: Arc::new(Door::default()),
+        tls,
+    });
+    let mut reserve = Reserve(None);
+    let mut exhaustion = Exhaustion::default();
     loop {
+        reserve.refill();
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
+            Err(e) if is_descriptor_exhaustion(&e) => {
+                exhaustion.note(&e, front.door.total());
+                if front.door.shed_oldest() {
+                    // Let the shed connection's task run and give its descriptor back.
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                // Nothing to shed: take one client off the backlog and close it at once,
+                // then wait for descriptors to come back.
+                if reserve.release()
+                    && let Ok((s, _)) = listener.accept().await
+                {
+                    drop(s);
+                }
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
             Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
                 warn!("accept failed: {e}");
-                tokio::time::sleep(StdDuration::from_millis(50)).await;
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let (slot, shed) = match Door::admit(&front.door, peer.ip()) {
+            Ok(x) => x,
+            Err(Refused::PerIp) => {
+                debug!(
+                    "{}: {MAX_PENDING_PER_IP} connections before their upgrade already; closing",
+                    peer.ip()
+                );
                 continue;
             }
         };
         let _ = tcp.set_nodelay(true);
-        let core = core.clone();
-        let per_ip = per_ip.clone();
-        let live = live.clone();
-        let acceptor = tls.clone();
-        tokio::spawn(async move {
-            let tls = acceptor.is_some();
-            let service = hyper::service::service_fn(move |req| {
-                let core = core.clone();
-                let per_ip = per_ip.clone();
-                let live = live.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(route(
-                        req, peer, tls, core, per_ip, cap, live,
-                    ))
-                }
-            });
-            let http = hyper::server::conn::http1::Builder::new();
-            let res = match acceptor {
-                Some(a) => match crate::tls::handshake(&a, tcp, peer).await {
-                    Some(s) => {
-                        http.serve_connection(TokioIo::new(s), service)
-                            .with_upgrades()
-                            .await
-                    }
-                    None => return,
-                },
-                None => {
-                    http.serve_connection(TokioIo::new(tcp), service)
+        super::udp::set_buffers(&tcp, TCP_SOCKET_BUF);
+        tokio::spawn(serve(tcp, peer, slot, shed, front.clone()));
+    }
+}
+
+/// One HTTP connection until it is upgraded, closed, timed out or shed.
+async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: DoorSlot,
+    shed: oneshot::Receiver<()>,
+    front: Arc<Front>,
+) {
+    let tls = front.tls.is_some();
+    let slot = Arc::new(Mutex::new(Some(slot)));
+    let svc_front = front.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let front = svc_front.clone();
+        let slot = slot.clone();
+        async move { Ok::<_, std::convert::Infallible>(route(req, peer, tls, &front, &slot)) }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD);
+    let work = async {
+        let res = match &front.tls {
+            Some(a) => match crate::tls::handshake(a, tcp, peer).await {
+                Some(s) => {
+                    http.serve_connection(TokioIo::new(s), service)
                         .with_upgrades()
                         .await
                 }
-            };
-            if let Err(e) = res {
-                debug!("http connection from {peer}: {e}");
+                None => return,
+            },
+            None => {
+                http.serve_connection(TokioIo::new(tcp), service)
+                    .with_upgrades()
+                    .await
             }
-        });
+        };
+        if let Err(e) = res {
+            debug!("http connection from {peer}: {e}");
+        }
+    };
+    tokio::select! {
+        _ = shed => debug!("{peer}: shed before its upgrade"),
+        () = work => {}
     }
 }
 
@@ -133,53 +355,96 @@ fn plain(status: StatusCode) -> Response<Empty<Bytes>> {
     r
 }
 
+/// Whether a comma-separated header (RFC 9110 section 5.6.1) lists `token`, in any of its
+/// occurrences, ignoring case.
+fn lists_token(req: &Request<Incoming>, name: HeaderName, token: &str) -> bool {
+    req.headers().get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// Checks an opening handshake as RFC 6455 section 4.2.1 lists it; the key on success,
+/// else the answer to give.
+fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Empty<Bytes>>> {
+    // PROTOCOL.md section 6: a wrong method is 405.
+    if req.method() != Method::GET {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED);
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET"));
+        return Err(r);
+    }
+    // "An HTTP/1.1 or higher GET request".
+    if req.version() != Version::HTTP_11 {
+        return Err(plain(StatusCode::BAD_REQUEST));
+    }
+    if !lists_token(req, UPGRADE, "websocket") || !lists_token(req, CONNECTION, "upgrade") {
+        return Err(plain(StatusCode::BAD_REQUEST));
+    }
+    let mut keys = req.headers().get_all(SEC_WEBSOCKET_KEY).iter();
+    let key = match (keys.next(), keys.next()) {
+        (Some(k), None) => k,
+        _ => return Err(plain(StatusCode::BAD_REQUEST)),
+    };
+    // "a base64-encoded value that, when decoded, is 16 bytes in length".
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
+    if decoded.map_or(true, |k| k.len() != 16) {
+        return Err(plain(StatusCode::BAD_REQUEST));
+    }
+    // Section 4.2.2: a version the server does not speak is 426 with the ones it does.
+    let version_13 = req
+        .headers()
+        .get(SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    if !version_13 {
+        let mut r = plain(StatusCode::UPGRADE_REQUIRED);
+        r.headers_mut()
+            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Err(r);
+    }
+    Ok(key.clone())
+}
+
 /// HTTP routing: `/gateway` upgrades to WebSocket; later endpoints go here too.
 fn route(
     mut req: Request<Incoming>,
     peer: SocketAddr,
     tls: bool,
-    core: mpsc::Sender<Cmd>,
-    per_ip: Arc<PerIp>,
-    cap: u32,
-    live: Arc<AtomicUsize>,
+    front: &Arc<Front>,
+    slot: &Mutex<Option<DoorSlot>>,
 ) -> Response<Empty<Bytes>> {
     if req.uri().path() != "/gateway" {
         return plain(StatusCode::NOT_FOUND);
     }
-    let is_upgrade = req
-        .headers()
-        .get(UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
-        return plain(StatusCode::UPGRADE_REQUIRED);
+    let key = match check_upgrade(&req) {
+        Ok(k) => k,
+        Err(r) => return r,
     };
-    if !is_upgrade {
-        return plain(StatusCode::UPGRADE_REQUIRED);
-    }
+    let Some(mut door_slot) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        // A second upgrade on one connection cannot happen (the first one took it over).
+        return plain(StatusCode::BAD_REQUEST);
+    };
+    door_slot.upgrading();
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let slot = PerIp::acquire(&per_ip, peer.ip(), cap);
-    live.fetch_add(1, Ordering::Relaxed);
+    let ip_slot = PerIp::acquire(&front.per_ip, peer.ip(), front.cap);
+    let front = front.clone();
+    front.live.fetch_add(1, Ordering::Relaxed);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let mut config = WebSocketConfig::default();
-                config.max_message_size = Some(HARD_FRAME_CAP);
-                config.max_frame_size = Some(HARD_FRAME_CAP);
-                config.read_buffer_size = WS_READ_BUFFER;
-                // Each frame is written (and flushed) as it is sent; the bound only matters
-                // while the socket refuses writes, and the outbound queue is bounded before it.
-                config.write_buffer_size = 0;
-                config.max_write_buffer_size = WS_MAX_WRITE_BUFFER;
+                let oversized = Oversized::default();
                 let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
+                    Guard::new(TokioIo::new(upgraded), oversized.clone()),
                     Role::Server,
-                    Some(config),
+                    Some(ws_config()),
                 )
                 .await;
-                match slot {
-                    Some(_slot) => connection(ws, peer, tls, core).await,
+                let cap = front.cap;
+                match ip_slot {
+                    Some(_slot) => {
+                        connection(ws, peer, tls, front.core.clone(), door_slot, oversized).await;
+                    }
                     None => {
                         info!(
                             "{}: over LIVECHAT_MAX_CONN_PER_IP={cap}, closing",
@@ -191,7 +456,7 @@ fn route(
             }
             Err(e) => debug!("upgrade from {peer} failed: {e}"),
         }
-        live.fetch_sub(1, Ordering::Relaxed);
+        front.live.fetch_sub(1, Ordering::Relaxed);
     });
     let mut r = plain(StatusCode::SWITCHING_PROTOCOLS);
     let h = r.headers_mut();
@@ -203,7 +468,23 @@ fn route(
     r
 }
 
-type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+/// The WebSocket limits of every gateway connection. Frames and messages are limited to the
+/// protocol's inbound limit: a whole frame above it (up to the hard cap) never reaches
+/// tungstenite but its empty stand-in does ([`Guard`]); anything else above it fails the
+/// connection with 1009. So no connection buffers more than the inbound limit.
+fn ws_config() -> WebSocketConfig {
+    let mut config = WebSocketConfig::default();
+    config.max_message_size = Some(MAX_INBOUND_FRAME);
+    config.max_frame_size = Some(MAX_INBOUND_FRAME);
+    config.read_buffer_size = WS_READ_BUFFER;
+    // Each frame is written (and flushed) as it is sent; the bound only matters
+    // while the socket refuses writes, and the outbound queue is bounded before it.
+    config.write_buffer_size = 0;
+    config.max_write_buffer_size = WS_MAX_WRITE_BUFFER;
+    config
+}
+
+type Ws = WebSocketStream<Guard<TokioIo<hyper::upgrade::Upgraded>>>;
 
 async fn refuse(mut ws: Ws, code: u16, reason: &str) {
     let _ = timeout(CLOSE_GRACE, ws.close(Some(close_frame(code, reason)))).await;
@@ -211,14 +492,23 @@ async fn refuse(mut ws: Ws, code: u16, reason: &str) {
 
 /// One WebSocket connection: frames in go to the core, frames out come from the core's
 /// bounded queue, and the core may end it at any time with a close frame.
-async fn connection(ws: Ws, peer: SocketAddr, tls: bool, core: mpsc::Sender<Cmd>) {
+async fn connection(
+    ws: Ws,
+    peer: SocketAddr,
+    tls: bool,
+    core: mpsc::Sender<Cmd>,
+    door_slot: DoorSlot,
+    oversized: Oversized,
+) {
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_QUEUE);
+    let queued = Arc::new(AtomicUsize::new(0));
     let (kill_tx, mut kill_rx) = oneshot::channel::<CloseFrame>();
     let (reply_tx, reply_rx) = oneshot::channel();
     let info = PeerInfo { ip: peer.ip(), tls };
     let open = Cmd::Open {
         peer: info,
         out: out_tx,
+        queued: queued.clone(),
         kill: kill_tx,
         reply: reply_tx,
     };
@@ -230,6 +520,8 @@ async fn connection(ws: Ws, peer: SocketAddr, tls: bool, core: mpsc::Sender<Cmd>
         Ok(Err(ConnectionsFull)) => return refuse(ws, CLOSE_FULL, "server full").await,
         Err(_) => return refuse(ws, CLOSE_GOING_AWAY, "server shutting down").await,
     };
+    // In the core's table: from here the connection counts against its capacities.
+    drop(door_slot);
     let (mut sink, mut stream) = ws.split();
     // Set when the core ended the connection, so it need not be told.
     let closed_by_core;
@@ -244,10 +536,20 @@ async fn connection(ws: Ws, peer: SocketAddr, tls: bool, core: mpsc::Sender<Cmd>
                     k = &mut kill_rx => return (true, k.ok()),
                     m = out_rx.recv() => {
                         let Some(m) = m else { return (true, None) };
+                        let len = m.len();
                         tokio::select! {
-                            r = sink.send(m) => if r.is_err() { return (false, None) },
+                            r = timeout(WRITE_TIMEOUT, sink.send(m)) => match r {
+                                Ok(Ok(())) => {}
+                                Ok(Err(_)) => return (false, None),
+                                Err(_) => {
+                                    info!("{peer}: not reading for {WRITE_TIMEOUT:?}, closing as a slow consumer");
+                                    return (false, Some(close_frame(CLOSE_SLOW, "slow consumer")));
+                                }
+                            },
                             k = &mut kill_rx => return (true, k.ok()),
                         }
+                        queued.fetch_sub(len, Ordering::Relaxed);
+                        OUTBOUND_BYTES.fetch_sub(len, Ordering::Relaxed);
                     }
                 }
             }
@@ -256,13 +558,30 @@ async fn connection(ws: Ws, peer: SocketAddr, tls: bool, core: mpsc::Sender<Cmd>
             loop {
                 let frame = match stream.next().await {
                     Some(Ok(Message::Text(t))) => InFrame::Text(Bytes::from(t)),
-                    Some(Ok(Message::Binary(b))) => InFrame::Binary(b.len()),
+                    Some(Ok(Message::Binary(b))) => match oversized.take() {
+                        Some(n) if b.is_empty() => InFrame::Binary(n),
+                        _ => InFrame::Binary(b.len()),
+                    },
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => InFrame::Ping,
                     Some(Ok(Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => return None,
                     Some(Err(tungstenite::Error::Capacity(e))) => {
                         debug!("{peer}: {e}");
                         return Some(close_frame(CLOSE_TOO_BIG, "frame too large"));
+                    }
+                    // RFC 6455 section 7.4.1: 1002 protocol error, 1007 data inconsistent
+                    // with the message type (text that is not UTF-8).
+                    Some(Err(tungstenite::Error::Protocol(e))) => {
+                        debug!("{peer}: {e}");
+                        return Some(close_frame(CLOSE_PROTOCOL, "protocol error"));
+                    }
+                    Some(Err(tungstenite::Error::Io(e))) if is_fragmented_too_large(&e) => {
+                        debug!("{peer}: {e}");
+                        return Some(close_frame(CLOSE_TOO_BIG, "frame too large"));
+                    }
+                    Some(Err(tungstenite::Error::Utf8(e))) => {
+                        debug!("{peer}: {e}");
+                        return Some(close_frame(CLOSE_BAD_DATA, "invalid UTF-8"));
                     }
                     Some(Err(e)) => {
                         debug!("{peer}: {e}");
@@ -285,11 +604,19 @@ async fn connection(ws: Ws, peer: SocketAddr, tls: bool, core: mpsc::Sender<Cmd>
             }
         }
     }
+    // Only the writer closes with 1008 on its own: a frame it could not write in time.
+    let slow = local_close
+        .as_ref()
+        .is_some_and(|f| u16::from(f.code) == CLOSE_SLOW);
     if let Some(frame) = local_close {
         let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
     }
     let _ = timeout(CLOSE_GRACE, sink.close()).await;
+    // What is left in the queue goes with it: the core can no longer queue (the channel is
+    // closed), so the count is final.
+    drop(out_rx);
+    OUTBOUND_BYTES.fetch_sub(queued.swap(0, Ordering::Relaxed), Ordering::Relaxed);
     if !closed_by_core {
-        let _ = core.send(Cmd::Closed { conn }).await;
+        let _ = core.send(Cmd::Closed { conn, slow }).await;
     }
 }

@@ -1,0 +1,450 @@
+//! The inbound side of a WebSocket, between the socket and tungstenite: it reads every
+//! client frame header (RFC 6455 section 5.2) as the bytes go by, and turns a whole text or
+//! binary frame larger than the protocol's inbound limit (but within the hard cap) into an
+//! empty binary frame, dropping its payload as it arrives.
+//!
+//! PROTOCOL.md section 1 answers such a frame with error 1005 and keeps the connection, so
+//! the server has to read it, but need not keep it: tungstenite is then configured with the
+//! inbound limit as its frame and message limits and never buffers more than that, while
+//! the length of the dropped frame is handed to the connection task through [`Oversized`].
+//! Everything else passes unchanged: a frame over the hard cap or a fragment over the inbound
+//! limit reaches tungstenite's limits, which fail the connection (1009). A message sent in
+//! fragments (RFC 6455 section 5.4) may total at most [`MAX_FRAGMENTED`]: the guard fails the
+//! connection (1009) at the header of the fragment that would take it over, before its
+//! payload is read. Tungstenite copies fragments into a message of their own while its read
+//! buffer keeps the capacity of the largest frame seen, so without this bound a connection
+//! could hold the inbound limit twice.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+
+use livechat_core::config::{HARD_FRAME_CAP, MAX_INBOUND_FRAME};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Longest client frame header: 2 bytes, a 64-bit length, a 4-byte mask key.
+const MAX_HEADER: usize = 14;
+/// Most bytes a message sent in fragments may total. Browsers and the usual client libraries
+/// send each message as one frame; fragmenting is for streaming large messages, which this
+/// protocol does not have.
+pub(super) const MAX_FRAGMENTED: u64 = 4096;
+/// Bytes read from the socket at a time (tungstenite reads from here in turn).
+const SCRATCH: usize = 2048;
+
+/// The length of the last frame dropped by [`Guard`], taken by the connection task when
+/// tungstenite delivers the empty frame standing for it. Tungstenite reads no further than
+/// it needs for one frame while frames are pending, so a second oversized frame read in the
+/// same go can only overwrite it with another length over the limit: the answer (1005) is
+/// the same.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Oversized(Arc<AtomicUsize>);
+
+impl Oversized {
+    /// The length of the frame an empty binary message stands for, if it stands for one.
+    pub(super) fn take(&self) -> Option<usize> {
+        match self.0.swap(0, Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+}
+
+enum State {
+    /// Reading a frame header: `have` bytes of it so far.
+    Header { have: usize },
+    /// Passing `left` payload bytes on.
+    Pass { left: u64 },
+    /// Dropping `left` payload bytes.
+    Drop { left: u64 },
+    /// A fragmented message went over [`MAX_FRAGMENTED`]: reads fail from here on.
+    Failed,
+}
+
+/// The error a read gives once a fragmented message went over [`MAX_FRAGMENTED`].
+pub(super) fn is_fragmented_too_large(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData
+        && e.get_ref().is_some_and(|i| i.is::<FragmentedTooLarge>())
+}
+
+#[derive(Debug)]
+struct FragmentedTooLarge;
+
+impl std::fmt::Display for FragmentedTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a fragmented message over {MAX_FRAGMENTED} bytes")
+    }
+}
+
+impl std::error::Error for FragmentedTooLarge {}
+
+/// The socket as tungstenite sees it.
+pub(super) struct Guard<S> {
+    inner: S,
+    state: State,
+    header: [u8; MAX_HEADER],
+    /// Header bytes waiting to be handed on (the original or its empty stand-in).
+    out: [u8; MAX_HEADER],
+    out_at: usize,
+    out_len: usize,
+    /// Bytes read from the socket and not yet looked at.
+    scratch: Box<[u8; SCRATCH]>,
+    scratch_at: usize,
+    scratch_len: usize,
+    /// Bytes so far of the message being sent in fragments, if one is.
+    fragmented: Option<u64>,
+    oversized: Oversized,
+}
+
+impl<S> Guard<S> {
+    pub(super) fn new(inner: S, oversized: Oversized) -> Self {
+        Guard {
+            inner,
+            state: State::Header { have: 0 },
+            header: [0; MAX_HEADER],
+            out: [0; MAX_HEADER],
+            out_at: 0,
+            out_len: 0,
+            scratch: Box::new([0; SCRATCH]),
+            scratch_at: 0,
+            scratch_len: 0,
+            fragmented: None,
+            oversized,
+        }
+    }
+
+    /// Takes header bytes from the scratch buffer, up to the end of the header; returns
+    /// how many it used.
+    fn feed_header(&mut self, mut have: usize) -> usize {
+        let mut at = self.scratch_at;
+        loop {
+            let need = header_len(&self.header[..have]).unwrap_or(2);
+            if have == need {
+                self.header_done(need);
+                break;
+            }
+            if at == self.scratch_len {
+                self.state = State::Header { have };
+                break;
+            }
+            self.header[have] = self.scratch[at];
+            have += 1;
+            at += 1;
+        }
+        at - self.scratch_at
+    }
+
+    /// A whole header is in `self.header[..len]`: decide what to hand on.
+    fn header_done(&mut self, len: usize) {
+        let h = &self.header[..len];
+        let fin = h[0] & 0x80 != 0;
+        let opcode = h[0] & 0x0f;
+        let payload = payload_len(h);
+        let masked = h[1] & 0x80 != 0;
+        let whole_data_frame = fin && (opcode == 0x1 || opcode == 0x2);
+        // Fragments: a text or binary frame without FIN starts a message, continuations
+        // (opcode 0) add to it, the one with FIN ends it. Protocol errors in that sequence
+        // are tungstenite's to find.
+        let fragmented = match (opcode, fin) {
+            (0x1 | 0x2, false) => Some(payload),
+            (0x0, _) => Some(self.fragmented.unwrap_or(0).saturating_add(payload)),
+            _ => None,
+        };
+        if let Some(total) = fragmented {
+            if total > MAX_FRAGMENTED {
+                self.state = State::Failed;
+                return;
+            }
+            self.fragmented = if fin { None } else { Some(total) };
+        }
+        let over_limit = payload > MAX_INBOUND_FRAME as u64 && payload <= HARD_FRAME_CAP as u64;
+        if whole_data_frame && over_limit && masked {
+            // An empty final binary frame with the same mask key (RFC 6455 section 5.3:
+            // the key is the last four bytes of the header).
+            self.out[0] = 0x82;
+            self.out[1] = 0x80;
+            self.out[2..6].copy_from_slice(&h[len - 4..len]);
+            self.out_len = 6;
+            self.oversized.0.store(payload as usize, Ordering::Relaxed);
+            self.state = State::Drop { left: payload };
+        } else {
+            self.out[..len].copy_from_slice(h);
+            self.out_len = len;
+            self.state = State::Pass { left: payload };
+        }
+        self.out_at = 0;
+        if payload == 0 {
+            self.state = State::Header { have: 0 };
+        }
+    }
+}
+
+/// The length of the header that starts with `h`, once its first two bytes are known.
+fn header_len(h: &[u8]) -> Option<usize> {
+    let b1 = *h.get(1)?;
+    let ext = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
+    Some(2 + ext + mask)
+}
+
+/// The payload length of a whole header.
+fn payload_len(h: &[u8]) -> u64 {
+    match h[1] & 0x7f {
+        126 => u64::from(u16::from_be_bytes([h[2], h[3]])),
+        127 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[2..10]);
+            u64::from_be_bytes(b)
+        }
+        n => u64::from(n),
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let start = buf.filled().len();
+        loop {
+            if matches!(this.state, State::Failed) {
+                if buf.filled().len() > start {
+                    return Poll::Ready(Ok(()));
+                }
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    FragmentedTooLarge,
+                )));
+            }
+            // Header bytes waiting go first.
+            if this.out_at < this.out_len {
+                let n = (this.out_len - this.out_at).min(buf.remaining());
+                buf.put_slice(&this.out[this.out_at..this.out_at + n]);
+                this.out_at += n;
+                if buf.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                continue;
+            }
+            // Then what is already read.
+            if this.scratch_at < this.scratch_len {
+                let (at, end) = (this.scratch_at, this.scratch_len);
+                let used = match this.state {
+                    State::Header { have } => this.feed_header(have),
+                    State::Pass { left } => {
+                        let n = (left.min((end - at) as u64) as usize).min(buf.remaining());
+                        buf.put_slice(&this.scratch[at..at + n]);
+                        this.advance_payload(left, n, false);
+                        n
+                    }
+                    State::Drop { left } => {
+                        let n = left.min((end - at) as u64) as usize;
+                        this.advance_payload(left, n, true);
+                        n
+                    }
+                    State::Failed => 0,
+                };
+                this.scratch_at += used;
+                if buf.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                continue;
+            }
+            // Something handed on: let tungstenite look at it before reading more.
+            if buf.filled().len() > start {
+                return Poll::Ready(Ok(()));
+            }
+            let mut rb = ReadBuf::new(&mut this.scratch[..]);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            if n == 0 {
+                // End of stream: tungstenite sees it as such.
+                return Poll::Ready(Ok(()));
+            }
+            this.scratch_at = 0;
+            this.scratch_len = n;
+        }
+    }
+}
+
+impl<S> Guard<S> {
+    fn advance_payload(&mut self, left: u64, n: usize, dropping: bool) {
+        let left = left - n as u64;
+        self.state = match (left, dropping) {
+            (0, _) => State::Header { have: 0 },
+            (l, true) => State::Drop { left: l },
+            (l, false) => State::Pass { left: l },
+        };
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guard<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A socket that hands out its bytes `step` at a time.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let n = self
+                .step
+                .min(self.data.len() - self.at)
+                .min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.data[at..at + n]);
+            self.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A masked client frame (RFC 6455 section 5.2) with key 1, 2, 3, 4.
+    fn frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
+        let mut f = vec![if fin { 0x80 } else { 0 } | opcode];
+        match len {
+            0..=125 => f.push(0x80 | len as u8),
+            126..=0xffff => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                f.push(0x80 | 127);
+                f.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&[1, 2, 3, 4]);
+        f.extend(std::iter::repeat_n(b'x', len));
+        f
+    }
+
+    async fn through(input: Vec<u8>, step: usize) -> (Vec<u8>, Oversized) {
+        let o = Oversized::default();
+        let mut g = Guard::new(
+            Trickle {
+                data: input,
+                at: 0,
+                step,
+            },
+            o.clone(),
+        );
+        let mut out = Vec::new();
+        g.read_to_end(&mut out)
+            .await
+            .expect("an in-memory socket does not fail");
+        (out, o)
+    }
+
+    #[tokio::test]
+    async fn frames_within_the_limit_pass_unchanged() {
+        let mut input = frame(true, 1, 10);
+        input.extend(frame(true, 1, MAX_INBOUND_FRAME));
+        input.extend(frame(false, 1, 300));
+        input.extend(frame(true, 9, 4));
+        input.extend(frame(true, 0, 3796));
+        for step in [1, 7, 4096] {
+            let (out, o) = through(input.clone(), step).await;
+            assert_eq!(out, input, "step {step}");
+            assert_eq!(o.take(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_whole_frame_over_the_limit_becomes_an_empty_binary_frame() {
+        for len in [MAX_INBOUND_FRAME + 1, 20_000, HARD_FRAME_CAP] {
+            for step in [1, 13, 4096] {
+                let mut input = frame(true, 1, len);
+                input.extend(frame(true, 1, 5));
+                let (out, o) = through(input, step).await;
+                let mut want = vec![0x82, 0x80, 1, 2, 3, 4];
+                want.extend(frame(true, 1, 5));
+                assert_eq!(out, want, "len {len} step {step}");
+                assert_eq!(o.take(), Some(len));
+                assert_eq!(o.take(), None);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fragmented_message_over_its_limit_fails_before_its_payload() {
+        let mut ok = frame(false, 1, 4000);
+        ok.extend(frame(true, 9, 4));
+        let mut input = ok.clone();
+        input.extend(frame(false, 0, 97));
+        input.extend(frame(true, 0, 1));
+        for step in [1, 4096] {
+            let o = Oversized::default();
+            let mut g = Guard::new(
+                Trickle {
+                    data: input.clone(),
+                    at: 0,
+                    step,
+                },
+                o,
+            );
+            let mut out = Vec::new();
+            let e = g
+                .read_to_end(&mut out)
+                .await
+                .expect_err("the 4097th byte of a fragmented message fails the read");
+            assert!(is_fragmented_too_large(&e), "{e}");
+            assert_eq!(
+                out, ok,
+                "what came before the failing fragment is handed on"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_frame_over_the_hard_cap_is_left_to_tungstenite() {
+        let input = frame(true, 1, HARD_FRAME_CAP + 1);
+        let (out, o) = through(input.clone(), 4096).await;
+        assert_eq!(out, input);
+        assert_eq!(o.take(), None);
+    }
+}

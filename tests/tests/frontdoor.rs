@@ -1,0 +1,691 @@
+//! The front door under attack (issue 19): each attack against the real daemon, bounded in
+//! count and time, from loopback addresses (127.0.0.x gives many source IPs). During each
+//! one a real client still gets HELLO, READY and HEARTBEAT_ACK within 1 s, the daemon's RSS
+//! stays under the unit's MemoryMax (64 MiB), and the attackers are shed within their
+//! deadlines. Then the upgrade checks of RFC 6455 section 4.2.1 and the close codes of
+//! section 7.4.1.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use livechat_tests::client::Client;
+use livechat_tests::daemon::Daemon;
+use livechat_tests::proto::op;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::{Instant, timeout};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The unit's MemoryMax.
+const MEMORY_MAX_KIB: u64 = 64 * 1024;
+/// The daemon's header-read timeout (daemon `HEADER_READ_TIMEOUT`).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections from one IP before their upgrade (daemon `MAX_PENDING_PER_IP`).
+const MAX_PENDING_PER_IP: usize = 32;
+/// Slack on every deadline for a loaded 2-core machine.
+const SLACK: Duration = Duration::from_secs(2);
+
+/// The daemon's resident memory, from /proc.
+fn rss_kib(d: &Daemon) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid()))
+        .expect("reading the daemon's /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc status")
+}
+
+fn assert_rss_under_ceiling(d: &Daemon, during: &str) -> u64 {
+    let rss = rss_kib(d);
+    eprintln!("RSS during {during}: {rss} KiB");
+    assert!(
+        rss < MEMORY_MAX_KIB,
+        "RSS {rss} KiB during {during}: over the unit's MemoryMax of 64 MiB"
+    );
+    rss
+}
+
+/// A real client: HELLO, READY and HEARTBEAT_ACK, all within 1 s.
+async fn real_client_is_served(d: &Daemon, during: &str) {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let user = format!("real{}", N.fetch_add(1, Ordering::Relaxed));
+    let start = Instant::now();
+    let served = timeout(Duration::from_secs(1), async {
+        let mut c = Client::identified(d, &user).await;
+        c.heartbeat().await;
+        c
+    })
+    .await;
+    match served {
+        Ok(c) => c.close().await,
+        Err(_) => panic!(
+            "a real client was not served HELLO, READY and HEARTBEAT_ACK within 1 s during \
+             {during} (gave up after {:?})",
+            start.elapsed()
+        ),
+    }
+}
+
+/// An attacker's source address: 127.0.0.`n` (n from 2; the real client is 127.0.0.1).
+fn attacker_ip(n: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, (n / 250) as u8, (n % 250 + 2) as u8))
+}
+
+async fn tcp_from(ip: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = TcpSocket::new_v4()?;
+    s.bind(SocketAddr::new(ip, 0))?;
+    s.connect(to).await
+}
+
+/// Waits for the server to end a raw connection (EOF or reset), draining what it sends.
+async fn ended_within(s: &mut TcpStream, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+fn upgrade_request(key: &str, extra: &str) -> String {
+    format!(
+        "GET /gateway HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// Sends a raw request and returns the response head.
+async fn raw_response(d: &Daemon, request: &str) -> String {
+    let mut s = TcpStream::connect(d.connect_addr()).await.expect("connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+            other => panic!(
+                "no whole response to {request:?}: {other:?}, got {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A WebSocket opened by hand, for frames no well-behaved client library sends.
+struct RawWs {
+    s: TcpStream,
+}
+
+impl RawWs {
+    async fn open(to: SocketAddr, from: IpAddr) -> std::io::Result<RawWs> {
+        let mut s = tcp_from(from, to).await?;
+        s.write_all(upgrade_request(KEY, "").as_bytes()).await?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            head.push(byte[0]);
+        }
+        if !head.starts_with(b"HTTP/1.1 101") {
+            return Err(std::io::Error::other(
+                String::from_utf8_lossy(&head).into_owned(),
+            ));
+        }
+        Ok(RawWs { s })
+    }
+
+    /// A client frame (RFC 6455 section 5.2): `first` is FIN, RSV and opcode.
+    async fn frame(&mut self, first: u8, masked: bool, payload: &[u8]) -> std::io::Result<()> {
+        let mut f = vec![first];
+        let m = if masked { 0x80 } else { 0 };
+        match payload.len() {
+            n @ 0..=125 => f.push(m | n as u8),
+            n @ 126..=0xffff => {
+                f.push(m | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(m | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let key = [7u8, 1, 9, 3];
+        if masked {
+            f.extend_from_slice(&key);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        } else {
+            f.extend_from_slice(payload);
+        }
+        self.s.write_all(&f).await
+    }
+
+    /// Reads server frames until a close frame; its code (`None` on EOF without one).
+    async fn close_code(&mut self, within: Duration) -> Option<u16> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut h = [0u8; 2];
+            tokio::time::timeout_at(deadline, self.s.read_exact(&mut h))
+                .await
+                .ok()?
+                .ok()?;
+            let len = match h[1] & 0x7f {
+                126 => {
+                    let mut b = [0u8; 2];
+                    self.s.read_exact(&mut b).await.ok()?;
+                    u16::from_be_bytes(b) as usize
+                }
+                127 => {
+                    let mut b = [0u8; 8];
+                    self.s.read_exact(&mut b).await.ok()?;
+                    u64::from_be_bytes(b) as usize
+                }
+                n => n as usize,
+            };
+            let mut payload = vec![0u8; len];
+            self.s.read_exact(&mut payload).await.ok()?;
+            if h[0] & 0x0f == 0x8 {
+                return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_and_partial_request_heads_are_shed_at_the_header_deadline() {
+    let d = Daemon::start().await;
+    let to = d.connect_addr();
+    // 600 connections from one IP: half say nothing, half send part of a request head.
+    let from = attacker_ip(0);
+    let first = Instant::now();
+    let mut conns = Vec::new();
+    for i in 0..600 {
+        let mut s = tcp_from(from, to).await.expect("attacker connect");
+        if i % 2 == 1 {
+            let _ = s.write_all(b"GET /gateway HTTP/1.1\r\nHost: x\r\n").await;
+        }
+        conns.push(s);
+    }
+    let opened = Instant::now();
+    real_client_is_served(&d, "600 idle request heads from one IP").await;
+    assert_rss_under_ceiling(&d, "600 idle request heads");
+    // Beyond the per-IP share the daemon closes at once; the rest at the header deadline.
+    for (i, s) in conns.iter_mut().enumerate().skip(2 * MAX_PENDING_PER_IP) {
+        assert!(
+            ended_within(s, Duration::from_millis(100)).await,
+            "connection {i}, over the per-IP share, is closed at once"
+        );
+    }
+    let mut ended = 0;
+    for s in &mut conns {
+        let left = (HEADER_READ_TIMEOUT + SLACK).saturating_sub(opened.elapsed());
+        if ended_within(s, left).await {
+            ended += 1;
+        }
+    }
+    assert_eq!(
+        ended, 600,
+        "every idle connection closed within the header-read timeout"
+    );
+    assert!(
+        first.elapsed() >= HEADER_READ_TIMEOUT - Duration::from_millis(500),
+        "the ones within the share lived until the deadline"
+    );
+    real_client_is_served(&d, "after the idle heads").await;
+}
+
+#[tokio::test]
+async fn connections_before_the_upgrade_are_bounded_from_many_addresses() {
+    let d = Daemon::start().await;
+    let to = d.connect_addr();
+    // 40 addresses x 20 silent connections: beyond the total, the oldest are shed.
+    let mut conns = Vec::new();
+    for i in 0..800 {
+        conns.push(
+            tcp_from(attacker_ip(i % 40), to)
+                .await
+                .expect("attacker connect"),
+        );
+    }
+    real_client_is_served(&d, "800 silent connections from 40 addresses").await;
+    assert_rss_under_ceiling(&d, "800 silent connections");
+    // The oldest (over the total of 256 before the upgrade) were shed at once.
+    let mut shed_early = 0;
+    for s in conns.iter_mut().take(400) {
+        if ended_within(s, Duration::from_millis(50)).await {
+            shed_early += 1;
+        }
+    }
+    assert!(
+        shed_early >= 300,
+        "the oldest connections over the total are shed as new ones come ({shed_early} of the first 400)"
+    );
+}
+
+#[tokio::test]
+async fn descriptor_exhaustion_sheds_the_oldest_idle_connection_and_recovers() {
+    let d = Daemon::start().await;
+    // A descriptor limit below what the connections before the upgrade may take, so that
+    // accept runs out of descriptors long before those limits.
+    let limit = 160;
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", d.pid()))
+        .arg(format!("--nofile={limit}:{limit}"))
+        .status()
+        .expect("running prlimit");
+    assert!(status.success(), "prlimit failed");
+    let to = d.connect_addr();
+    let mut conns = Vec::new();
+    for i in 0..400 {
+        conns.push(
+            tcp_from(attacker_ip(i % 20), to)
+                .await
+                .expect("attacker connect"),
+        );
+    }
+    for round in 0..3 {
+        real_client_is_served(&d, &format!("descriptor exhaustion, round {round}")).await;
+    }
+    assert_rss_under_ceiling(&d, "descriptor exhaustion");
+    let logs = d.logs();
+    let reports = logs.matches("accept failed").count();
+    assert!(reports >= 1, "exhaustion is reported: {logs}");
+    assert!(
+        reports <= 2,
+        "exhaustion is reported once per interval, not per failure ({reports} lines)"
+    );
+    drop(conns);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    real_client_is_served(&d, "after the exhaustion").await;
+}
+
+#[tokio::test]
+async fn oversized_request_heads_get_431_and_hold_no_memory() {
+    let d = Daemon::start().await;
+    let to = d.connect_addr();
+    let before = rss_kib(&d);
+    let mut conns = Vec::new();
+    let filler = format!("X-Fill: {}\r\n", "a".repeat(1000));
+    for i in 0..200 {
+        let mut s = tcp_from(attacker_ip(i % 10), to)
+            .await
+            .expect("attacker connect");
+        let _ = s.write_all(b"GET /gateway HTTP/1.1\r\nHost: x\r\n").await;
+        // 400 kB of head, never finished; the server stops reading at its limit.
+        for _ in 0..400 {
+            if timeout(Duration::from_millis(20), s.write_all(filler.as_bytes()))
+                .await
+                .map_or(true, |r| r.is_err())
+            {
+                break;
+            }
+        }
+        conns.push(s);
+    }
+    real_client_is_served(&d, "200 oversized request heads").await;
+    let during = assert_rss_under_ceiling(&d, "200 oversized request heads");
+    assert!(
+        during < before + 16 * 1024,
+        "200 oversized heads cost {} KiB (limit 8 KiB each)",
+        during.saturating_sub(before)
+    );
+    let mut answered = 0;
+    for s in &mut conns {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 512];
+        while let Ok(Ok(n)) = timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        if head.starts_with(b"HTTP/1.1 431") {
+            answered += 1;
+        }
+    }
+    assert!(
+        answered >= 190,
+        "request heads over the limit are answered 431 ({answered} of 200)"
+    );
+}
+
+/// Opens `n` WebSockets from attacker addresses, `per_ip` from each; they read HELLO and
+/// then do nothing, or ping every 500 ms when `ping`.
+async fn unidentified_flood(
+    d: &Daemon,
+    n: usize,
+    per_ip: usize,
+    ping: bool,
+) -> Vec<tokio::task::JoinHandle<Option<u16>>> {
+    let to = d.connect_addr();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let ip = attacker_ip(100 + i / per_ip);
+        let tcp = tcp_from(ip, to).await.expect("attacker connect");
+        let (ws, _) = tokio_tungstenite::client_async(format!("ws://{to}/gateway"), tcp)
+            .await
+            .expect("attacker handshake");
+        tasks.push(tokio::spawn(async move {
+            let (mut sink, mut stream) = ws.split();
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tokio::select! {
+                    m = stream.next() => match m {
+                        Some(Ok(Message::Close(Some(f)))) => return Some(u16::from(f.code)),
+                        Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return None,
+                        Some(Ok(_)) => {}
+                    },
+                    _ = tick.tick(), if ping => {
+                        let _ = sink.send(Message::Ping(vec![1].into())).await;
+                        let _ = sink.send(Message::text(r#"{"op":1}"#)).await;
+                    }
+                }
+            }
+        }));
+    }
+    tasks
+}
+
+#[tokio::test]
+async fn unidentified_connections_never_lock_out_clients_and_go_at_the_identify_deadline() {
+    let identify_ms = 3000;
+    let d = Daemon::builder()
+        .env("LIVECHAT_IDENTIFY_TIMEOUT_MS", &identify_ms.to_string())
+        .start()
+        .await;
+    let started = Instant::now();
+    // 600 that never identify from 24 addresses, half of them pinging and heartbeating.
+    let mut flood = unidentified_flood(&d, 300, 25, false).await;
+    flood.extend(unidentified_flood(&d, 300, 25, true).await);
+    for round in 0..3 {
+        real_client_is_served(&d, &format!("600 unidentified connections, round {round}")).await;
+        assert_rss_under_ceiling(&d, "600 unidentified connections");
+    }
+    let deadline = Duration::from_millis(identify_ms) + SLACK;
+    let mut codes = std::collections::BTreeMap::new();
+    for t in flood {
+        let left = deadline.saturating_sub(started.elapsed()) + SLACK;
+        let code = timeout(left, t)
+            .await
+            .expect("an unidentified connection outlived the identify deadline")
+            .expect("attacker task");
+        *codes.entry(code).or_insert(0) += 1;
+    }
+    // Shed to make room (1013) or closed at the deadline (4008), pings or not.
+    assert!(
+        codes.keys().all(|c| matches!(c, Some(1013 | 4008))),
+        "close codes of unidentified connections: {codes:?}"
+    );
+    assert!(codes.contains_key(&Some(4008)), "{codes:?}");
+    assert!(codes.contains_key(&Some(1013)), "{codes:?}");
+}
+
+#[tokio::test]
+async fn unfinished_fragmented_messages_are_bounded_and_closed_1009_beyond() {
+    let d = Daemon::start().await;
+    let to = d.connect_addr();
+    let baseline = rss_kib(&d);
+    // 120 unidentified connections (within their share of 128, so the real client does
+    // not shed one), each holding a fragmented message of 4000 bytes (under the 4096 a
+    // fragmented message may total) and pinging.
+    let mut conns = Vec::new();
+    for i in 0..120 {
+        let mut ws = RawWs::open(to, attacker_ip(200 + i / 20))
+            .await
+            .expect("attacker handshake");
+        ws.frame(0x01, true, &[b'x'; 2000]).await.expect("fragment");
+        ws.frame(0x00, true, &[b'x'; 2000]).await.expect("fragment");
+        ws.frame(0x89, true, b"p").await.expect("ping");
+        conns.push(ws);
+    }
+    real_client_is_served(&d, "120 unfinished fragmented messages").await;
+    let during = assert_rss_under_ceiling(&d, "120 unfinished fragmented messages");
+    assert!(
+        during < baseline + 8 * 1024,
+        "120 unfinished fragmented messages cost {} KiB",
+        during.saturating_sub(baseline)
+    );
+    // One more fragment takes a message over its limit: closed with 1009 before the
+    // server reads its payload; so does a first fragment of 60 kB.
+    for ws in conns.iter_mut().take(8) {
+        ws.frame(0x00, true, &[b'x'; 200]).await.expect("fragment");
+        assert_eq!(ws.close_code(Duration::from_secs(3)).await, Some(1009));
+    }
+    let mut big = RawWs::open(to, attacker_ip(300)).await.expect("handshake");
+    let _ = big.frame(0x01, true, &[b'x'; 60_000]).await;
+    assert_eq!(big.close_code(Duration::from_secs(3)).await, Some(1009));
+    drop(conns);
+    // Freed memory goes back to the kernel within the trim period.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let after = rss_kib(&d);
+    eprintln!("RSS before the fragments: {baseline} KiB, after: {after} KiB");
+    assert!(
+        after < baseline + 4 * 1024,
+        "RSS back near its baseline after the attack: {baseline} KiB before, {during} during, {after} after"
+    );
+}
+
+#[tokio::test]
+async fn frames_between_the_inbound_limit_and_the_hard_cap_are_not_buffered() {
+    let d = Daemon::start().await;
+    let to = d.connect_addr();
+    let baseline = rss_kib(&d);
+    // 120 unidentified connections each in the middle of a 65,000-byte frame: the server
+    // drops the payload as it comes, so they hold nothing.
+    let mut conns = Vec::new();
+    for i in 0..120 {
+        let mut ws = RawWs::open(to, attacker_ip(400 + i / 20))
+            .await
+            .expect("attacker handshake");
+        let mut f = vec![0x81, 0x80 | 126];
+        f.extend_from_slice(&65_000u16.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend(std::iter::repeat_n(b'x', 64_000));
+        ws.s.write_all(&f).await.expect("partial frame");
+        conns.push(ws);
+    }
+    real_client_is_served(&d, "120 frames of 65,000 bytes in progress").await;
+    let during = assert_rss_under_ceiling(&d, "120 frames of 65,000 bytes in progress");
+    assert!(
+        during < baseline + 6 * 1024,
+        "120 big frames in progress cost {} KiB",
+        during.saturating_sub(baseline)
+    );
+    drop(conns);
+}
+
+#[tokio::test]
+async fn identified_connections_at_their_inbound_worst_fit_the_ceiling_arithmetic() {
+    let d = Daemon::start().await;
+    let to = d.connect_addr();
+    let baseline = rss_kib(&d);
+    // Each of 200 identified connections has sent a whole frame at the inbound limit (so
+    // its read buffer grew to it) and holds a fragmented message of 4000 bytes: the most
+    // one connection can make the server hold inbound (docs/reliability.md "Front door").
+    let n = 200;
+    let mut conns = Vec::new();
+    for i in 0..n {
+        let mut ws = RawWs::open(to, attacker_ip(500 + i / 50))
+            .await
+            .expect("handshake");
+        let user = format!("heavy{i}");
+        let identify = json!({"op": op::IDENTIFY, "d": {"user_id": user, "token": d.token(&user)}});
+        ws.frame(0x81, true, identify.to_string().as_bytes())
+            .await
+            .expect("identify");
+        let pad = format!(r#"{{"op":1,"pad":"{}"}}"#, "x".repeat(16_384 - 17));
+        assert_eq!(pad.len(), 16_384);
+        ws.frame(0x81, true, pad.as_bytes())
+            .await
+            .expect("big frame");
+        ws.frame(0x01, true, &[b'x'; 2000]).await.expect("fragment");
+        ws.frame(0x00, true, &[b'x'; 2000]).await.expect("fragment");
+        ws.frame(0x89, true, b"p").await.expect("ping");
+        conns.push(ws);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    real_client_is_served(&d, "200 identified connections at their inbound worst").await;
+    let during = assert_rss_under_ceiling(&d, "200 identified connections at their inbound worst");
+    let each = during.saturating_sub(baseline) / n as u64;
+    eprintln!("identified connection at its inbound worst: {each} KiB each");
+    assert!(
+        each <= 40,
+        "{each} KiB per identified connection, over the 40 KiB of the ceiling arithmetic"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_closed_as_a_slow_consumer() {
+    let d = Daemon::start().await;
+    // Channels with long names make CHANNEL_LIST answers of about 32 kB (the outbound limit).
+    let mut owner = Client::identified(&d, "owner").await;
+    for i in 0..150 {
+        owner
+            .create_with(
+                &format!("channel-{i:03}-{}", "c".repeat(16)),
+                json!({"name": "n".repeat(64), "freq": "f".repeat(16)}),
+            )
+            .await;
+    }
+    let list = owner.list_full().await;
+    let answer = serde_json::to_string(&list).expect("json").len();
+    assert!(answer > 30_000, "CHANNEL_LIST answer of {answer} bytes");
+    let baseline = rss_kib(&d);
+    // 20 clients that never read, each asking for 150 lists (within the rate limit's burst).
+    let mut slow = Vec::new();
+    for i in 0..20 {
+        let mut c = Client::open_with_recv_buffer(&d, &format!("slow{i}"), 4096).await;
+        c.expect_hello().await;
+        c.identify(&d, &format!("slow{i}")).await;
+        for _ in 0..150 {
+            if c.try_send_text(r#"{"op":15}"#).await.is_err() {
+                break;
+            }
+        }
+        slow.push(c);
+    }
+    real_client_is_served(&d, "20 clients not reading big answers").await;
+    let during = assert_rss_under_ceiling(&d, "20 clients not reading big answers");
+    assert!(
+        during < baseline + 16 * 1024,
+        "20 clients not reading cost {} KiB",
+        during.saturating_sub(baseline)
+    );
+    let found = d
+        .wait_for_log("slow consumer", Duration::from_secs(10))
+        .await;
+    assert!(found, "slow consumers are closed: {}", d.logs());
+    for c in &mut slow {
+        let (closed, _) = c
+            .expect_close(Duration::from_secs(10), "slow consumer")
+            .await;
+        let code = closed.code();
+        assert!(
+            code == Some(1008) || code.is_none(),
+            "{}: a slow consumer is closed with 1008 (or cut off while its queue was full): {closed}",
+            c.label()
+        );
+    }
+    real_client_is_served(&d, "after the slow consumers").await;
+    let channels = owner.list_full().await["channels"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(channels > 0, "the owner, who reads, is still served");
+}
+
+#[tokio::test]
+async fn upgrade_requests_are_checked_as_rfc_6455_section_4_2_1_says() {
+    let d = Daemon::start().await;
+    let ok = raw_response(&d, &upgrade_request(KEY, "")).await;
+    assert!(ok.starts_with("HTTP/1.1 101"), "{ok}");
+    let v8 = raw_response(
+        &d,
+        &format!(
+            "GET /gateway HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 8\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(v8.starts_with("HTTP/1.1 426"), "{v8}");
+    assert!(
+        v8.to_ascii_lowercase()
+            .contains("sec-websocket-version: 13"),
+        "{v8}"
+    );
+    let no_connection = raw_response(
+        &d,
+        &format!(
+            "GET /gateway HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(no_connection.starts_with("HTTP/1.1 400"), "{no_connection}");
+    let bad_key = raw_response(&d, &upgrade_request("!!!", "")).await;
+    assert!(bad_key.starts_with("HTTP/1.1 400"), "{bad_key}");
+    let short_key = raw_response(&d, &upgrade_request("AAAA", "")).await;
+    assert!(short_key.starts_with("HTTP/1.1 400"), "{short_key}");
+    let post = raw_response(&d, &upgrade_request(KEY, "").replacen("GET", "POST", 1)).await;
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    let http10 = raw_response(
+        &d,
+        &upgrade_request(KEY, "").replacen("HTTP/1.1", "HTTP/1.0", 1),
+    )
+    .await;
+    assert!(
+        http10.starts_with("HTTP/1.1 400") || http10.starts_with("HTTP/1.0 400"),
+        "{http10}"
+    );
+    let other = raw_response(&d, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+    real_client_is_served(&d, "after refused upgrades").await;
+}
+
+#[tokio::test]
+async fn websocket_protocol_and_utf8_violations_close_with_1002_and_1007() {
+    let d = Daemon::start().await;
+    let to = d.connect_addr();
+    let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let cases: [(&str, u8, bool, &[u8], u16); 5] = [
+        ("an unmasked client frame", 0x81, false, b"{\"op\":1}", 1002),
+        ("reserved bits set", 0xc1, true, b"{\"op\":1}", 1002),
+        ("a continuation with no message", 0x80, true, b"x", 1002),
+        ("an unknown opcode", 0x83, true, b"x", 1002),
+        (
+            "text that is not UTF-8",
+            0x81,
+            true,
+            b"{\"op\":1,\"x\":\"\xff\xfe\"}",
+            1007,
+        ),
+    ];
+    for (what, first, masked, payload, code) in cases {
+        let mut ws = RawWs::open(to, local).await.expect("handshake");
+        ws.frame(first, masked, payload).await.expect("frame");
+        assert_eq!(
+            ws.close_code(Duration::from_secs(3)).await,
+            Some(code),
+            "{what}"
+        );
+    }
+    // A frame between the inbound limit and the hard cap: 1005, and the connection lives.
+    let mut c = Client::connect(&d, "big").await;
+    let big = format!(r#"{{"op":1,"pad":"{}"}}"#, "x".repeat(30_000));
+    c.send_text(big).await;
+    let f: Value = c.recv("ERROR for a 30 kB frame").await;
+    assert_eq!(f["op"], op::ERROR);
+    assert_eq!(f["d"]["code"], 1005);
+    c.assert_alive("after a 30 kB frame").await;
+}
