@@ -9,15 +9,9 @@
 
 pub mod config;
 
-pub mod demux;
-
 pub mod floor;
 
-pub mod rtcp;
-
-pub mod rtp;
-
-mod wire;
+pub mod wire;
 
 pub mod srtp;
 

@@ -12,7 +12,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use livechat_core::gateway::{Frame, Gateway, Transmit};
 use livechat_core::hub::{ConnId, PeerInfo};
-use livechat_core::rtp::Header;
+use livechat_core::wire::rtp::Header;
 use livechat_core::srtp::{Context, MasterKey, Suite};
 use livechat_core::time::{Duration, Instant, Now};
 use livechat_fuzz::{Rec, recycle, small_gateway, token};
@@ -111,7 +111,7 @@ fn setup(gw: &mut Gateway<'_>, rec: &mut Rec, net: &mut Net, now: Now) -> Vec<Me
     // Everyone latches with a receiver report; "a" takes the floor.
     for m in members.iter_mut() {
         let mut buf = [0u8; 64];
-        let n = livechat_core::rtcp::emit_receiver_report(m.ssrc, &[], &mut buf).unwrap();
+        let n = livechat_core::wire::rtcp::emit_receiver_report(m.ssrc, &[], &mut buf).unwrap();
         let n = match &mut m.tx {
             Some(ctx) => ctx.protect_rtcp(&mut buf, n).unwrap(),
             None => n,
@@ -210,7 +210,7 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
             Action::Rtcp { member, tamper } => {
                 let m = &mut members[usize::from(*member) % 4];
                 let mut buf = [0u8; 64];
-                let n = livechat_core::rtcp::emit_receiver_report(m.ssrc, &[], &mut buf).unwrap();
+                let n = livechat_core::wire::rtcp::emit_receiver_report(m.ssrc, &[], &mut buf).unwrap();
                 let n = match &mut m.tx {
                     Some(ctx) => ctx.protect_rtcp(&mut buf, n).unwrap(),
                     None => n,

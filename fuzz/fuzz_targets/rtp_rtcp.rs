@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use livechat_core::{demux, rtcp, rtp};
+use livechat_core::wire::{demux, rtcp, rtp};
 
 fuzz_target!(|data: &[u8]| {
     let _ = demux::classify(data);

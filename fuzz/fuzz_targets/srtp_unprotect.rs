@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::rtp::Header;
+use livechat_core::wire::rtp::Header;
 use livechat_core::srtp::{Context, MasterKey, Suite};
 
 #[derive(Arbitrary, Debug)]
@@ -53,7 +53,7 @@ fuzz_target!(|input: Input<'_>| {
         let mut buf = vec![0u8; 400];
         let n = if step.rtcp {
             // An RTCP receiver report with no blocks.
-            livechat_core::rtcp::emit_receiver_report(input.ssrc, &[], &mut buf).unwrap()
+            livechat_core::wire::rtcp::emit_receiver_report(input.ssrc, &[], &mut buf).unwrap()
         } else {
             seq = seq.wrapping_add(step.seq_delta as u16);
             let h = Header {

@@ -9,13 +9,13 @@ use core::net::SocketAddr;
 
 use super::Gateway;
 use crate::config::{MAX_DATAGRAM, SRTP_OVERHEAD};
-use crate::demux::{self, Kind};
 use crate::hub::Channel;
 use crate::media::{Drop, MediaStats, Peer, Peers};
-use crate::rtcp;
-use crate::rtp;
 use crate::srtp;
 use crate::time::Now;
+use crate::wire::demux::{self, Kind};
+use crate::wire::rtcp;
+use crate::wire::rtp;
 
 /// Room a relayed datagram may need: the largest datagram handled plus the SRTP tag.
 pub const TX_ROOM: usize = MAX_DATAGRAM + SRTP_OVERHEAD;

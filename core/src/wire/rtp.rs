@@ -15,7 +15,7 @@
 
 use core::fmt;
 
-use crate::wire::{TooSmall, Writer, be_u16, be_u32};
+use super::bytes::{Records, TooSmall, Writer, be_u16, be_u32};
 
 /// A byte range inside the header.
 type Field = core::ops::Range<usize>;
@@ -266,9 +266,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn csrcs(&self) -> Csrcs<'_> {
         let end = field::CSRC + usize::from(self.csrc_count()) * CSRC_LEN;
         let list = self.buffer.as_ref().get(field::CSRC..end).unwrap_or(&[]);
-        Csrcs {
-            chunks: list.chunks_exact(CSRC_LEN),
-        }
+        Records::new(list, usize::from(self.csrc_count()))
     }
 
     /// Offset of the header extension (just after the CSRC list).
@@ -400,32 +398,7 @@ impl<T: AsRef<[u8]>> fmt::Debug for Packet<T> {
 }
 
 /// Iterator over a packet's CSRC list.
-#[derive(Clone)]
-pub struct Csrcs<'a> {
-    chunks: core::slice::ChunksExact<'a, u8>,
-}
-
-impl Iterator for Csrcs<'_> {
-    type Item = u32;
-
-    fn next(&mut self) -> Option<u32> {
-        self.chunks.next().map(be_u32)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.chunks.size_hint()
-    }
-}
-
-impl ExactSizeIterator for Csrcs<'_> {}
-
-impl fmt::Debug for Csrcs<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Csrcs")
-            .field("remaining", &self.len())
-            .finish()
-    }
-}
+pub type Csrcs<'a> = Records<'a, u32>;
 
 /// Why a header could not be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
