@@ -82,6 +82,9 @@ mod field {
 
 /// Length of the common header.
 pub const HEADER_LEN: usize = 4;
+/// Length of the common header and the SSRC after it, the part of a compound's first
+/// packet that SRTCP leaves in the clear (RFC 3711 section 3.4).
+pub const SSRC_HEADER_LEN: usize = 8;
 /// The only RTCP version.
 pub const VERSION: u8 = 2;
 /// Length of one SR/RR report block.
@@ -362,6 +365,90 @@ pub fn first_ssrc(buf: &[u8]) -> Result<Option<u32>, Error> {
         packet?;
     }
     Ok(first.sender_ssrc())
+}
+
+/// The common header and SSRC of a compound's first packet, the 8 bytes SRTCP leaves in the
+/// clear (RFC 3711 section 3.4): what the relay reads the sender SSRC from, and SRTCP
+/// derives the IV from, before the rest is authenticated and decrypted. Walk the plain
+/// compound with [`Compound`] afterwards.
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |V=2|P|    RC   |      PT       |             length            |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                  SSRC of the first packet                     |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+///
+/// The length field is not checked against the buffer: in an SRTCP packet the E flag,
+/// index and tag follow, and in a compound more packets do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Header<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Header<T> {
+    /// Checks that `buffer` starts with a version 2 header and an SSRC.
+    pub fn new_checked(buffer: T) -> Result<Self, Error> {
+        let header = Header { buffer };
+        let buf = header.buffer.as_ref();
+        if buf.len() < SSRC_HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        if header.version() != VERSION {
+            return Err(Error::BadVersion);
+        }
+        Ok(header)
+    }
+
+    /// The wrapped buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    fn byte(&self, at: usize) -> u8 {
+        self.buffer.as_ref().get(at).copied().unwrap_or(0)
+    }
+
+    /// Version field (2 after the check).
+    pub fn version(&self) -> u8 {
+        self.byte(field::VPC) >> 6
+    }
+
+    /// Packet type of the first packet.
+    pub fn packet_type(&self) -> u8 {
+        self.byte(field::PT)
+    }
+
+    /// The 5-bit count field of the first packet.
+    pub fn count(&self) -> u8 {
+        self.byte(field::VPC) & COUNT_MASK
+    }
+
+    /// Length field of the first packet: its size in 32-bit words minus one.
+    pub fn length(&self) -> u16 {
+        self.buffer.as_ref().get(field::LENGTH).map_or(0, be_u16)
+    }
+
+    /// The SSRC after the first header: the sender's for SR, RR, APP and feedback, the
+    /// first chunk's for SDES, the first listed for BYE.
+    pub fn ssrc(&self) -> u32 {
+        self.buffer.as_ref().get(field::SSRC).map_or(0, be_u32)
+    }
+}
+
+impl<T: AsRef<[u8]>> fmt::Debug for Header<T> {
+    /// Header fields and the length; never the bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("rtcp::Header")
+            .field("packet_type", &self.packet_type())
+            .field("count", &self.count())
+            .field("ssrc", &format_args!("{:#010x}", self.ssrc()))
+            .field("len", &self.buffer.as_ref().len())
+            .finish()
+    }
 }
 
 fn check_reports(len: usize, fixed: usize, count: usize) -> Result<(), Error> {

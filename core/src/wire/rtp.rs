@@ -9,6 +9,10 @@
 //! the padding and appends an authentication tag, so the padding count of a protected packet
 //! is ciphertext. [`Packet::new_checked_header`] checks everything but the padding, for
 //! reading the SSRC, sequence number and header length of a packet before it is unprotected.
+//! It is the only RTP header parser: the SRTP context takes that view
+//! ([`Context::unprotect_rtp_packet`](crate::srtp::Context::unprotect_rtp_packet),
+//! [`Context::protect_rtp_into`](crate::srtp::Context::protect_rtp_into)), so the relay
+//! parses a packet's header once for its unprotect and every re-protect.
 //!
 //! [`Header::emit`] and [`Header::emit_packet`] write a header (and payload and padding) into a
 //! caller's buffer, for the reference client and tests.
@@ -167,9 +171,23 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(packet)
     }
 
+    /// Wraps a buffer whose header a checked view already accepted, without checking it
+    /// again: SRTP narrows a checked SRTP packet to its plaintext this way, once it has
+    /// checked that the header ends before the tag. The accessors stay panic-free whatever
+    /// the buffer holds.
+    pub(crate) fn new_unchecked(buffer: T) -> Self {
+        Packet { buffer }
+    }
+
     /// The wrapped buffer.
     pub fn into_inner(self) -> T {
         self.buffer
+    }
+
+    /// The whole packet: header, payload and padding (and, for an SRTP packet not yet
+    /// unprotected, the tag).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
     }
 
     fn check_header(&self) -> Result<(), Error> {

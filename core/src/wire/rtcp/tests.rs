@@ -595,7 +595,55 @@ fn debug_prints_no_bytes() {
     assert!(text.contains("0x9a3f2c11"), "{text}");
 }
 
+#[test]
+fn clear_header_of_srtcp() {
+    // The SR's first 8 bytes, then ciphertext, E flag and index, and tag: only the header
+    // is read.
+    let mut srtcp = CHROME_SR[..8].to_vec();
+    srtcp.extend_from_slice(&[0xff; 44 + 4 + 10]);
+    let header = Header::new_checked(&srtcp[..]).unwrap();
+    assert_eq!(header.version(), 2);
+    assert_eq!(header.packet_type(), packet_type::SR);
+    assert_eq!(header.count(), 1);
+    assert_eq!(header.length(), 12);
+    assert_eq!(header.ssrc(), 0x9a3f_2c11);
+    // The walk over the whole, still protected, datagram refuses it.
+    assert!(first_ssrc(&srtcp).is_err());
+    // Exactly 8 bytes is enough; 7 is not, nor any version but 2.
+    assert!(Header::new_checked(&CHROME_SR[..SSRC_HEADER_LEN]).is_ok());
+    assert_eq!(
+        Header::new_checked(&CHROME_SR[..SSRC_HEADER_LEN - 1]).unwrap_err(),
+        Error::Truncated
+    );
+    assert_eq!(Header::new_checked(&[][..]).unwrap_err(), Error::Truncated);
+    for version in [0u8, 1, 3] {
+        let mut buf = CHROME_SR;
+        buf[0] = (buf[0] & 0x3f) | (version << 6);
+        assert_eq!(
+            Header::new_checked(&buf[..]).unwrap_err(),
+            Error::BadVersion
+        );
+    }
+    let text = format!("{header:?}");
+    assert!(text.contains("0x9a3f2c11"), "{text}");
+    assert!(!text.contains("255"), "{text}");
+}
+
 // Property tests.
+
+/// Reads everything the clear-header view offers, when it accepts `buf`.
+fn touch_header(buf: &[u8]) {
+    if let Ok(header) = Header::new_checked(buf) {
+        let _ = (
+            header.version(),
+            header.packet_type(),
+            header.count(),
+            header.length(),
+            header.ssrc(),
+            format!("{header:?}"),
+        );
+    }
+}
 
 /// Reads everything a view offers; used by the no-panic properties.
 fn touch(packet: &Packet<'_>) {
@@ -962,6 +1010,7 @@ proptest! {
             touch(&packet);
         }
         let _ = first_ssrc(&buf);
+        touch_header(&buf);
         // Biased toward version 2 so the walk gets past the first header.
         if let Some(b) = buf.first_mut() {
             *b = (*b & 0x3f) | 0x80;
@@ -970,6 +1019,7 @@ proptest! {
             touch(&packet);
         }
         let _ = first_ssrc(&buf);
+        touch_header(&buf);
     }
 
     #[test]
@@ -1004,6 +1054,22 @@ proptest! {
             touch(packet);
         }
         prop_assert_eq!(first_ssrc(&buf).unwrap(), packets[0].sender_ssrc());
+        // The clear header agrees with the walk wherever the first packet has an SSRC.
+        let raw = packets[0].raw();
+        match Header::new_checked(&buf[..]) {
+            Ok(header) => {
+                prop_assert_eq!(header.packet_type(), raw.packet_type());
+                prop_assert_eq!(header.count(), raw.count());
+                prop_assert_eq!(header.length(), raw.length());
+                if let Some(ssrc) = packets[0].sender_ssrc() {
+                    prop_assert_eq!(header.ssrc(), ssrc);
+                }
+            }
+            Err(e) => {
+                prop_assert_eq!(e, Error::Truncated);
+                prop_assert!(buf.len() < SSRC_HEADER_LEN);
+            }
+        }
     }
 
     #[test]
