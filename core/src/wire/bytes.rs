@@ -159,3 +159,82 @@ impl<T> fmt::Debug for Records<'_, T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variable-length record: a length byte and that many bytes; a zero length ends the
+    /// list, as SDES's null item does.
+    #[derive(Debug, PartialEq)]
+    struct Item<'a>(&'a [u8]);
+
+    impl<'a> Record<'a> for Item<'a> {
+        const LEN: Option<usize> = None;
+
+        fn split(rest: &'a [u8]) -> Option<(Item<'a>, &'a [u8])> {
+            let (&len, tail) = rest.split_first()?;
+            if len == 0 {
+                return None;
+            }
+            let (value, tail) = tail.split_at_checked(usize::from(len))?;
+            Some((Item(value), tail))
+        }
+    }
+
+    const WORDS: [u8; 10] = [0, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe, 9, 9];
+
+    #[test]
+    fn words_stop_at_the_limit_or_a_short_tail() {
+        let all: Records<'_, u32> = Records::new(&WORDS, 5);
+        // Two whole words; the 2 bytes left are not a third.
+        assert_eq!(all.len(), 2);
+        assert_eq!(all.clone().collect::<Vec<_>>(), [1, 0xffff_fffe]);
+        let one: Records<'_, u32> = Records::new(&WORDS, 1);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one.collect::<Vec<_>>(), [1]);
+        let none: Records<'_, u32> = Records::new(&WORDS, 0);
+        assert_eq!(none.len(), 0);
+        assert_eq!(none.count(), 0);
+        let empty: Records<'_, u32> = Records::new(&[], 3);
+        assert_eq!(empty.count(), 0);
+    }
+
+    #[test]
+    fn size_hint_is_exact_while_iterating() {
+        let mut it: Records<'_, u32> = Records::new(&WORDS, usize::MAX);
+        for left in (0..=2).rev() {
+            assert_eq!(it.size_hint(), (left, Some(left)));
+            if left > 0 {
+                assert!(it.next().is_some());
+            }
+        }
+        assert_eq!(it.next(), None);
+        assert_eq!(it.next(), None);
+    }
+
+    #[test]
+    fn variable_records_end_at_a_refusal_and_stay_ended() {
+        let bytes = [2, b'h', b'i', 1, b'!', 0, 1, b'x'];
+        let mut it: Records<'_, Item<'_>> = Records::new(&bytes, usize::MAX);
+        assert_eq!(it.size_hint(), (0, Some(bytes.len())));
+        assert_eq!(it.next(), Some(Item(b"hi")));
+        assert_eq!(it.next(), Some(Item(b"!")));
+        // The end marker stops the walk; what follows it is never read.
+        assert_eq!(it.next(), None);
+        assert_eq!(it.size_hint(), (0, Some(0)));
+        assert_eq!(it.next(), None);
+        // A record that runs past the end is refused, not cut short.
+        let cut: Records<'_, Item<'_>> = Records::new(&[3, b'a', b'b'], usize::MAX);
+        assert_eq!(cut.count(), 0);
+        let limited: Records<'_, Item<'_>> = Records::new(&bytes, 1);
+        assert_eq!(limited.collect::<Vec<_>>(), [Item(b"hi")]);
+    }
+
+    #[test]
+    fn debug_prints_lengths_not_bytes() {
+        let it: Records<'_, u32> = Records::new(&WORDS, 7);
+        let text = format!("{it:?}");
+        assert_eq!(text, "Records { remaining_len: 10, limit: 7 }");
+    }
+}
