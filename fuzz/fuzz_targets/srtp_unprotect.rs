@@ -6,8 +6,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::wire::rtp::Header;
 use livechat_core::srtp::{Context, MasterKey, Suite};
+use livechat_core::wire::rtp::Header;
 
 #[derive(Arbitrary, Debug)]
 struct Step {
@@ -77,12 +77,12 @@ fuzz_target!(|input: Input<'_>| {
         let Ok(wire_len) = protected else { continue };
         let mut wire = buf[..wire_len].to_vec();
         let mut tampered = false;
-        if let Some((at, x)) = step.tamper {
-            if x != 0 {
-                let i = usize::from(at) % wire.len();
-                wire[i] ^= x;
-                tampered = true;
-            }
+        if let Some((at, x)) = step.tamper
+            && x != 0
+        {
+            let i = usize::from(at) % wire.len();
+            wire[i] ^= x;
+            tampered = true;
         }
         let mut got = wire.clone();
         let r = if step.rtcp {
@@ -96,16 +96,16 @@ fuzz_target!(|input: Input<'_>| {
         if let Ok(len) = r {
             assert_eq!(&got[..len], &plain[..], "accepted but not what was sent");
         }
-        if step.replay {
-            if let Some((prev, was_rtcp)) = &last {
-                let mut again = prev.clone();
-                let r = if *was_rtcp {
-                    rx.unprotect_rtcp(&mut again)
-                } else {
-                    rx.unprotect_rtp(&mut again)
-                };
-                assert!(r.is_err(), "a replayed packet was accepted");
-            }
+        if step.replay
+            && let Some((prev, was_rtcp)) = &last
+        {
+            let mut again = prev.clone();
+            let r = if *was_rtcp {
+                rx.unprotect_rtcp(&mut again)
+            } else {
+                rx.unprotect_rtp(&mut again)
+            };
+            assert!(r.is_err(), "a replayed packet was accepted");
         }
         if !tampered && r.is_ok() {
             last = Some((wire, step.rtcp));
