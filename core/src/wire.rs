@@ -10,11 +10,14 @@
 //! - [`rtcp`]: RTCP compound packets (RFC 3550 section 6), and [`rtcp::Header`], the part
 //!   of an SRTCP packet left in the clear.
 //!
-//! The byte helpers they share (big-endian reads, a bounded writer, the iterator over
-//! records laid back to back) are in `bytes`.
+//! The byte helpers they share (big-endian reads, a bounded writer) are in `bytes`, with
+//! [`Records`], the one iterator over items laid back to back: CSRC and SSRC lists, report
+//! blocks, SDES chunks and items.
 
 pub mod demux;
 pub mod rtcp;
 pub mod rtp;
 
 mod bytes;
+
+pub use bytes::{Record, Records};
