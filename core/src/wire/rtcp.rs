@@ -3,7 +3,8 @@
 //! An RTCP datagram is a compound packet: individual packets back to back, each with a
 //! 4-byte header whose length field counts 32-bit words minus one. [`Compound::new`] walks
 //! them and yields each as a typed view or the first error; it is the only door for
-//! untrusted bytes. A packet is checked before it is yielded:
+//! untrusted plain RTCP (the clear header of SRTCP has its own, below). A packet is checked
+//! before it is yielded:
 //!
 //! - version 2, the length inside the datagram, and the datagram used up exactly;
 //! - padding only on the last packet, its count nonzero and within the packet;
@@ -14,13 +15,14 @@
 //! RFC 3550 appendix A.2 rule that a compound starts with an SR or RR is not enforced, since
 //! reduced-size RTCP (RFC 5506) allows a lone feedback packet.
 //!
-//! After the views, [`first_ssrc`] gives the relay the SSRC to latch on, and
+//! After the views, [`first_ssrc`] gives the SSRC a plain compound speaks for, and
 //! [`emit_receiver_report`] and [`emit_sdes_cname`] build the RR + SDES compound a listening
 //! client sends to latch (PROTOCOL.md section 3).
 //!
-//! SRTCP: the relay sees a compound here only after the SRTP module has authenticated and
-//! decrypted it and removed the E-flag/index word and the tag; what reaches this module is
-//! plain RTCP.
+//! SRTCP (RFC 3711 section 3.4) leaves only the first packet's header and SSRC in the clear.
+//! [`Header::new_checked`] reads those 8 bytes, for the SSRC the relay looks its peer up by
+//! and the SRTP context derives the IV from; the compound is walked only after the SRTP
+//! module has authenticated and decrypted it and removed the E-flag/index word and the tag.
 
 use core::fmt;
 use core::iter::FusedIterator;
