@@ -12,7 +12,10 @@ cp "$T"/release/livechatd "$T"/release/livechatd-alloc-count
 # Built alone, so the bench's dependency features do not leak into the daemon.
 cargo build --release -p livechatd
 cargo build --release -p livechat-relay-bench
+# The C reference forwarder, searched beside the Rust ones.
+"${CC:-cc}" -O2 -Wall -o "$T"/release/livechat-forward-c benches/relay/forward.c
 exec "$T"/release/livechat-relay-bench \
     --daemon "$T"/release/livechatd \
     --alloc-daemon "$T"/release/livechatd-alloc-count \
+    --c-forwarder "$T"/release/livechat-forward-c \
     "$@"

@@ -39,9 +39,6 @@ pub struct Floor<U, const N: usize = MAX_FLOOR_QUEUE> {
     holder: Option<Holder<U>>,
     /// Ordered by priority (higher first), then arrival: the head is granted next.
     queue: Vec<Queued<U>, N>,
-    /// A deliberate defect, so the property tests can prove they catch one.
-    #[cfg(test)]
-    fault: Fault,
 }
 
 /// The two holder timers (TS 24.380 section 6.3.4.4 runs them in 'G: Floor Taken').
@@ -166,22 +163,6 @@ enum Timer {
     Max = 1,
 }
 
-/// Test-only defects for the property tests to find.
-#[cfg(test)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fault {
-    /// The real machine.
-    None,
-    /// Queue by arrival alone, ignoring priority.
-    FifoQueue,
-    /// A queued member that leaves stays queued.
-    KeepOnLeave,
-    /// The ping timer never fires.
-    IgnoreSilence,
-    /// Queueing a request tells only the requester, not those it pushed back.
-    QuietInsert,
-}
-
 impl Default for FloorTimers {
     fn default() -> Self {
         FloorTimers::DEFAULT
@@ -253,8 +234,6 @@ impl<U: Copy + Eq + fmt::Debug, const N: usize> Floor<U, N> {
             timers,
             holder: None,
             queue: Vec::new(),
-            #[cfg(test)]
-            fault: Fault::None,
         }
     }
 
@@ -322,11 +301,6 @@ impl<U: Copy + Eq + fmt::Debug, const N: usize> Floor<U, N> {
             });
             return;
         }
-        #[cfg(test)]
-        if self.fault == Fault::QuietInsert {
-            out(self.position_event(at, who));
-            return;
-        }
         self.announce_from(at, out);
     }
 
@@ -384,10 +358,6 @@ impl<U: Copy + Eq + fmt::Debug, const N: usize> Floor<U, N> {
         if self.holds(who) {
             self.pass_on(now, out);
         } else if let Some(i) = self.index_of(who) {
-            #[cfg(test)]
-            if self.fault == Fault::KeepOnLeave {
-                return;
-            }
             self.take_at(i);
             self.announce_from(i, out);
         }
@@ -498,10 +468,6 @@ impl<U: Copy + Eq + fmt::Debug, const N: usize> Floor<U, N> {
     /// Where a new request goes: after every request of its priority or higher (FIFO within a
     /// priority), before the first lower one.
     fn insert_index(&self, priority: u8) -> usize {
-        #[cfg(test)]
-        if self.fault == Fault::FifoQueue {
-            return self.queue.len();
-        }
         self.queue
             .iter()
             .position(|q| q.priority < priority)
@@ -526,29 +492,10 @@ impl<U: Copy + Eq + fmt::Debug, const N: usize> Floor<U, N> {
         Timer::ALL
             .iter()
             .copied()
-            .filter(|&t| self.runs(t))
             .map(|t| (h.deadline[t as usize], t))
             .filter(|&(at, _)| at <= now)
             .min_by_key(|&(at, _)| at)
             .map(|(_, t)| t.cause())
-    }
-
-    #[cfg(not(test))]
-    fn runs(&self, _: Timer) -> bool {
-        true
-    }
-
-    #[cfg(test)]
-    fn runs(&self, t: Timer) -> bool {
-        !(t == Timer::Ping && self.fault == Fault::IgnoreSilence)
-    }
-
-    /// A floor with a deliberate defect (see [`Fault`]).
-    #[cfg(test)]
-    pub(crate) fn with_fault(timers: FloorTimers, fault: Fault) -> Self {
-        let mut floor = Self::new(timers);
-        floor.fault = fault;
-        floor
     }
 }
 
@@ -572,6 +519,9 @@ fn to_u16(n: usize) -> u16 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod mutants;
 
 #[cfg(test)]
 mod props;

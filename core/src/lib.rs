@@ -7,6 +7,9 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+#[cfg(feature = "testing")]
+extern crate std;
+
 pub mod config;
 
 pub mod floor;
@@ -28,3 +31,6 @@ pub mod gateway;
 pub mod hub;
 
 pub mod media;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use livechat_core::gateway::Frame;
 use livechat_core::hub::{ConnId, PeerInfo};
 use livechat_core::time::{Duration, Instant, Now};
-use livechat_fuzz::{Rec, recycle, small_gateway, token};
+use livechat_fuzz::{recorder, recycle, small_gateway, token};
 use serde_json::{Value, json};
 
 #[derive(Arbitrary, Debug)]
@@ -179,7 +179,7 @@ fn request(op: &Op<'_>) -> Value {
 
 fuzz_target!(|actions: Vec<Action<'_>>| {
     let mut gw = small_gateway();
-    let mut rec = Rec::default();
+    let mut rec = recorder();
     let mut now = Now::new(Instant::from_millis(1), 1_700_000_000_000);
     let mut conns: Vec<ConnId> = Vec::new();
     let pick = |conns: &[ConnId], i: u8| conns.get(usize::from(i) % conns.len().max(1)).copied();

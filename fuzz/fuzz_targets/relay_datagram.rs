@@ -10,25 +10,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::gateway::{Frame, Gateway, Transmit};
+use livechat_core::gateway::{Frame, Gateway};
 use livechat_core::hub::{ConnId, PeerInfo};
 use livechat_core::srtp::{Context, MasterKey, Suite};
 use livechat_core::time::{Duration, Instant, Now};
 use livechat_core::wire::rtp::Header;
-use livechat_fuzz::{Rec, recycle, small_gateway, token};
+use livechat_fuzz::{Recorder, RecordingTransmit, recorder, recycle, small_gateway, token};
 use serde_json::json;
-
-#[derive(Default)]
-struct Net {
-    sent: Vec<SocketAddr>,
-}
-
-impl Transmit for Net {
-    fn send_to(&mut self, dst: SocketAddr, _datagram: &[u8]) -> bool {
-        self.sent.push(dst);
-        true
-    }
-}
 
 #[derive(Arbitrary, Debug)]
 enum Action<'a> {
@@ -70,7 +58,12 @@ fn key(i: u8) -> MasterKey {
     MasterKey::new([i; 16], [i ^ 0x5a; 14])
 }
 
-fn setup(gw: &mut Gateway<'_>, rec: &mut Rec, net: &mut Net, now: Now) -> Vec<Member> {
+fn setup(
+    gw: &mut Gateway<'_>,
+    rec: &mut Recorder,
+    net: &mut RecordingTransmit,
+    now: Now,
+) -> Vec<Member> {
     let mut members = Vec::new();
     let peer = PeerInfo {
         ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -78,7 +71,7 @@ fn setup(gw: &mut Gateway<'_>, rec: &mut Rec, net: &mut Net, now: Now) -> Vec<Me
     };
     for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
         let conn = gw.open(now, peer, rec).expect("room");
-        let send = |gw: &mut Gateway<'_>, rec: &mut Rec, v: serde_json::Value| {
+        let send = |gw: &mut Gateway<'_>, rec: &mut Recorder, v: serde_json::Value| {
             let s = v.to_string();
             gw.handle_frame(now, conn, Frame::Text(s.as_bytes()), rec);
         };
@@ -126,8 +119,8 @@ fn setup(gw: &mut Gateway<'_>, rec: &mut Rec, net: &mut Net, now: Now) -> Vec<Me
 
 fuzz_target!(|actions: Vec<Action<'_>>| {
     let mut gw = small_gateway();
-    let mut rec = Rec::default();
-    let mut net = Net::default();
+    let mut rec = recorder();
+    let mut net = RecordingTransmit::default();
     let mut now = Now::new(Instant::from_millis(1), 1_700_000_000_000);
     let mut members = setup(&mut gw, &mut rec, &mut net, now);
     let mut last: Option<(SocketAddr, Vec<u8>)> = None;
@@ -247,7 +240,7 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
                 }
             }
         }
-        assert!(!net.sent.contains(&FORGER), "the forger received media");
+        assert!(!net.sent_to(FORGER), "the forger received media");
         if must_not_relay {
             assert_eq!(
                 net.sent.len(),

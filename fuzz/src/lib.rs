@@ -1,49 +1,18 @@
-//! Shared pieces of the fuzz targets: a recording driver and a small gateway.
+//! Shared pieces of the fuzz targets: the core's recording sinks (`livechat_core::testing`)
+//! and a small gateway.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use livechat_core::config::Limits;
-use livechat_core::gateway::{Driver, Gateway, GatewayConfig, Policy};
-use livechat_core::hub::ConnId;
-use livechat_core::media::PeerList;
+use livechat_core::gateway::{Gateway, GatewayConfig, Policy};
+pub use livechat_core::testing::{Recorder, RecordingTransmit};
 use livechat_core::time::Duration;
 use livechat_core::token::TokenKey;
 
-/// Records frames per connection and checks each is a JSON object with an integer `op`.
-#[derive(Default)]
-pub struct Rec {
-    pub frames: HashMap<ConnId, Vec<serde_json::Value>>,
-    pub closed: Vec<ConnId>,
-    rng: u8,
-}
-
-impl Driver for Rec {
-    fn send(&mut self, to: &[ConnId], frame: &[u8]) {
-        let v: serde_json::Value = serde_json::from_slice(frame).expect("server frame is JSON");
-        assert!(v["op"].is_u64(), "server frame without op: {v}");
-        if v["op"] == 201 {
-            let code = v["d"]["code"].as_u64().expect("ERROR has a code");
-            assert!((1000..10000).contains(&code), "odd code {code}");
-        }
-        for c in to {
-            let q = self.frames.entry(*c).or_default();
-            q.push(v.clone());
-            // Bounded memory across long inputs.
-            if q.len() > 64 {
-                q.remove(0);
-            }
-        }
-    }
-    fn close(&mut self, conn: ConnId, _code: u16, _reason: &str) {
-        self.closed.push(conn);
-    }
-    fn fill_random(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.rng = self.rng.wrapping_add(37);
-            *b = self.rng;
-        }
-    }
+/// The core's recording driver, keeping the last 64 frames of each connection so memory
+/// stays bounded across long inputs.
+pub fn recorder() -> Recorder {
+    Recorder::bounded(64).with_random_step(37)
 }
 
 /// A gateway with small tables so inputs reach every limit, and short timers.
@@ -76,7 +45,7 @@ pub fn small_gateway() -> Box<Gateway<'static>> {
             gw.reset(cfg);
             gw
         }
-        None => Box::new(Gateway::new(cfg, Box::leak(Box::new(PeerList::new())))),
+        None => livechat_core::testing::gateway(cfg),
     }
 }
 

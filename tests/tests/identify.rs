@@ -1,5 +1,10 @@
 //! IDENTIFY, tokens and the identified/unidentified gate (PROTOCOL.md section 1, "Sessions",
-//! "Tokens", error codes 1000-1002 and 1004).
+//! "Tokens", error codes 1000-1002 and 1004) through the real daemon: HELLO, id echoes, and
+//! token checks with and without `LIVECHAT_SECRET`.
+//!
+//! The gate's rules alone (1000 before IDENTIFY, user_id and priority checks, 1002 for a
+//! second session or a second IDENTIFY, retries after a refusal, the token's priority cap)
+//! run in virtual time in core/src/gateway/tests/identify.rs.
 
 use livechat_tests::token::{mint, mint_at, now_unix};
 use livechat_tests::*;
@@ -112,44 +117,6 @@ async fn heartbeat_is_allowed_before_identify() {
     let f = c.recv("HEARTBEAT_ACK for a HEARTBEAT without id").await;
     assert_eq!(f["op"], op::HEARTBEAT_ACK, "{}", describe(&f));
     assert!(has_no_id(&f), "{f}");
-}
-
-#[tokio::test]
-async fn every_op_but_heartbeat_and_identify_is_1000_before_identify() {
-    let d = Daemon::start().await;
-    let mut c = Client::connect(&d, "conn").await;
-    let requests = [
-        (op::CHANNEL_CREATE, json!({"channel_id": "c"})),
-        (op::CHANNEL_JOIN, json!({"channel_id": "c", "ssrc": 1})),
-        (op::CHANNEL_LEAVE, json!({"channel_id": "c"})),
-        (op::CHANNEL_UPDATE, json!({"channel_id": "c", "name": "x"})),
-        (op::CHANNEL_DELETE, json!({"channel_id": "c"})),
-        (op::CHANNEL_LIST, Value::Null),
-        (op::CHANNEL_INFO, json!({"channel_id": "c"})),
-        (
-            op::MESSAGE_CREATE,
-            json!({"channel_id": "c", "content": "hi"}),
-        ),
-        // Field checks come after the identified check: still 1000.
-        (op::CHANNEL_CREATE, json!({"channel_id": 5})),
-        (op::CHANNEL_JOIN, Value::Null),
-    ];
-    for (o, body) in requests {
-        c.error(o, body, code::NOT_IDENTIFIED).await;
-    }
-    // The connection is still usable: identify, then the same op works.
-    c.identify(&d, "late").await;
-    c.create("c").await;
-}
-
-#[tokio::test]
-async fn floor_ops_before_identify_are_1000() {
-    let d = Daemon::start().await;
-    let mut c = Client::connect(&d, "conn").await;
-    for o in [op::FLOOR_REQUEST, op::FLOOR_RELEASE, op::FLOOR_PING] {
-        c.error(o, json!({"channel_id": "c"}), code::NOT_IDENTIFIED)
-            .await;
-    }
 }
 
 #[tokio::test]
@@ -318,162 +285,6 @@ async fn with_a_secret_the_mac_is_checked() {
 }
 
 #[tokio::test]
-async fn identify_priority_is_validated_and_capped_not_refused() {
-    let d = Daemon::builder().secret(SECRET).start().await;
-    let tok = mint(SECRET, "alice", 3600, 5);
-    let mut c = Client::connect(&d, "conn").await;
-    for p in [json!(256), json!(-1), json!("5"), json!(1.5), json!(true)] {
-        let f = c
-            .identify_raw(json!({"user_id": "alice", "token": tok, "priority": p}))
-            .await;
-        c.check_error(
-            &f,
-            Some(op::IDENTIFY),
-            code::MALFORMED,
-            &format!("IDENTIFY with priority {p}"),
-        );
-    }
-    // Above the token's cap is capped (PROTOCOL.md: "capped by the token"), not an error.
-    let f = c
-        .identify_raw(json!({"user_id": "alice", "token": tok, "priority": 200}))
-        .await;
-    assert_eq!(
-        f["op"],
-        op::READY,
-        "priority 200 with a cap-5 token is capped, not refused: {}",
-        describe(&f)
-    );
-    // Explicit 0 and 255 are in range.
-    let tok_b = mint(SECRET, "bob", 3600, 255);
-    let mut b = Client::connect(&d, "conn-b").await;
-    let f = b
-        .identify_raw(json!({"user_id": "bob", "token": tok_b, "priority": 255}))
-        .await;
-    assert_eq!(f["op"], op::READY, "priority 255: {}", describe(&f));
-    let tok_c = mint(SECRET, "carol", 3600, 0);
-    let mut cc = Client::connect(&d, "conn-c").await;
-    let f = cc
-        .identify_raw(json!({"user_id": "carol", "token": tok_c, "priority": 0}))
-        .await;
-    assert_eq!(f["op"], op::READY, "priority 0: {}", describe(&f));
-}
-
-#[tokio::test]
-async fn user_id_charset_and_length_are_1004() {
-    let d = Daemon::start().await;
-    let mut c = Client::connect(&d, "conn").await;
-    let too_long = "a".repeat(33);
-    let bad_ids = [
-        json!(""),
-        json!(too_long),
-        json!("a b"),
-        json!("a/b"),
-        json!("a@b"),
-        json!("a:b"),
-        json!("ä"),
-        json!("😀"),
-        json!("a\u{0}"),
-        json!(" alice"),
-        json!(42),
-        json!(null),
-        json!(["alice"]),
-    ];
-    for u in bad_ids {
-        // With no secret, any well-formed token is accepted, so only the user_id is wrong.
-        let tok = d.token("x");
-        let f = c.identify_raw(json!({"user_id": u, "token": tok})).await;
-        c.check_error(
-            &f,
-            Some(op::IDENTIFY),
-            code::MALFORMED,
-            &format!("IDENTIFY with user_id {u}"),
-        );
-    }
-    // The edges that are valid: 32 characters of the full charset, and 1 character.
-    let max = "Az09_.-Az09_.-Az09_.-Az09_.-Az09";
-    assert_eq!(max.len(), 32);
-    c.identify(&d, max).await;
-    let mut one = Client::connect(&d, "conn-1").await;
-    one.identify(&d, "x").await;
-}
-
-#[tokio::test]
-async fn duplicate_user_id_across_connections_is_1002() {
-    let d = Daemon::start().await;
-    let mut a = Client::identified(&d, "alice").await;
-    let mut a2 = Client::connect(&d, "alice-again").await;
-    let f = a2
-        .identify_raw(json!({"user_id": "alice", "token": d.token("alice")}))
-        .await;
-    a2.check_error(
-        &f,
-        Some(op::IDENTIFY),
-        code::ALREADY_IDENTIFIED,
-        "second alice",
-    );
-    // The first alice is unaffected, and the second connection can still identify as another.
-    a.assert_alive("the original alice after a duplicate login")
-        .await;
-    a.assert_quiet(
-        ms(100),
-        "a rejected duplicate login is not announced to alice",
-    )
-    .await;
-    a2.identify(&d, "alice2").await;
-}
-
-#[tokio::test]
-async fn identify_twice_on_one_connection_is_1002() {
-    let d = Daemon::start().await;
-    let mut a = Client::identified(&d, "alice").await;
-    let f = a
-        .identify_raw(json!({"user_id": "alice", "token": d.token("alice")}))
-        .await;
-    a.check_error(
-        &f,
-        Some(op::IDENTIFY),
-        code::ALREADY_IDENTIFIED,
-        "IDENTIFY again as alice",
-    );
-    let f = a
-        .identify_raw(json!({"user_id": "other", "token": d.token("other")}))
-        .await;
-    a.check_error(
-        &f,
-        Some(op::IDENTIFY),
-        code::ALREADY_IDENTIFIED,
-        "IDENTIFY again as other",
-    );
-    // Still alice: a channel op works, and "other" was not taken.
-    a.create("still-alice").await;
-    let mut o = Client::connect(&d, "conn-o").await;
-    o.identify(&d, "other").await;
-}
-
-#[tokio::test]
-async fn a_failed_identify_leaves_the_connection_open_for_a_retry() {
-    let d = Daemon::builder().secret(SECRET).start().await;
-    let mut c = Client::connect(&d, "conn").await;
-    let f = c
-        .identify_raw(json!({"user_id": "alice", "token": mint(SECRET, "bob", 60, 0)}))
-        .await;
-    c.check_error(
-        &f,
-        Some(op::IDENTIFY),
-        code::INVALID_TOKEN,
-        "wrong-user token",
-    );
-    let f = c
-        .identify_raw(json!({"user_id": "bad id", "token": mint(SECRET, "alice", 60, 0)}))
-        .await;
-    c.check_error(&f, Some(op::IDENTIFY), code::MALFORMED, "bad user_id");
-    c.assert_alive("after two failed IDENTIFYs").await;
-    c.identify_token("alice", &mint(SECRET, "alice", 60, 0))
-        .await;
-    c.create("ok").await;
-}
-
-#[tokio::test]
 async fn errors_for_parsed_frames_echo_their_id() {
     // "A request carrying id gets exactly one answer echoing id": when the frame is a JSON
     // object with a valid id, even a shape error is answered with that id.
@@ -507,64 +318,4 @@ async fn errors_for_parsed_frames_echo_their_id() {
             "the ERROR for {text} must echo id {id}: {f}"
         );
     }
-}
-
-/// The cap is observable only through floor control (FLOOR_TAKEN's `priority`).
-#[tokio::test]
-async fn a_priority_above_the_token_cap_is_capped_as_floor_taken_shows() {
-    let d = Daemon::builder().secret(SECRET).start().await;
-    let mut alice = Client::connect(&d, "conn-a").await;
-    let f = alice
-        .identify_raw(
-            json!({"user_id": "alice", "token": mint(SECRET, "alice", 3600, 5),
-            "priority": 200}),
-        )
-        .await;
-    assert_eq!(f["op"], op::READY, "{}", describe(&f));
-    alice.user_id = Some("alice".into());
-    let mut bob = Client::connect(&d, "conn-b").await;
-    bob.identify_token("bob", &mint(SECRET, "bob", 3600, 0))
-        .await;
-    alice.create("f").await;
-    alice.join("f").await;
-    bob.join("f").await;
-    alice.expect_member_event("join", "f", "bob").await;
-
-    // The session priority (200) is capped by the token (5).
-    alice
-        .send_op(op::FLOOR_REQUEST, json!({"channel_id": "f"}))
-        .await;
-    alice
-        .recv_where("FLOOR_GRANTED to alice", |f| f["op"] == op::FLOOR_GRANTED)
-        .await;
-    let taken = bob
-        .recv_where("FLOOR_TAKEN by alice", |f| f["op"] == op::FLOOR_TAKEN)
-        .await;
-    assert_eq!(
-        taken["d"]["priority"], 5,
-        "IDENTIFY priority 200 with a cap-5 token must be capped to 5: {taken}"
-    );
-    alice
-        .send_op(op::FLOOR_RELEASE, json!({"channel_id": "f"}))
-        .await;
-    bob.recv_where("FLOOR_IDLE", |f| f["op"] == op::FLOOR_IDLE)
-        .await;
-    alice
-        .recv_where("FLOOR_IDLE", |f| f["op"] == op::FLOOR_IDLE)
-        .await;
-
-    // An explicit FLOOR_REQUEST priority is capped the same way.
-    alice
-        .send_op(
-            op::FLOOR_REQUEST,
-            json!({"channel_id": "f", "priority": 250}),
-        )
-        .await;
-    let taken = bob
-        .recv_where("FLOOR_TAKEN by alice again", |f| f["op"] == op::FLOOR_TAKEN)
-        .await;
-    assert_eq!(
-        taken["d"]["priority"], 5,
-        "FLOOR_REQUEST priority 250 with a cap-5 token must be capped to 5: {taken}"
-    );
 }

@@ -1,5 +1,9 @@
 //! Sessions: heartbeats, zombies, disconnect cleanup, per-IP connection cap, rate limiting and
-//! slow consumers (PROTOCOL.md sections 1 and 5).
+//! slow consumers (PROTOCOL.md sections 1 and 5), through the daemon's sockets and timers.
+//!
+//! The rules alone (a zombie reaped at exactly two heartbeat intervals and cleaned up like a
+//! disconnect, heartbeats and any other frame as activity, a disconnect leaving every channel)
+//! run in virtual time in core/src/gateway/tests/timers.rs.
 
 use std::time::Duration;
 
@@ -7,19 +11,6 @@ use livechat_tests::*;
 use tokio::time::Instant;
 
 const QUIET: u64 = 250;
-
-/// Heartbeats each of `keep` every `every` for `total`.
-/// Heartbeats every client in `keep` every `every` for `total` (both times the time scale).
-async fn keep_alive_for(keep: &mut [&mut Client], total: Duration, every: Duration) {
-    let (total, every) = (scaled(total), scaled(every));
-    let end = Instant::now() + total;
-    while Instant::now() < end {
-        for c in keep.iter_mut() {
-            c.bg_heartbeat().await;
-        }
-        tokio::time::sleep(every.min(end.saturating_duration_since(Instant::now()))).await;
-    }
-}
 
 #[tokio::test]
 async fn heartbeat_gets_heartbeat_ack_identified_or_not() {
@@ -54,61 +45,6 @@ async fn hello_announces_the_configured_heartbeat_interval() {
 }
 
 #[tokio::test]
-async fn a_silent_member_is_reaped_after_two_intervals_and_cleaned_up() {
-    let d = daemon_with_short_heartbeat().await;
-    let mut keeper = Client::identified(&d, "keeper").await;
-    keeper.create("net").await;
-    keeper.join("net").await;
-    let mut zombie = Client::identified(&d, "zombie").await;
-    let zombie_ssrc = fresh_ssrc();
-    zombie.join_ssrc("net", zombie_ssrc).await;
-    let silent_since = Instant::now();
-    keeper.expect_member_event("join", "net", "zombie").await;
-
-    // The keeper heartbeats every 150 ms and waits for the zombie's `leave`. The zombie's
-    // socket is not even read (so nothing, not even a pong, goes out from it).
-    let mut left_after = None;
-    while silent_since.elapsed() < scaled(ms(4000)) {
-        keeper.bg_heartbeat().await;
-        let got = keeper
-            .try_recv_where(ms(150), |f| {
-                f["op"] == op::CHANNEL_EVENT
-                    && f["d"]["event"] == "leave"
-                    && f["d"]["user_id"] == "zombie"
-            })
-            .await;
-        match got {
-            Ok(_) => {
-                left_after = Some(silent_since.elapsed());
-                break;
-            }
-            Err(None) => {}
-            Err(Some(c)) => panic!("the heartbeating keeper was closed: {c}"),
-        }
-    }
-    let left_after = left_after.expect(
-        "a member silent for 2 x 400 ms must be reaped as a zombie, and the others told \
-         `leave`; nothing came within 4 s",
-    );
-    assert!(
-        left_after >= scaled(ms(700)),
-        "reaped after {left_after:?}: too early, a zombie is silent for 2 x heartbeat_interval \
-         = 800 ms"
-    );
-    assert!(
-        left_after <= scaled(ms(2500)),
-        "reaped only after {left_after:?} (2 x 400 ms silence expected, allowing timer slack)"
-    );
-    // The zombie's connection is closed (code not asserted).
-    zombie.expect_close(TIMEOUT, "a reaped zombie").await;
-    // Cleaned up as on disconnect: not a member, user_id and SSRC free.
-    assert_eq!(keeper.members("net").await, ids(&["keeper"]));
-    let mut back = Client::identified(&d, "zombie").await;
-    back.join_ssrc("net", zombie_ssrc).await;
-    keeper.expect_member_event("join", "net", "zombie").await;
-}
-
-#[tokio::test]
 async fn an_unidentified_silent_connection_is_reaped_too() {
     let d = daemon_with_short_heartbeat().await;
     let mut c = Client::connect(&d, "silent").await;
@@ -119,21 +55,6 @@ async fn an_unidentified_silent_connection_is_reaped_too() {
         "an unidentified connection silent for 2.5 s with heartbeat_interval 400 ms",
     )
     .await;
-}
-
-#[tokio::test]
-async fn a_client_that_keeps_heartbeating_survives_past_two_seconds() {
-    let d = daemon_with_short_heartbeat().await;
-    let mut a = Client::identified(&d, "alice").await;
-    a.create("c").await;
-    a.join("c").await;
-    let mut unidentified = Client::connect(&d, "unidentified").await;
-    keep_alive_for(&mut [&mut a, &mut unidentified], ms(2500), ms(200)).await;
-    a.assert_alive("heartbeating every 200 ms for 2.5 s").await;
-    unidentified
-        .assert_alive("an unidentified client heartbeating every 200 ms")
-        .await;
-    assert_eq!(a.members("c").await, ids(&["alice"]));
 }
 
 #[tokio::test]
@@ -418,30 +339,6 @@ async fn a_member_that_never_reads_does_not_stall_its_channel() {
         )
         .await;
     drop(stuck);
-}
-
-#[tokio::test]
-async fn a_disconnect_leaves_every_joined_channel() {
-    let d = Daemon::start().await;
-    let mut hub = Client::identified(&d, "hub").await;
-    let mut others = Vec::new();
-    for ch in ["x", "y", "z"] {
-        hub.create(ch).await;
-        let mut o = Client::identified(&d, &format!("watch-{ch}")).await;
-        o.join(ch).await;
-        others.push(o);
-    }
-    for ch in ["x", "y", "z"] {
-        hub.join(ch).await;
-    }
-    hub.drop_abruptly();
-    for (o, ch) in others.iter_mut().zip(["x", "y", "z"]) {
-        o.expect_member_event("join", ch, "hub").await;
-        o.expect_member_event("leave", ch, "hub").await;
-        o.assert_quiet(ms(QUIET), "exactly one leave per channel")
-            .await;
-        assert_eq!(o.members(ch).await, ids(&[&format!("watch-{ch}")]));
-    }
 }
 
 #[tokio::test]

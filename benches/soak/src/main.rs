@@ -186,6 +186,33 @@ fn summary(mut v: Vec<f64>) -> String {
 }
 
 /// The last `stats:` line the daemon logged.
+/// The daemon's stats interval in the flood part (LIVECHAT_STATS_INTERVAL_S).
+const STATS_INTERVAL_S: u64 = 5;
+
+/// The stats-line drop reasons a flood datagram can end in (daemon/src/dump.rs).
+const FLOOD_DROPS: [&str; 5] = ["malformed", "unknown_ssrc", "auth", "replay", "spoofed"];
+
+/// One `key=N` counter of a stats line (0 when absent).
+fn stat_of(line: &str, key: &str) -> u64 {
+    line.split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter_map(|w| w.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Datagrams the kernel dropped at the IPv4 UDP socket bound to `addr` because its receive
+/// buffer was full (the `drops` column of /proc/net/udp).
+fn udp_kernel_drops(addr: SocketAddr) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
+    let local = format!(":{:04X}", addr.port());
+    table.lines().skip(1).find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        let ours = cols.get(1).is_some_and(|a| a.ends_with(&local));
+        ours.then(|| cols.last()?.parse().ok()).flatten()
+    })
+}
+
 fn last_stats(d: &Daemon) -> String {
     d.logs()
         .lines()
@@ -790,7 +817,7 @@ async fn flood(opts: &Opts, v: &mut Verdict) {
         "\n== flood: PTT over SRTP, {} s without and {} s with a media flood at {} pps ==",
         opts.phase_secs, opts.phase_secs, opts.flood_pps
     );
-    let d = start_daemon(&[("LIVECHAT_STATS_INTERVAL_S", "5")]).await;
+    let d = start_daemon(&[("LIVECHAT_STATS_INTERVAL_S", &STATS_INTERVAL_S.to_string())]).await;
     let url = d.ws_url();
     let admin = Radio::connect(&url, "ptt-admin", &token("ptt-admin"))
         .await
@@ -848,8 +875,12 @@ async fn flood(opts: &Opts, v: &mut Verdict) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu0 = cpu_secs(d.pid()).unwrap_or(0.0);
     let (quiet_sent, quiet_err) = converse(&setup, opts.phase_secs).await;
-    let stats_quiet = last_stats(&d);
     let cpu1 = cpu_secs(d.pid()).unwrap_or(0.0);
+    // A stats line written after the quiet phase ended, so the flood's drops are exactly the
+    // difference to the line after the flood.
+    tokio::time::sleep(Duration::from_secs(STATS_INTERVAL_S + 1)).await;
+    let stats_quiet = last_stats(&d);
+    let kernel_drops0 = udp_kernel_drops(d.udp);
 
     // The flood: a foreign socket (garbage, forged, replays) and replays from the talkers' own
     // sockets (the same address the daemon latched).
@@ -895,8 +926,11 @@ async fn flood(opts: &Opts, v: &mut Verdict) {
     let _ = th.join();
     let _ = same_addr.await;
     let cpu2 = cpu_secs(d.pid()).unwrap_or(0.0);
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::time::sleep(Duration::from_secs(STATS_INTERVAL_S + 1)).await;
     let stats_flood = last_stats(&d);
+    let kernel_drops = udp_kernel_drops(d.udp)
+        .zip(kernel_drops0)
+        .map(|(b, a)| b - a);
 
     let sent_times = setup.sent.lock().map(|m| m.clone()).unwrap_or_default();
     let mut per_listener = Vec::new();
@@ -961,7 +995,35 @@ async fn flood(opts: &Opts, v: &mut Verdict) {
     println!("  talker errors: quiet {quiet_err:?}, flood {flood_err:?}");
     println!("  daemon stats after the quiet phase: {stats_quiet}");
     println!("  daemon stats after the flood:       {stats_flood}");
+    // Every flood datagram is either dropped by the daemon under a named reason or dropped
+    // by the kernel before the daemon read it (the socket's receive buffer overflowed).
+    let dropped: u64 = FLOOD_DROPS
+        .iter()
+        .map(|k| stat_of(&stats_flood, k).saturating_sub(stat_of(&stats_quiet, k)))
+        .sum();
+    let by_reason: Vec<String> = FLOOD_DROPS
+        .iter()
+        .map(|k| {
+            let n = stat_of(&stats_flood, k).saturating_sub(stat_of(&stats_quiet, k));
+            format!("{k} {n}")
+        })
+        .collect();
+    let kernel = kernel_drops.unwrap_or(0);
+    println!(
+        "  flood accounted: daemon drops {dropped} ({}), kernel receive-buffer drops {}; \
+         unaccounted {}",
+        by_reason.join(", "),
+        kernel_drops.map_or("n/a".to_owned(), |k| k.to_string()),
+        flood_total as i64 - dropped as i64 - kernel as i64
+    );
     println!("  load average: {}", loadavg());
+    v.check(
+        dropped + kernel == flood_total,
+        format!(
+            "every flood datagram accounted for ({dropped} dropped by reason + {kernel} by the \
+             kernel of {flood_total})"
+        ),
+    );
     v.check(
         quiet_err.is_empty() && flood_err.is_empty(),
         "talkers got the floor and sent in both phases",

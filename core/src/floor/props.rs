@@ -1,6 +1,7 @@
 //! Property tests: random sessions checked step by step against an observer that rebuilds
 //! the floor from the inputs and the emitted events alone, and proof that the same checks
-//! catch deliberately broken machines.
+//! catch deliberately broken machines (the wrappers of [`super::mutants`]; the shipped
+//! [`Floor`] has no defect to switch on).
 //!
 //! Each check is tagged (`[order]`, `[member]`, ...) so the teeth tests can assert which
 //! property caught a defect.
@@ -14,6 +15,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
+use super::mutants::{Fault, Machine, Mutant};
 use super::*;
 
 /// Members of the channel in every session.
@@ -187,18 +189,26 @@ impl Observer {
     }
 }
 
+/// Runs one session against the real floor (`Fault::None`) or a broken one, with a queue
+/// of `N`.
+fn check<const N: usize>(ops: &[Op], fault: Fault) -> Result<Stats, TestCaseError> {
+    match fault {
+        Fault::None => run(Floor::<u8, N>::new(timers()), N, ops),
+        _ => run(Mutant::<N>::new(timers(), fault), N, ops),
+    }
+}
+
 /// Runs one session and checks every property after every step; then releases until idle,
 /// which must grant every waiting request in order.
-fn check<const N: usize>(ops: &[Op], fault: Fault) -> Result<Stats, TestCaseError> {
-    let mut fl = Floor::<u8, N>::with_fault(timers(), fault);
-    let mut obs = Observer::new(timers(), N);
+fn run(mut fl: impl Machine, cap: usize, ops: &[Op]) -> Result<Stats, TestCaseError> {
+    let mut obs = Observer::new(timers(), cap);
     let mut stats = Stats::default();
     let mut now = Instant::ZERO;
     for (i, &op) in ops.iter().enumerate() {
         step(&mut fl, &mut obs, &mut stats, &mut now, op)
             .map_err(|e| TestCaseError::fail(format!("{} at step {i} {op:?}", message(&e))))?;
     }
-    for _ in 0..=N {
+    for _ in 0..=cap {
         let Some((holder, _)) = fl.holder() else {
             break;
         };
@@ -220,14 +230,14 @@ fn message(e: &TestCaseError) -> String {
     }
 }
 
-fn step<const N: usize>(
-    fl: &mut Floor<u8, N>,
+fn step(
+    fl: &mut impl Machine,
     obs: &mut Observer,
     stats: &mut Stats,
     now: &mut Instant,
     op: Op,
 ) -> Result<(), TestCaseError> {
-    let before: Vec<(u8, u8)> = fl.queue().collect();
+    let before: Vec<(u8, u8)> = fl.queue();
     let mut ev: Vec<Ev> = Vec::new();
     let mut released = None;
     let mut timed = false;
@@ -510,8 +520,8 @@ fn absorb(
 }
 
 /// Compares the machine with the observer after a step.
-fn check_state<const N: usize>(
-    fl: &Floor<u8, N>,
+fn check_state(
+    fl: &impl Machine,
     obs: &Observer,
     op: Op,
     now: Instant,
@@ -519,7 +529,7 @@ fn check_state<const N: usize>(
     ev: &[Ev],
     timed: bool,
 ) -> Result<(), TestCaseError> {
-    let queue: Vec<(u8, u8)> = fl.queue().collect();
+    let queue: Vec<(u8, u8)> = fl.queue();
     let holder = fl.holder();
 
     // Holder and every queued user are current members.
@@ -531,7 +541,7 @@ fn check_state<const N: usize>(
         );
     }
     // Bounded, no duplicates, the holder not waiting.
-    ensure!(queue.len() <= N, "bounded", "{} queued", queue.len());
+    ensure!(queue.len() <= obs.cap, "bounded", "{} queued", queue.len());
     let distinct: BTreeSet<u8> = queue.iter().map(|q| q.0).collect();
     ensure!(
         distinct.len() == queue.len(),

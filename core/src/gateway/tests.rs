@@ -1,42 +1,21 @@
-//! Gateway scenarios driven in virtual time through a recording driver.
+//! Gateway scenarios driven in virtual time through the recording driver
+//! ([`Recorder`]): a [`Sim`] owns one gateway and its clock, and only [`Sim::advance`] moves
+//! time, waking at each deadline the gateway announces as a driver would. The submodules
+//! script sessions against it: floor control, heartbeats and zombies, channel rules, the
+//! IDENTIFY gate, the media relay. Every gateway in these tests is built by [`Sim::new`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
 use super::*;
+use crate::testing::Recorder;
 use crate::token::TokenKey;
-
-/// Records what the core asked for, per connection.
-#[derive(Default)]
-pub(crate) struct Rec {
-    pub(crate) frames: HashMap<ConnId, Vec<Value>>,
-    pub(crate) closed: Vec<(ConnId, u16)>,
-    pub(crate) rng: u8,
-}
-
-impl Driver for Rec {
-    fn send(&mut self, to: &[ConnId], frame: &[u8]) {
-        let v: Value = serde_json::from_slice(frame).expect("server frames are JSON");
-        for c in to {
-            self.frames.entry(*c).or_default().push(v.clone());
-        }
-    }
-    fn close(&mut self, conn: ConnId, code: u16, _reason: &str) {
-        self.closed.push((conn, code));
-    }
-    fn fill_random(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.rng = self.rng.wrapping_add(1);
-            *b = self.rng;
-        }
-    }
-}
 
 pub(crate) struct Sim {
     pub(crate) gw: Box<Gateway<'static>>,
-    pub(crate) rec: Rec,
+    pub(crate) rec: Recorder,
     pub(crate) now: Now,
 }
 
@@ -57,19 +36,41 @@ pub(crate) fn config(limits: Limits) -> GatewayConfig {
 impl Sim {
     pub(crate) fn new(limits: Limits) -> Self {
         Sim {
-            gw: Box::new(Gateway::new(
-                config(limits),
-                Box::leak(Box::new(crate::media::PeerList::new())),
-            )),
-            rec: Rec::default(),
+            gw: crate::testing::gateway(config(limits)),
+            rec: Recorder::new(),
             now: Now::new(Instant::from_millis(1_000), 1_700_000_000_000),
         }
     }
 
+    /// Lets `ms` of virtual time pass the way a driver lives through it: it wakes at every
+    /// deadline [`Gateway::poll_timeout`] announces on the way (re-reading it after each
+    /// `handle_timeout`, quinn-proto's `drive`), then at the end. So a timer fires at its
+    /// own deadline, and what it starts (a new holder's timers) starts there.
+    ///
+    /// # Panics
+    ///
+    /// If `handle_timeout` leaves a deadline at or before the clock: the driver would spin.
     pub(crate) fn advance(&mut self, ms: u64) {
-        self.now.mono = self.now.mono + Duration::from_millis(ms);
-        self.now.unix_ms += ms;
+        let until = self.now.mono + Duration::from_millis(ms);
+        while let Some(at) = self.gw.poll_timeout().filter(|&at| at < until) {
+            self.set_clock(at.max(self.now.mono));
+            self.gw.handle_timeout(self.now, &mut self.rec);
+            let next = self.gw.poll_timeout();
+            assert!(
+                next.is_none_or(|n| n > self.now.mono),
+                "handle_timeout at {:?} left the deadline at {next:?}",
+                self.now.mono
+            );
+        }
+        self.set_clock(until);
         self.gw.handle_timeout(self.now, &mut self.rec);
+    }
+
+    /// Moves both clocks to `at`, no earlier than now.
+    fn set_clock(&mut self, at: Instant) {
+        let step = at.saturating_since(self.now.mono);
+        self.now.mono = self.now.mono + step;
+        self.now.unix_ms += step.as_millis();
     }
 
     pub(crate) fn connect_from(&mut self, ip: IpAddr) -> ConnId {
@@ -119,11 +120,178 @@ impl Sim {
     }
 
     pub(crate) fn take(&mut self, c: ConnId) -> Vec<Value> {
-        self.rec.frames.remove(&c).unwrap_or_default()
+        self.rec.take(c)
     }
 
     pub(crate) fn join(&mut self, c: ConnId, chan: &str, ssrc: u32) -> Vec<Value> {
         self.req(c, json!({"op":11,"d":{"channel_id":chan,"ssrc":ssrc}}))
+    }
+}
+
+pub(crate) fn chan(channel: &str) -> Value {
+    json!({"channel_id": channel})
+}
+
+pub(crate) fn fresh_ssrc() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0x5000);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) fn fresh_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(9000);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Scenario steps shared by the test modules: sessions, channels, frames taken one by one.
+impl Sim {
+    /// An identified session for `user` with a token of priority cap `cap`, sending
+    /// IDENTIFY's `priority` when given.
+    pub(crate) fn member(&mut self, user: &str, cap: u8, priority: Option<u8>) -> ConnId {
+        let c = self.connect();
+        let mut d = json!({"user_id": user, "token": self.token(user, cap)});
+        if let Some(p) = priority {
+            d["priority"] = json!(p);
+        }
+        let r = self.req(c, json!({"op": 3, "d": d}));
+        assert_eq!(
+            r.len(),
+            1,
+            "{user}: IDENTIFY {d} answers READY alone: {r:?}"
+        );
+        assert_eq!(r[0]["op"], 4, "{user}: IDENTIFY {d}: {r:?}");
+        c
+    }
+
+    pub(crate) fn name(&self, c: ConnId) -> String {
+        self.gw.user_id(c).to_owned()
+    }
+
+    pub(crate) fn create(&mut self, c: ConnId, channel: &str) {
+        let r = self.req(c, json!({"op": 10, "d": chan(channel)}));
+        assert_eq!(r.len(), 1, "CHANNEL_CREATE {channel}: {r:?}");
+        assert_eq!(r[0]["d"]["req_op"], 10, "CHANNEL_CREATE {channel}: {r:?}");
+    }
+
+    /// CHANNEL_JOIN with a fresh SSRC; the next frame is its ACK (a floor event may follow).
+    pub(crate) fn enter(&mut self, c: ConnId, channel: &str) {
+        self.send(
+            c,
+            json!({"op": 11, "d": {"channel_id": channel, "ssrc": fresh_ssrc()}}),
+        );
+        let f = self.next(c, "JOIN's ACK");
+        assert!(
+            f["op"] == 200 && f["d"]["req_op"] == 11 && f["d"]["channel_id"] == channel,
+            "{}: JOIN {channel}: {f}",
+            self.name(c)
+        );
+    }
+
+    /// Each joins `channel` in order; then each takes the `join` events of those after it,
+    /// strictly in order, so every member starts with nothing pending.
+    pub(crate) fn join_all_to(&mut self, channel: &str, cs: &[ConnId]) {
+        for &c in cs {
+            self.enter(c, channel);
+        }
+        for (i, &c) in cs.iter().enumerate() {
+            for &later in &cs[i + 1..] {
+                let who = self.name(later);
+                self.member_event(c, "join", channel, &who, "setting up the channel");
+            }
+        }
+    }
+
+    /// The next frame `c` received, which must exist.
+    pub(crate) fn next(&mut self, c: ConnId, what: &str) -> Value {
+        let name = self.name(c);
+        let q = self.rec.frames.entry(c).or_default();
+        assert!(!q.is_empty(), "{name}: expected {what}, nothing was sent");
+        q.remove(0)
+    }
+
+    /// The next frame to `c` is `o` (without `id`) and its `d` holds the values in `want`.
+    pub(crate) fn event(&mut self, c: ConnId, o: i64, want: Value, context: &str) -> Value {
+        let what = format!("op {o} {want} ({context})");
+        let f = self.next(c, &what);
+        let fields = want.as_object().unwrap();
+        assert!(
+            f["op"] == o && fields.iter().all(|(k, v)| f["d"][k] == *v),
+            "{}: the next frame should be {what}, got {f}",
+            self.name(c)
+        );
+        assert!(f.get("id").is_none(), "events carry no `id`: {f}");
+        f["d"].clone()
+    }
+
+    pub(crate) fn member_event(
+        &mut self,
+        c: ConnId,
+        event: &str,
+        channel: &str,
+        who: &str,
+        context: &str,
+    ) {
+        let want = json!({"event": event, "channel_id": channel, "user_id": who});
+        self.event(c, 100, want, context);
+    }
+
+    pub(crate) fn left(&mut self, c: ConnId, channel: &str, who: &str, context: &str) {
+        self.member_event(c, "leave", channel, who, context);
+    }
+
+    /// `o` with `d` and a fresh id is refused: the next frame is ERROR `code` echoing the id.
+    pub(crate) fn refused(&mut self, c: ConnId, o: i64, d: Value, code: i64) {
+        let id = fresh_id();
+        self.send(c, json!({"op": o, "d": d, "id": id}));
+        let f = self.next(c, "an ERROR");
+        assert!(
+            f["op"] == 201 && f["d"]["code"] == code && f["d"]["req_op"] == o && f["id"] == id,
+            "{}: op {o} {d} should get ERROR {code} echoing id {id}, got {f}",
+            self.name(c)
+        );
+    }
+
+    /// Nothing is waiting for any of `cs`.
+    pub(crate) fn quiet(&mut self, cs: &[ConnId], context: &str) {
+        for &c in cs {
+            let pending = self.take(c);
+            assert!(
+                pending.is_empty(),
+                "{}: nothing more was due ({context}), got {pending:?}",
+                self.name(c)
+            );
+        }
+    }
+
+    /// `o` with `d` and a fresh id; the very next frame is its ACK, exactly `{req_op: o}`.
+    pub(crate) fn acked(&mut self, c: ConnId, o: i64, d: Value) {
+        let id = fresh_id();
+        self.send(c, json!({"op": o, "d": d, "id": id}));
+        let f = self.next(c, "the ACK");
+        assert_eq!(
+            f,
+            json!({"op": 200, "d": {"req_op": o}, "id": id}),
+            "{}: op {o} {d} with an id gets its bare ACK first",
+            self.name(c)
+        );
+    }
+
+    /// Moves the clock to `at` (firing what is due there).
+    pub(crate) fn advance_to(&mut self, at: Instant) {
+        assert!(at >= self.now.mono, "time runs forward");
+        let ms = at.saturating_since(self.now.mono).as_millis();
+        self.advance(ms);
+        assert_eq!(self.now.mono, at);
+    }
+
+    pub(crate) fn heartbeat(&mut self, cs: &[ConnId]) {
+        for &c in cs {
+            let r = self.req(c, json!({"op": 1}));
+            assert_eq!(r, vec![json!({"op": 2, "d": null})], "HEARTBEAT_ACK");
+        }
     }
 }
 
@@ -519,12 +687,13 @@ fn floor_timers_revoke_and_pass_on() {
     assert_eq!(r[0]["d"]["cause"], "timeout");
     assert_eq!(ops(&r), vec![52, 53]);
     assert_eq!(ops(&s.take(c)), vec![50]);
-    let mut seen = Vec::new();
+    // b's last ping was at 200 ms: revoked at 500 ms, when c was granted. c pings from
+    // 600 ms every 250 ms, within its 300 ms ping timer: revoked at its 1500 ms max deadline.
+    let mut seen = s.req(c, json!({"op":32,"d":{"channel_id":"c"}}));
     for _ in 0..4 {
         s.advance(250);
         seen.extend(s.req(c, json!({"op":32,"d":{"channel_id":"c"}})));
     }
-    // Granted at 600 ms, pinging every 250 ms: revoked at its 1600 ms max deadline.
     let revokes: Vec<_> = seen.iter().filter(|f| f["op"] == 52).collect();
     assert_eq!(revokes.len(), 1, "{seen:?}");
     assert_eq!(revokes[0]["d"]["cause"], "max_duration");
@@ -554,7 +723,11 @@ fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
     assert_eq!(ops(&s.take(c)), vec![100]);
 }
 
+mod channels;
+mod floor;
+mod identify;
 mod relay;
+mod timers;
 
 /// Everything a scripted run shows from outside: connection ids, frames, closes, timers and
 /// counters.
@@ -628,7 +801,7 @@ fn reset_gives_a_gateway_like_a_new_one() {
         used.gw.close(used.now, c, &mut used.rec);
     }
     used.gw.reset(config(Limits::default()));
-    used.rec = Rec::default();
+    used.rec = Recorder::new();
     used.now = Now::new(Instant::from_millis(1_000), 1_700_000_000_000);
     assert_eq!(used.gw.stats(), fresh_stats());
     assert_eq!(transcript(&mut used), expected);

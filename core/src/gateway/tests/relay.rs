@@ -7,23 +7,11 @@ use serde_json::{Value, json};
 
 use super::{Sim, code};
 use crate::config::Limits;
-use crate::gateway::Transmit;
 use crate::hub::ConnId;
 use crate::srtp::{Context, MasterKey, Suite};
+use crate::testing::RecordingTransmit as Net;
 use crate::time::Duration;
 use crate::wire::rtp::Header;
-
-#[derive(Default)]
-struct Net {
-    sent: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-impl Transmit for Net {
-    fn send_to(&mut self, dst: SocketAddr, datagram: &[u8]) -> bool {
-        self.sent.push((dst, datagram.to_vec()));
-        true
-    }
-}
 
 /// A radio: its gateway connection, media address and SRTP contexts.
 struct Radio {
