@@ -12,15 +12,9 @@ extern crate std;
 
 pub mod config;
 
-pub mod demux;
-
 pub mod floor;
 
-pub mod rtcp;
-
-pub mod rtp;
-
-mod wire;
+pub mod wire;
 
 pub mod srtp;
 

@@ -7,7 +7,10 @@
 //! counter, highest index and replay window for SRTP, index and replay window for SRTCP.
 //!
 //! Packets are transformed in place in the caller's buffer; nothing is allocated or copied
-//! out. Per packet the work is the AES-CM keystream over the payload and the SHA-1
+//! out. Headers are read through the checked views of [`crate::wire`]; a caller that
+//! already holds the view passes it in ([`Context::unprotect_rtp_packet`],
+//! [`Context::protect_rtp_into`], [`Context::unprotect_rtcp_header`]) rather than have the
+//! header parsed again. Per packet the work is the AES-CM keystream over the payload and the SHA-1
 //! compressions of the HMAC, from key schedules and keyed HMAC states computed once per
 //! context. The `aes` and `sha1` crates pick AES-NI/SHA-NI or the ARMv8 crypto extensions at
 //! run time where the CPU has them.
@@ -108,7 +111,12 @@ impl Suite {
 pub enum Error {
     /// Shorter than a header (plus the tag and SRTCP trailer when unprotecting).
     TooShort,
-    /// The header's CSRC count or extension length runs past the packet.
+    /// The RTP or RTCP header is refused by its checked view ([`rtp::Packet`] or
+    /// [`rtcp::Header`]): a version other than 2, or a CSRC list or extension that runs past
+    /// the packet (into the tag, when unprotecting).
+    ///
+    /// [`rtp::Packet`]: crate::wire::rtp::Packet
+    /// [`rtcp::Header`]: crate::wire::rtcp::Header
     Malformed,
     /// `protect_*`: the buffer has no room for the tag (and SRTCP trailer).
     BufferTooSmall {

@@ -12,9 +12,9 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use livechat_core::gateway::{Frame, Gateway};
 use livechat_core::hub::{ConnId, PeerInfo};
-use livechat_core::rtp::Header;
 use livechat_core::srtp::{Context, MasterKey, Suite};
 use livechat_core::time::{Duration, Instant, Now};
+use livechat_core::wire::rtp::Header;
 use livechat_fuzz::{Recorder, RecordingTransmit, recorder, recycle, small_gateway, token};
 use serde_json::json;
 
@@ -104,7 +104,7 @@ fn setup(
     // Everyone latches with a receiver report; "a" takes the floor.
     for m in members.iter_mut() {
         let mut buf = [0u8; 64];
-        let n = livechat_core::rtcp::emit_receiver_report(m.ssrc, &[], &mut buf).unwrap();
+        let n = livechat_core::wire::rtcp::emit_receiver_report(m.ssrc, &[], &mut buf).unwrap();
         let n = match &mut m.tx {
             Some(ctx) => ctx.protect_rtcp(&mut buf, n).unwrap(),
             None => n,
@@ -178,12 +178,13 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
                     None => n,
                 };
                 buf.truncate(n);
-                if let Some((at, x)) = tamper {
-                    if *x != 0 && m.tx.is_some() {
-                        let i = usize::from(*at) % buf.len();
-                        buf[i] ^= x;
-                        must_not_relay = true;
-                    }
+                if let Some((at, x)) = tamper
+                    && *x != 0
+                    && m.tx.is_some()
+                {
+                    let i = usize::from(*at) % buf.len();
+                    buf[i] ^= x;
+                    must_not_relay = true;
                 }
                 must_not_relay |= *forger;
                 let src = if *forger { FORGER } else { m.addr };
@@ -203,7 +204,8 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
             Action::Rtcp { member, tamper } => {
                 let m = &mut members[usize::from(*member) % 4];
                 let mut buf = [0u8; 64];
-                let n = livechat_core::rtcp::emit_receiver_report(m.ssrc, &[], &mut buf).unwrap();
+                let n =
+                    livechat_core::wire::rtcp::emit_receiver_report(m.ssrc, &[], &mut buf).unwrap();
                 let n = match &mut m.tx {
                     Some(ctx) => ctx.protect_rtcp(&mut buf, n).unwrap(),
                     None => n,

@@ -6,8 +6,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::rtp::Header;
 use livechat_core::srtp::{Context, MasterKey, Suite};
+use livechat_core::wire::rtcp;
+use livechat_core::wire::rtp::{self, Header};
 
 #[derive(Arbitrary, Debug)]
 struct Step {
@@ -41,11 +42,23 @@ fuzz_target!(|input: Input<'_>| {
     };
     let mut tx = Context::new(suite, &key());
     let mut rx = Context::new(suite, &key());
-    // Raw bytes first, into both directions' parsers.
+    // Raw bytes first, into both directions' parsers, by slice and through the views, each
+    // way with a context of its own: both give the same result.
+    let mut by_view = Context::new(suite, &key());
     let mut raw = input.raw.to_vec();
-    let _ = rx.unprotect_rtp(&mut raw);
+    let slice_rtp = rx.unprotect_rtp(&mut raw);
     let mut raw = input.raw.to_vec();
-    let _ = rx.unprotect_rtcp(&mut raw);
+    if let Ok(packet) = rtp::Packet::new_checked_header(&mut raw[..]) {
+        let view_rtp = by_view.unprotect_rtp_packet(packet);
+        assert_eq!(view_rtp.map(|p| p.as_bytes().len()), slice_rtp);
+    }
+    let mut raw = input.raw.to_vec();
+    let slice_rtcp = rx.unprotect_rtcp(&mut raw);
+    let mut raw = input.raw.to_vec();
+    if let Ok(header) = rtcp::Header::new_checked(&mut raw[..]) {
+        let view_rtcp = by_view.unprotect_rtcp_header(header);
+        assert_eq!(view_rtcp.map(|p| p.len()), slice_rtcp);
+    }
 
     let mut seq: u16 = 1000;
     let mut last: Option<(Vec<u8>, bool)> = None;
@@ -53,7 +66,7 @@ fuzz_target!(|input: Input<'_>| {
         let mut buf = vec![0u8; 400];
         let n = if step.rtcp {
             // An RTCP receiver report with no blocks.
-            livechat_core::rtcp::emit_receiver_report(input.ssrc, &[], &mut buf).unwrap()
+            rtcp::emit_receiver_report(input.ssrc, &[], &mut buf).unwrap()
         } else {
             seq = seq.wrapping_add(step.seq_delta as u16);
             let h = Header {
@@ -77,12 +90,12 @@ fuzz_target!(|input: Input<'_>| {
         let Ok(wire_len) = protected else { continue };
         let mut wire = buf[..wire_len].to_vec();
         let mut tampered = false;
-        if let Some((at, x)) = step.tamper {
-            if x != 0 {
-                let i = usize::from(at) % wire.len();
-                wire[i] ^= x;
-                tampered = true;
-            }
+        if let Some((at, x)) = step.tamper
+            && x != 0
+        {
+            let i = usize::from(at) % wire.len();
+            wire[i] ^= x;
+            tampered = true;
         }
         let mut got = wire.clone();
         let r = if step.rtcp {
@@ -96,16 +109,16 @@ fuzz_target!(|input: Input<'_>| {
         if let Ok(len) = r {
             assert_eq!(&got[..len], &plain[..], "accepted but not what was sent");
         }
-        if step.replay {
-            if let Some((prev, was_rtcp)) = &last {
-                let mut again = prev.clone();
-                let r = if *was_rtcp {
-                    rx.unprotect_rtcp(&mut again)
-                } else {
-                    rx.unprotect_rtp(&mut again)
-                };
-                assert!(r.is_err(), "a replayed packet was accepted");
-            }
+        if step.replay
+            && let Some((prev, was_rtcp)) = &last
+        {
+            let mut again = prev.clone();
+            let r = if *was_rtcp {
+                rx.unprotect_rtcp(&mut again)
+            } else {
+                rx.unprotect_rtp(&mut again)
+            };
+            assert!(r.is_err(), "a replayed packet was accepted");
         }
         if !tampered && r.is_ok() {
             last = Some((wire, step.rtcp));

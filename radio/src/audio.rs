@@ -3,7 +3,7 @@
 
 use std::f64::consts::TAU;
 
-use livechat_core::rtp;
+use livechat_core::wire::rtp;
 
 use crate::g711;
 use crate::wav::SAMPLE_RATE;
@@ -134,7 +134,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use livechat_core::rtp::Header;
+    use livechat_core::wire::rtp::Header;
 
     fn packet(ssrc: u32, seq: u16, fill: u8) -> Vec<u8> {
         let mut buf = vec![0u8; 12 + FRAME_SAMPLES];

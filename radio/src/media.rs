@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use livechat_core::srtp::{self, Context, MasterKey, Suite};
-use livechat_core::{rtcp, rtp};
+use livechat_core::wire::{rtcp, rtp};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

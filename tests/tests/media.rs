@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use livechat_radio::livechat_core::rtp::Header;
 use livechat_radio::livechat_core::srtp::Context;
+use livechat_radio::livechat_core::wire::rtp::Header;
 use livechat_radio::wav::{self, Encoding};
 use livechat_radio::{
     Channel, JoinOptions, MasterKey, Protection, Radio, Received, Recorder, Sent, Suite,

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use livechat_radio::gateway::op;
-use livechat_radio::livechat_core::rtcp;
 use livechat_radio::livechat_core::srtp::{Context, MasterKey, Suite};
+use livechat_radio::livechat_core::wire::rtcp;
 use livechat_radio::{Gateway, token};
 use serde_json::{Value, json};
 

@@ -9,13 +9,13 @@ use core::net::SocketAddr;
 
 use super::Gateway;
 use crate::config::{MAX_DATAGRAM, SRTP_OVERHEAD};
-use crate::demux::{self, Kind};
 use crate::hub::Channel;
 use crate::media::{Drop, MediaStats, Peer, Peers};
-use crate::rtcp;
-use crate::rtp;
 use crate::srtp;
 use crate::time::Now;
+use crate::wire::demux::{self, Kind};
+use crate::wire::rtcp;
+use crate::wire::rtp;
 
 /// Room a relayed datagram may need: the largest datagram handled plus the SRTP tag.
 pub const TX_ROOM: usize = MAX_DATAGRAM + SRTP_OVERHEAD;
@@ -68,38 +68,59 @@ fn srtp_drop(e: srtp::Error) -> Drop {
     }
 }
 
-/// Authenticates a datagram from `peer` in place (or, for plain RTP, checks it comes from
-/// the member's gateway IP) and latches its address. Returns the plaintext length.
-fn accept(
+/// Authenticates an RTP packet from `peer` in place (or, for plain RTP, checks it comes
+/// from the member's gateway IP) and latches its address. Returns the plain packet's view.
+fn accept_rtp<'a>(
     peer: &mut Peer,
     now: Now,
     src: SocketAddr,
-    buf: &mut [u8],
-    is_rtcp: bool,
-) -> Result<usize, Drop> {
-    let len = match &mut peer.inbound {
-        Some(ctx) => {
-            let r = if is_rtcp {
-                ctx.unprotect_rtcp(buf)
-            } else {
-                ctx.unprotect_rtp(buf)
-            };
-            r.map_err(srtp_drop)?
-        }
+    packet: rtp::Packet<&'a mut [u8]>,
+) -> Result<rtp::Packet<&'a mut [u8]>, Drop> {
+    let plain = match &mut peer.inbound {
+        Some(ctx) => ctx.unprotect_rtp_packet(packet).map_err(srtp_drop)?,
         None => {
-            // Plain RTP cannot be told from a forgery on the same IP: that is why it is a
-            // policy choice. From any other IP it is one.
-            if src.ip().to_canonical() != peer.gateway_ip.to_canonical() {
-                return Err(Drop::Spoofed);
-            }
-            buf.len()
+            check_plain_source(peer, src)?;
+            packet
         }
     };
+    latch(peer, now, src, plain.as_bytes().len());
+    Ok(plain)
+}
+
+/// [`accept_rtp`] for an RTCP compound packet: returns the plain compound.
+fn accept_rtcp<'a>(
+    peer: &mut Peer,
+    now: Now,
+    src: SocketAddr,
+    header: rtcp::Header<&'a mut [u8]>,
+) -> Result<&'a [u8], Drop> {
+    let plain = match &mut peer.inbound {
+        Some(ctx) => ctx.unprotect_rtcp_header(header).map_err(srtp_drop)?,
+        None => {
+            check_plain_source(peer, src)?;
+            header.into_inner()
+        }
+    };
+    latch(peer, now, src, plain.len());
+    Ok(plain)
+}
+
+/// Plain RTP cannot be told from a forgery on the same IP: that is why it is a policy
+/// choice. From any other IP it is one.
+fn check_plain_source(peer: &Peer, src: SocketAddr) -> Result<(), Drop> {
+    if src.ip().to_canonical() == peer.gateway_ip.to_canonical() {
+        Ok(())
+    } else {
+        Err(Drop::Spoofed)
+    }
+}
+
+/// Latches `peer` on `src` after an accepted datagram of `len` plain bytes.
+fn latch(peer: &mut Peer, now: Now, src: SocketAddr, len: usize) {
     peer.latched = Some(src);
     peer.last_rx = now.mono;
     peer.stats.packets_in += 1;
     peer.stats.bytes_in += len as u64;
-    Ok(len)
 }
 
 impl Gateway<'_> {
@@ -146,9 +167,9 @@ impl Gateway<'_> {
         buf: &mut [u8],
         tx: &mut impl Transmit,
     ) -> Result<(), Drop> {
-        let ssrc = rtp::Packet::new_checked_header(&*buf)
-            .map_err(|_| Drop::Malformed)?
-            .ssrc();
+        // The one parse of the header: SRTP and the fan-out use this view.
+        let packet = rtp::Packet::new_checked_header(buf).map_err(|_| Drop::Malformed)?;
+        let ssrc = packet.ssrc();
         let Gateway {
             channels,
             peers,
@@ -156,7 +177,7 @@ impl Gateway<'_> {
             ..
         } = self;
         let peer = peers.get_mut(ssrc).ok_or(Drop::UnknownSsrc)?;
-        let len = accept(peer, now, src, buf, false).inspect_err(|_| peer.stats.dropped += 1)?;
+        let plain = accept_rtp(peer, now, src, packet).inspect_err(|_| peer.stats.dropped += 1)?;
         let (talker, slot) = (peer.conn, usize::from(peer.channel));
         let ch: &mut Channel = channels
             .get_mut(slot)
@@ -168,24 +189,18 @@ impl Gateway<'_> {
         }
         // Authenticated RTP from the holder is floor activity (PROTOCOL.md floor timers).
         ch.floor.activity(now.mono, talker);
-        let plain = buf.get(..len).ok_or(Drop::Malformed)?;
         media.relayed += 1;
         for m in ch.members.iter().filter(|m| m.conn != talker) {
-            relay_to(peers, media, now, m.ssrc, plain, tx);
+            relay_to(peers, media, now, m.ssrc, &plain, tx);
         }
         Ok(())
     }
 
     fn on_rtcp(&mut self, now: Now, src: SocketAddr, buf: &mut [u8]) -> Result<(), Drop> {
         // The first packet's sender SSRC is in the clear in SRTCP too (RFC 3711 section 3.4).
-        let ssrc = buf
-            .get(4..8)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_be_bytes)
-            .ok_or(Drop::Malformed)?;
-        let peer = self.peers.get_mut(ssrc).ok_or(Drop::UnknownSsrc)?;
-        let len = accept(peer, now, src, buf, true).inspect_err(|_| peer.stats.dropped += 1)?;
-        let plain = buf.get(..len).ok_or(Drop::Malformed)?;
+        let header = rtcp::Header::new_checked(buf).map_err(|_| Drop::Malformed)?;
+        let peer = self.peers.get_mut(header.ssrc()).ok_or(Drop::UnknownSsrc)?;
+        let plain = accept_rtcp(peer, now, src, header).inspect_err(|_| peer.stats.dropped += 1)?;
         if rtcp::Compound::new(plain).any(|p| p.is_err()) {
             return Err(Drop::Malformed);
         }
@@ -200,7 +215,7 @@ fn relay_to(
     media: &mut MediaStats,
     now: Now,
     ssrc: u32,
-    plain: &[u8],
+    plain: &rtp::Packet<impl AsRef<[u8]>>,
     tx: &mut impl Transmit,
 ) {
     let Some(rx) = peers.get_mut(ssrc) else {
@@ -211,12 +226,12 @@ fn relay_to(
         return;
     };
     let ctx = &mut rx.outbound;
-    let outcome = tx.send_with(dst, |room| {
-        let n = plain.len();
-        room.get_mut(..n)?.copy_from_slice(plain);
-        match ctx {
-            Some(ctx) => ctx.protect_rtp(room, n).ok(),
-            None => Some(n),
+    let outcome = tx.send_with(dst, |room| match ctx {
+        Some(ctx) => ctx.protect_rtp_into(plain, room).ok(),
+        None => {
+            let bytes = plain.as_bytes();
+            room.get_mut(..bytes.len())?.copy_from_slice(bytes);
+            Some(bytes.len())
         }
     });
     match outcome {

@@ -7,11 +7,10 @@ use super::kdf::{Kdf, Label, SessionKeys};
 use super::replay::{ReplayWindow, estimate_index};
 use super::{Error, MasterKey, SRTCP_INDEX_LEN, SRTCP_TAG_LEN, Suite};
 use crate::config::SRTP_MAX_STREAMS;
+use crate::wire::{rtcp, rtp};
 
-/// Fixed RTP header length (RFC 3550 section 5.1), up to and including the SSRC.
-const RTP_HEADER_LEN: usize = 12;
-/// RTCP header and sender SSRC (RFC 3550 section 6.4.1): the part SRTCP leaves in clear.
-const RTCP_HEADER_LEN: usize = 8;
+/// RTCP header and sender SSRC (RFC 3711 section 3.4): the part SRTCP leaves in clear.
+const RTCP_HEADER_LEN: usize = rtcp::SSRC_HEADER_LEN;
 /// The E flag of the SRTCP trailer word (RFC 3711 section 3.4).
 const SRTCP_E_FLAG: u32 = 1 << 31;
 /// Largest SRTCP index (31 bits).
@@ -98,12 +97,56 @@ impl Context {
 
     /// Protects the RTP packet in `buf[..len]` in place: encrypts its payload and appends the
     /// tag. `buf` needs `len + suite.rtp_tag_len()` bytes. Returns the SRTP packet length.
+    ///
+    /// The header is read through [`rtp::Packet::new_checked_header`]; a caller that holds
+    /// that view already uses [`protect_rtp_into`](Self::protect_rtp_into).
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
-        let tag_len = self.suite.rtp_tag_len();
-        let out_len = room(buf, len, tag_len)?;
-        let header_len = rtp_header_len(&buf[..len])?;
-        let (seq, ssrc) = rtp_seq_ssrc(buf);
+        let out_len = room(buf, len, self.suite.rtp_tag_len())?;
+        let header = rtp_header(buf.get(..len).unwrap_or_default())?;
+        let (header_len, seq, ssrc) = (header.header_len(), header.seq_number(), header.ssrc());
+        self.seal_rtp(buf, len, out_len, header_len, seq, ssrc)
+    }
 
+    /// Protects a copy of the checked RTP packet `packet` written at the start of `out`,
+    /// which needs `packet.as_bytes().len() + suite.rtp_tag_len()` bytes; returns the SRTP
+    /// packet length. `packet` is left as it is, so one packet can be protected for many
+    /// receivers from the header its receiver already parsed.
+    pub fn protect_rtp_into<T: AsRef<[u8]>>(
+        &mut self,
+        packet: &rtp::Packet<T>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let plain = packet.as_bytes();
+        let len = plain.len();
+        let out_len = room(out, len, self.suite.rtp_tag_len())?;
+        let header_len = packet.header_len();
+        if header_len > len {
+            // Only a buffer whose length changed under the view gets here.
+            return Err(Error::Malformed);
+        }
+        out[..len].copy_from_slice(plain);
+        self.seal_rtp(
+            out,
+            len,
+            out_len,
+            header_len,
+            packet.seq_number(),
+            packet.ssrc(),
+        )
+    }
+
+    /// Encrypts `buf[header_len..len]` and writes the tag up to `out_len`; the lengths are
+    /// checked by the caller (`header_len <= len <= out_len <= buf.len()`).
+    fn seal_rtp(
+        &mut self,
+        buf: &mut [u8],
+        len: usize,
+        out_len: usize,
+        header_len: usize,
+        seq: u16,
+        ssrc: u32,
+    ) -> Result<usize, Error> {
+        let tag_len = self.suite.rtp_tag_len();
         let slot = self.slot_to_protect(ssrc);
         let stream = &mut self.streams[slot];
         let index = estimate_index(stream.rtp.highest(), seq)?;
@@ -124,10 +167,32 @@ impl Context {
     /// Unprotects the SRTP packet that fills `buf` in place: checks replay, authenticates,
     /// then decrypts. Returns the RTP packet length (`buf[..n]`); on error `buf` is unchanged.
     pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let packet = rtp_header(buf)?;
+        self.unprotect_rtp_packet(packet)
+            .map(|plain| plain.as_bytes().len())
+    }
+
+    /// Unprotects the SRTP packet `packet` (a view from
+    /// [`rtp::Packet::new_checked_header`] over the whole datagram, tag included) in place,
+    /// as [`unprotect_rtp`](Self::unprotect_rtp) does, and returns the view narrowed to the
+    /// plain RTP packet, ready for [`protect_rtp_into`](Self::protect_rtp_into). On error
+    /// the bytes are unchanged.
+    pub fn unprotect_rtp_packet<'a>(
+        &mut self,
+        packet: rtp::Packet<&'a mut [u8]>,
+    ) -> Result<rtp::Packet<&'a mut [u8]>, Error> {
         let tag_len = self.suite.rtp_tag_len();
-        let len = buf.len().checked_sub(tag_len).ok_or(Error::TooShort)?;
-        let header_len = rtp_header_len(&buf[..len])?;
-        let (seq, ssrc) = rtp_seq_ssrc(buf);
+        let (header_len, seq, ssrc) = (packet.header_len(), packet.seq_number(), packet.ssrc());
+        let buf = packet.into_inner();
+        let len = buf
+            .len()
+            .checked_sub(tag_len)
+            .filter(|&n| n >= rtp::HEADER_LEN)
+            .ok_or(Error::TooShort)?;
+        if header_len > len {
+            // The CSRC list or extension runs into the tag.
+            return Err(Error::Malformed);
+        }
 
         let slot = self.slot_to_unprotect(ssrc)?;
         let mut fresh = Stream::new(ssrc);
@@ -152,7 +217,8 @@ impl Context {
         if slot.is_none() {
             self.add(fresh);
         }
-        Ok(len)
+        // The header was checked above and ends before `len`.
+        Ok(rtp::Packet::new_unchecked(&mut buf[..len]))
     }
 
     /// Protects the RTCP (compound) packet in `buf[..len]` in place: encrypts all but the
@@ -161,10 +227,7 @@ impl Context {
     pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let trailer_end = len + SRTCP_INDEX_LEN;
         let out_len = room(buf, len, SRTCP_INDEX_LEN + SRTCP_TAG_LEN)?;
-        if len < RTCP_HEADER_LEN {
-            return Err(Error::TooShort);
-        }
-        let ssrc = rtcp_ssrc(buf);
+        let ssrc = rtcp_header(buf.get(..len).unwrap_or_default())?.ssrc();
 
         let slot = self.slot_to_protect(ssrc);
         let stream = &mut self.streams[slot];
@@ -194,6 +257,20 @@ impl Context {
     /// then decrypts if the E flag is set. Returns the RTCP packet length (`buf[..n]`); on
     /// error `buf` is unchanged.
     pub fn unprotect_rtcp(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        let header = rtcp_header(buf)?;
+        self.unprotect_rtcp_header(header).map(|plain| plain.len())
+    }
+
+    /// Unprotects the SRTCP packet whose clear header `header` is (a view from
+    /// [`rtcp::Header::new_checked`] over the whole datagram), as
+    /// [`unprotect_rtcp`](Self::unprotect_rtcp) does, and returns the plain compound packet,
+    /// to be walked with [`rtcp::Compound`]. On error the bytes are unchanged.
+    pub fn unprotect_rtcp_header<'a>(
+        &mut self,
+        header: rtcp::Header<&'a mut [u8]>,
+    ) -> Result<&'a mut [u8], Error> {
+        let ssrc = header.ssrc();
+        let buf = header.into_inner();
         let trailer_end = buf
             .len()
             .checked_sub(SRTCP_TAG_LEN)
@@ -202,7 +279,6 @@ impl Context {
         let len = trailer_end - SRTCP_INDEX_LEN;
         let trailer = u32::from_be_bytes([buf[len], buf[len + 1], buf[len + 2], buf[len + 3]]);
         let index = u64::from(trailer & !SRTCP_E_FLAG);
-        let ssrc = rtcp_ssrc(buf);
 
         let slot = self.slot_to_unprotect(ssrc)?;
         let mut fresh = Stream::new(ssrc);
@@ -227,7 +303,7 @@ impl Context {
         if slot.is_none() {
             self.add(fresh);
         }
-        Ok(len)
+        Ok(&mut buf[..len])
     }
 
     fn find(&self, ssrc: u32) -> Option<usize> {
@@ -310,54 +386,28 @@ fn room(buf: &[u8], len: usize, extra: usize) -> Result<usize, Error> {
     }
 }
 
-/// The RTP header length with CSRCs and extension (RFC 3550 section 5.1 and 5.3.1): where
-/// the encrypted payload starts.
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |V=2|P|X|  CC   |M|     PT      |       sequence number         |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                           timestamp                           |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |           synchronization source (SSRC) identifier            |
-/// +=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+=+
-/// |            contributing source (CSRC) identifiers             |
-/// |                             ....                              |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |      defined by profile       |           length              |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                        header extension                       |
-/// |                             ....                              |
-/// ```
-fn rtp_header_len(packet: &[u8]) -> Result<usize, Error> {
-    if packet.len() < RTP_HEADER_LEN {
-        return Err(Error::TooShort);
-    }
-    let first = packet[0];
-    let mut len = RTP_HEADER_LEN + 4 * usize::from(first & 0x0f);
-    if first & 0x10 != 0 {
-        let ext = packet.get(len + 2..len + 4).ok_or(Error::Malformed)?;
-        len += 4 + 4 * usize::from(u16::from_be_bytes([ext[0], ext[1]]));
-    }
-    if len > packet.len() {
-        return Err(Error::Malformed);
-    }
-    Ok(len)
+/// The RTP header of `buf` through the one RTP parser, [`rtp::Packet::new_checked_header`]
+/// (RFC 3550 section 5.1: version 2, CSRC list and extension inside the packet). Shorter
+/// than a fixed header is [`Error::TooShort`]; any other refusal is [`Error::Malformed`].
+fn rtp_header<T: AsRef<[u8]>>(buf: T) -> Result<rtp::Packet<T>, Error> {
+    let short = buf.as_ref().len() < rtp::HEADER_LEN;
+    rtp::Packet::new_checked_header(buf).map_err(|_| {
+        if short {
+            Error::TooShort
+        } else {
+            Error::Malformed
+        }
+    })
 }
 
-/// Sequence number and SSRC of an RTP header already checked by `rtp_header_len`.
-fn rtp_seq_ssrc(buf: &[u8]) -> (u16, u32) {
-    (
-        u16::from_be_bytes([buf[2], buf[3]]),
-        u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]),
-    )
-}
-
-/// The sender SSRC of the first RTCP packet of a compound packet at least 8 bytes long.
-fn rtcp_ssrc(buf: &[u8]) -> u32 {
-    u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]])
+/// The clear header of an RTCP or SRTCP packet through [`rtcp::Header::new_checked`].
+/// Shorter than a header and SSRC is [`Error::TooShort`]; another version is
+/// [`Error::Malformed`].
+fn rtcp_header<T: AsRef<[u8]>>(buf: T) -> Result<rtcp::Header<T>, Error> {
+    rtcp::Header::new_checked(buf).map_err(|e| match e {
+        rtcp::Error::Truncated => Error::TooShort,
+        _ => Error::Malformed,
+    })
 }
 
 #[cfg(test)]
@@ -409,6 +459,81 @@ mod tests {
         buf[15] = 6;
         assert_eq!(ctx.protect_rtp(&mut buf, 40), Ok(50));
         assert_eq!(ctx.stream_count(), 1);
+    }
+
+    #[test]
+    fn srtp_refuses_a_version_other_than_2() {
+        let mut ctx = Context::new(Suite::AesCm128HmacSha1_80, &key());
+        let mut buf = [0u8; 64];
+        for first in [0x00, 0x40, 0xc0] {
+            rtp(&mut buf, 1, 1);
+            buf[0] = first;
+            assert_eq!(ctx.protect_rtp(&mut buf, 40), Err(Error::Malformed));
+            assert_eq!(ctx.unprotect_rtp(&mut buf[..50]), Err(Error::Malformed));
+            buf[..8].copy_from_slice(&[first | 0x01, 201, 0, 1, 0, 0, 0, 9]);
+            assert_eq!(ctx.protect_rtcp(&mut buf, 8), Err(Error::Malformed));
+            assert_eq!(ctx.unprotect_rtcp(&mut buf[..22]), Err(Error::Malformed));
+        }
+        assert_eq!(ctx.stream_count(), 0);
+    }
+
+    #[test]
+    fn srtp_through_the_checked_views() {
+        let mut tx = Context::new(Suite::AesCm128HmacSha1_80, &key());
+        let mut fan = Context::new(Suite::AesCm128HmacSha1_80, &key());
+        let mut rx = Context::new(Suite::AesCm128HmacSha1_80, &key());
+        let mut rx2 = Context::new(Suite::AesCm128HmacSha1_80, &key());
+        let mut plain = [0u8; 64];
+        rtp(&mut plain, 7, 0x77);
+        plain[0] = 0x91; // one CSRC and an extension of one word
+        plain[16..20].copy_from_slice(&[0xBE, 0xDE, 0, 1]);
+        plain[24..40].fill(0x5a);
+        let mut buf = plain;
+        let n = tx.protect_rtp(&mut buf, 40).unwrap();
+        let protected = buf;
+
+        // The receiver parses once, unprotects through the view, and protects the
+        // plaintext for two listeners from that same view.
+        let packet = rtp::Packet::new_checked_header(&mut buf[..n]).unwrap();
+        assert_eq!(packet.ssrc(), 0x77);
+        let clear = fan.unprotect_rtp_packet(packet).unwrap();
+        assert_eq!(clear.as_bytes(), &plain[..40]);
+        assert_eq!(clear.header_len(), 24);
+        let mut out = [0u8; 64];
+        assert_eq!(
+            rx.protect_rtp_into(&clear, &mut out[..49]),
+            Err(Error::BufferTooSmall { needed: 50 })
+        );
+        let m = rx.protect_rtp_into(&clear, &mut out).unwrap();
+        // The same key, SSRC and index give the same bytes as the talker's protect.
+        assert_eq!(&out[..m], &protected[..n]);
+        assert_eq!(rx2.unprotect_rtp(&mut out[..m]), Ok(40));
+        assert_eq!(out[..40], plain[..40]);
+        // The plaintext view is unchanged, so it serves the next listener.
+        assert_eq!(clear.as_bytes(), &plain[..40]);
+
+        // An extension that runs into the tag passes the datagram's header check but not
+        // the unprotect.
+        let mut bad = protected;
+        bad[19] = 7;
+        let packet = rtp::Packet::new_checked_header(&mut bad[..n]).unwrap();
+        assert_eq!(
+            fan.unprotect_rtp_packet(packet).unwrap_err(),
+            Error::Malformed
+        );
+    }
+
+    #[test]
+    fn srtcp_through_the_clear_header() {
+        let mut tx = Context::new(Suite::AesCm128HmacSha1_32, &key());
+        let mut rx = Context::new(Suite::AesCm128HmacSha1_32, &key());
+        let mut buf = [0u8; 64];
+        let n = crate::wire::rtcp::emit_receiver_report(0xABCD, &[], &mut buf).unwrap();
+        let m = tx.protect_rtcp(&mut buf, n).unwrap();
+        let header = rtcp::Header::new_checked(&mut buf[..m]).unwrap();
+        assert_eq!(header.ssrc(), 0xABCD);
+        let plain = rx.unprotect_rtcp_header(header).unwrap();
+        assert_eq!(rtcp::first_ssrc(plain), Ok(Some(0xABCD)));
     }
 
     #[test]

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use super::{Sim, code};
 use crate::config::Limits;
 use crate::hub::ConnId;
-use crate::rtp::Header;
 use crate::srtp::{Context, MasterKey, Suite};
 use crate::testing::RecordingTransmit as Net;
 use crate::time::Duration;
+use crate::wire::rtp::Header;
 
 /// A radio: its gateway connection, media address and SRTP contexts.
 struct Radio {
@@ -85,7 +85,7 @@ impl Radio {
     /// A receiver report to latch a listener.
     fn latch(&mut self, s: &mut Sim, net: &mut Net) {
         let mut buf = vec![0u8; 64];
-        let n = crate::rtcp::emit_receiver_report(self.ssrc, &[], &mut buf).unwrap();
+        let n = crate::wire::rtcp::emit_receiver_report(self.ssrc, &[], &mut buf).unwrap();
         let n = match &mut self.tx {
             Some(ctx) => ctx.protect_rtcp(&mut buf, n).unwrap(),
             None => n,
