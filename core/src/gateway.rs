@@ -20,16 +20,16 @@ use core::fmt::Write;
 use serde::Serialize;
 
 use crate::config::{
-    Limits, MAX_CHANNELS, MAX_CONNECTIONS, MAX_INBOUND_FRAME, MAX_MEMBERS, MAX_OUTBOUND_FRAME,
-    RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
+    Limits, MAX_INBOUND_FRAME, MAX_OUTBOUND_FRAME, RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
 };
 use crate::error::{Error, ErrorCode};
 use crate::hub::{Channel, Conn, ConnId, PeerInfo, Session};
-use crate::media::{MediaStats, PeerList, Peers};
+use crate::media::{MediaStats, Peer, Peers};
 use crate::protocol::{
     self, ErrorPayload, Frame as OutFrame, Hello, Ready, Request, decode_envelope, decode_request,
     op,
 };
+use crate::storage::{Capacities, Table, Tables};
 use crate::time::{Duration, Instant, Now};
 use crate::token::TokenKey;
 
@@ -169,8 +169,44 @@ impl Out {
         }
     }
 
+    /// Encodes one frame once and sends it to every connection `to` yields, in batches of
+    /// [`SEND_BATCH`] (one [`Driver::send`] each), so a channel of any size needs no list.
+    pub(crate) fn send_each<D: Serialize>(
+        &mut self,
+        drv: &mut impl Driver,
+        to: impl Iterator<Item = ConnId>,
+        op_code: u8,
+        d: D,
+        id: Option<u32>,
+    ) {
+        let mut to = to.peekable();
+        if to.peek().is_none() {
+            return;
+        }
+        let frame = OutFrame { op: op_code, d, id };
+        let n = match protocol::encode(&frame, &mut self.buf) {
+            Ok(n) => n,
+            Err(_) => {
+                self.encode_failures += 1;
+                return;
+            }
+        };
+        let mut batch = heapless::Vec::<ConnId, SEND_BATCH>::new();
+        for c in to {
+            if let Err(c) = batch.push(c) {
+                self.send_raw(drv, &batch, n);
+                batch.clear();
+                let _ = batch.push(c);
+            }
+        }
+        self.send_raw(drv, &batch, n);
+    }
+
     /// Sends the first `n` bytes of the scratch buffer.
     fn send_raw(&mut self, drv: &mut impl Driver, to: &[ConnId], n: usize) {
+        if to.is_empty() {
+            return;
+        }
         if let Some(bytes) = self.buf.get(..n) {
             drv.send(to, bytes);
             self.frames_out += to.len() as u64;
@@ -191,10 +227,13 @@ impl Out {
 }
 
 /// The signaling gateway: every session and channel, and the rules between them.
-pub struct Gateway<'p> {
+pub struct Gateway<'a> {
     cfg: GatewayConfig,
-    conns: [Conn; MAX_CONNECTIONS],
-    channels: [Option<Channel>; MAX_CHANNELS],
+    conns: &'a mut dyn Table<Conn>,
+    channels: &'a mut dyn Table<Option<Channel>>,
+    /// The capacities in force: the limits' or the storage's, whichever is less.
+    max_conns: usize,
+    max_channels: usize,
     out: Out,
     sessions: usize,
     session_counter: u64,
@@ -202,7 +241,7 @@ pub struct Gateway<'p> {
     frames_in: u64,
     rate_limited: u64,
     zombies_reaped: u64,
-    peers: Peers<'p>,
+    peers: Peers<'a>,
     media: MediaStats,
 }
 
@@ -219,15 +258,32 @@ fn user_of(conns: &[Conn], c: ConnId) -> &str {
     session_of(conns, c).map_or("", |s| s.user_id.as_str())
 }
 
-impl<'p> Gateway<'p> {
-    /// A gateway with empty tables, its media peers kept in `peers`. The value itself is
-    /// about a megabyte: the driver should build it once and keep it in one place.
-    pub fn new(mut cfg: GatewayConfig, peers: &'p mut PeerList) -> Self {
+impl<'a> Gateway<'a> {
+    /// A gateway with empty tables, kept in the storage of `tables` (which is emptied). Each
+    /// capacity is the limit's or the storage's, whichever is less: size the storage with
+    /// [`Capacities::of`] the same limits.
+    pub fn new(mut cfg: GatewayConfig, tables: Tables<'a>) -> Self {
         cfg.limits = cfg.limits.clamped();
+        let Tables {
+            conns,
+            channels,
+            peers,
+            ssrc_index,
+        } = tables;
+        conns.clear();
+        channels.clear();
+        let want = Capacities::of(&cfg.limits);
+        let (max_conns, max_channels) = (
+            want.connections.min(conns.capacity()),
+            want.channels.min(channels.capacity()),
+        );
+        let peers = Peers::new(peers, ssrc_index, cfg.limits.max_peers, cfg.session_seed);
         Gateway {
             cfg,
-            conns: [const { Conn::FREE }; MAX_CONNECTIONS],
-            channels: [const { None }; MAX_CHANNELS],
+            conns,
+            channels,
+            max_conns,
+            max_channels,
             out: Out {
                 buf: [0; MAX_OUTBOUND_FRAME],
                 frames_out: 0,
@@ -240,27 +296,24 @@ impl<'p> Gateway<'p> {
             frames_in: 0,
             rate_limited: 0,
             zombies_reaped: 0,
-            peers: Peers::new(peers),
+            peers,
             media: MediaStats::default(),
         }
     }
 
     /// Starts over with `cfg`: afterwards the gateway behaves exactly as one just built
-    /// with [`Gateway::new`]. Only the slots in use are rewritten, so a driver that
-    /// rebuilds its state often (fuzzing, tests) does not pay for the whole tables.
+    /// with [`Gateway::new`] on the same storage. Only the slots in use are rewritten, so a
+    /// driver that rebuilds its state often (fuzzing, tests) does not pay for the whole
+    /// tables.
     pub fn reset(&mut self, mut cfg: GatewayConfig) {
         cfg.limits = cfg.limits.clamped();
+        self.conns.clear();
+        self.channels.clear();
+        let want = Capacities::of(&cfg.limits);
+        self.max_conns = want.connections.min(self.conns.capacity());
+        self.max_channels = want.channels.min(self.channels.capacity());
+        self.peers.clear(cfg.limits.max_peers, cfg.session_seed);
         self.cfg = cfg;
-        for c in self.conns.iter_mut() {
-            if c.open || c.generation != 0 {
-                *c = Conn::FREE;
-            }
-        }
-        for ch in self.channels.iter_mut() {
-            if ch.is_some() {
-                *ch = None;
-            }
-        }
         self.out.frames_out = 0;
         self.out.errors_out = 0;
         self.out.encode_failures = 0;
@@ -270,14 +323,18 @@ impl<'p> Gateway<'p> {
         self.frames_in = 0;
         self.rate_limited = 0;
         self.zombies_reaped = 0;
-        self.peers.clear();
         self.media = MediaStats::default();
     }
 
-    /// Ends the gateway and gives back the peer storage it was built with, so a driver
-    /// that rebuilds its state (tests, fuzzing) can reuse it.
-    pub fn into_peer_list(self) -> &'p mut PeerList {
-        self.peers.into_list()
+    /// The capacities in force: each the limit's or the storage's, whichever is less.
+    pub fn capacities(&self) -> Capacities {
+        let want = Capacities::of(&self.cfg.limits);
+        Capacities {
+            connections: self.max_conns,
+            channels: self.max_channels,
+            peers: self.peers.capacity(),
+            ssrc_index: want.ssrc_index,
+        }
     }
 
     /// The settings in force.
@@ -288,9 +345,9 @@ impl<'p> Gateway<'p> {
     /// Counters.
     pub fn stats(&self) -> Stats {
         Stats {
-            connections: self.conns.iter().filter(|c| c.open).count(),
+            connections: self.conns.as_slice().iter().filter(|c| c.open).count(),
             sessions: self.sessions,
-            channels: self.channels.iter().filter(|c| c.is_some()).count(),
+            channels: self.channels().count(),
             frames_in: self.frames_in,
             frames_out: self.out.frames_out,
             errors_out: self.out.errors_out,
@@ -302,17 +359,22 @@ impl<'p> Gateway<'p> {
 
     /// The identified session on `conn`, if any.
     pub fn session(&self, conn: ConnId) -> Option<&Session> {
-        session_of(&self.conns, conn)
+        session_of(self.conns.as_slice(), conn)
     }
 
     /// Every channel.
     pub fn channels(&self) -> impl Iterator<Item = &Channel> {
-        self.channels.iter().flatten()
+        self.channels.as_slice().iter().flatten()
+    }
+
+    /// The members of a channel in join order: their media peers.
+    pub fn members<'s>(&'s self, ch: &Channel) -> impl Iterator<Item = &'s Peer> + use<'s, 'a> {
+        self.peers.members(ch).map(|(_, p)| p)
     }
 
     /// The user_id of a connection's session ("" when unidentified).
     pub fn user_id(&self, conn: ConnId) -> &str {
-        user_of(&self.conns, conn)
+        user_of(self.conns.as_slice(), conn)
     }
 
     /// A new connection: sends HELLO. A full table is refused and the driver closes the
@@ -323,13 +385,27 @@ impl<'p> Gateway<'p> {
         peer: PeerInfo,
         drv: &mut impl Driver,
     ) -> Result<ConnId, ConnectionsFull> {
-        let index = self
+        let free = self.conns.as_slice().iter().position(|c| !c.open);
+        let (index, generation) = match free {
+            Some(i) => (
+                i,
+                self.conns
+                    .as_slice()
+                    .get(i)
+                    .map_or(0, |c| c.generation.wrapping_add(1)),
+            ),
+            None if self.conns.as_slice().len() < self.max_conns => {
+                let i = self.conns.as_slice().len();
+                self.conns.push(Conn::FREE).map_err(|_| ConnectionsFull)?;
+                (i, 1)
+            }
+            None => return Err(ConnectionsFull),
+        };
+        let slot = self
             .conns
-            .iter()
-            .position(|c| !c.open)
+            .as_mut_slice()
+            .get_mut(index)
             .ok_or(ConnectionsFull)?;
-        let slot = self.conns.get_mut(index).ok_or(ConnectionsFull)?;
-        let generation = slot.generation.wrapping_add(1);
         *slot = Conn {
             generation,
             open: true,
@@ -340,7 +416,7 @@ impl<'p> Gateway<'p> {
             strikes: 0,
             session: None,
         };
-        let id = ConnId::new(index as u16, generation);
+        let id = ConnId::new(index as u32, generation);
         let hello = Hello {
             heartbeat_interval: self.cfg.limits.heartbeat.as_millis(),
             server: SERVER_NAME,
@@ -467,20 +543,21 @@ impl<'p> Gateway<'p> {
             return;
         }
         let zombie_after = self.zombie_after();
-        for index in 0..self.conns.len() {
-            let Some(c) = self.conns.get(index) else {
+        for index in 0..self.conns.as_slice().len() {
+            let Some(c) = self.conns.as_slice().get(index) else {
                 continue;
             };
             if c.open && c.last_activity + zombie_after <= now.mono {
-                let id = ConnId::new(index as u16, c.generation);
+                let id = ConnId::new(index as u32, c.generation);
                 self.zombies_reaped += 1;
                 drv.close(id, CLOSE_ZOMBIE, "heartbeat timeout");
                 self.drop_connection(now, id, drv);
             }
         }
-        for slot in 0..self.channels.len() {
+        for slot in 0..self.channels.as_slice().len() {
             let due = self
                 .channels
+                .as_slice()
                 .get(slot)
                 .and_then(Option::as_ref)
                 .and_then(|c| c.floor.poll_timeout())
@@ -515,11 +592,13 @@ impl<'p> Gateway<'p> {
         let zombie_after = self.zombie_after();
         let zombies = self
             .conns
+            .as_slice()
             .iter()
             .filter(|c| c.open)
             .map(|c| c.last_activity + zombie_after);
         let floors = self
             .channels
+            .as_slice()
             .iter()
             .flatten()
             .filter_map(|c| c.floor.poll_timeout());
@@ -528,12 +607,14 @@ impl<'p> Gateway<'p> {
 
     fn conn(&self, c: ConnId) -> Option<&Conn> {
         self.conns
+            .as_slice()
             .get(c.index())
             .filter(|s| s.open && s.generation == c.generation())
     }
 
     fn conn_mut(&mut self, c: ConnId) -> Option<&mut Conn> {
         self.conns
+            .as_mut_slice()
             .get_mut(c.index())
             .filter(|s| s.open && s.generation == c.generation())
     }
@@ -651,6 +732,7 @@ impl<'p> Gateway<'p> {
             })?;
         let in_use = self
             .conns
+            .as_slice()
             .iter()
             .filter_map(|c| c.session.as_ref().filter(|_| c.open))
             .any(|s| s.user_id == user_id);
@@ -680,6 +762,7 @@ impl<'p> Gateway<'p> {
         self.sessions += 1;
         let Gateway { conns, out, .. } = self;
         let c = conns
+            .as_mut_slice()
             .get_mut(conn.index())
             .ok_or(Error::from(ErrorCode::Internal))?;
         let s = c.session.insert(session);
@@ -698,8 +781,8 @@ impl<'p> Gateway<'p> {
             .session(conn)
             .map(|s| s.joined.clone())
             .unwrap_or_default();
-        for slot in joined {
-            self.remove_member(now, conn, slot, drv);
+        for peer in joined {
+            self.remove_member(now, conn, peer as usize, drv);
         }
         if let Some(c) = self.conn_mut(conn) {
             let had_session = c.session.take().is_some();
@@ -712,15 +795,15 @@ impl<'p> Gateway<'p> {
 }
 
 /// A well-mixed 64-bit permutation (Steele et al., SplitMix64), for session ids.
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-/// Recipients of one broadcast, collected on the stack.
-pub(crate) type Recipients = heapless::Vec<ConnId, MAX_MEMBERS>;
+/// Recipients of one broadcast gathered on the stack per [`Driver::send`] call.
+pub(crate) const SEND_BATCH: usize = 64;
 
 #[cfg(test)]
 mod tests;

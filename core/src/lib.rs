@@ -34,3 +34,5 @@ pub mod gateway;
 pub mod hub;
 
 pub mod media;
+
+pub mod storage;

@@ -129,14 +129,14 @@ fn channel_line(gw: &Gateway, c: &Channel) -> String {
         c.freq.as_str(),
         c.creator.as_str(),
         c.capacity,
-        c.members.len()
+        c.member_count()
     );
-    for (i, m) in c.members.iter().take(DUMP_MEMBERS).enumerate() {
+    for (i, m) in gw.members(c).take(DUMP_MEMBERS).enumerate() {
         let sep = if i == 0 { "" } else { " " };
         let _ = write!(line, "{sep}{}/ssrc={}", gw.user_id(m.conn), m.ssrc);
     }
-    if c.members.len() > DUMP_MEMBERS {
-        let _ = write!(line, " +{} more", c.members.len() - DUMP_MEMBERS);
+    if c.member_count() > DUMP_MEMBERS {
+        let _ = write!(line, " +{} more", c.member_count() - DUMP_MEMBERS);
     }
     line.push_str("] floor=");
     match c.floor.holder() {
@@ -158,11 +158,7 @@ fn channel_line(gw: &Gateway, c: &Channel) -> String {
 fn peer_line(gw: &Gateway, p: &Peer) -> String {
     let channel = gw
         .channels()
-        .find(|c| {
-            c.members
-                .iter()
-                .any(|m| m.conn == p.conn && m.ssrc == p.ssrc)
-        })
+        .find(|c| gw.members(c).any(|m| m.ssrc == p.ssrc))
         .map_or("?", |c| c.id.as_str());
     let latched = p
         .latched

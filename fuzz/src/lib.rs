@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use livechat_core::config::Limits;
 use livechat_core::gateway::{Driver, Gateway, GatewayConfig, Policy};
 use livechat_core::hub::ConnId;
-use livechat_core::media::PeerList;
+use livechat_core::storage::{Capacities, Tables};
 use livechat_core::time::Duration;
 use livechat_core::token::TokenKey;
 
@@ -52,6 +52,7 @@ pub fn small_gateway() -> Box<Gateway<'static>> {
         max_sessions: 6,
         max_channels: 3,
         max_members: 4,
+        max_peers: 8,
         heartbeat: Duration::from_millis(1000),
         floor_max: Duration::from_millis(3000),
         floor_ping: Duration::from_millis(800),
@@ -70,13 +71,15 @@ pub fn small_gateway() -> Box<Gateway<'static>> {
         session_seed: 1,
     };
     match GATEWAY.lock().ok().and_then(|mut g| g.take()) {
-        // Reset in place: building a fresh one (megabytes of tables) would cost more than
-        // running most inputs.
+        // Reset in place: it keeps the tables' storage and rewrites only the slots used.
         Some(mut gw) => {
             gw.reset(cfg);
             gw
         }
-        None => Box::new(Gateway::new(cfg, Box::leak(Box::new(PeerList::new())))),
+        None => {
+            let tables = Tables::reserve(&Capacities::of(&limits)).expect("small tables");
+            Box::new(Gateway::new(cfg, tables))
+        }
     }
 }
 

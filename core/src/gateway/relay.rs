@@ -10,7 +10,6 @@ use core::net::SocketAddr;
 use super::Gateway;
 use crate::config::{MAX_DATAGRAM, SRTP_OVERHEAD};
 use crate::demux::{self, Kind};
-use crate::hub::Channel;
 use crate::media::{Drop, MediaStats, Peer, Peers};
 use crate::rtcp;
 use crate::rtp;
@@ -155,10 +154,12 @@ impl Gateway<'_> {
             media,
             ..
         } = self;
-        let peer = peers.get_mut(ssrc).ok_or(Drop::UnknownSsrc)?;
+        let at = peers.find(ssrc).ok_or(Drop::UnknownSsrc)?;
+        let peer = peers.get_mut(at).ok_or(Drop::UnknownSsrc)?;
         let len = accept(peer, now, src, buf, false).inspect_err(|_| peer.stats.dropped += 1)?;
-        let (talker, slot) = (peer.conn, usize::from(peer.channel));
-        let ch: &mut Channel = channels
+        let (talker, slot) = (peer.conn, peer.channel as usize);
+        let ch = channels
+            .as_mut_slice()
             .get_mut(slot)
             .and_then(Option::as_mut)
             .ok_or(Drop::UnknownSsrc)?;
@@ -170,8 +171,12 @@ impl Gateway<'_> {
         ch.floor.activity(now.mono, talker);
         let plain = buf.get(..len).ok_or(Drop::Malformed)?;
         media.relayed += 1;
-        for m in ch.members.iter().filter(|m| m.conn != talker) {
-            relay_to(peers, media, now, m.ssrc, plain, tx);
+        let mut next = ch.head;
+        while let Some(listener) = peers.get(next as usize).map(|p| p.next) {
+            if next as usize != at {
+                relay_to(peers, media, now, next as usize, plain, tx);
+            }
+            next = listener;
         }
         Ok(())
     }
@@ -183,7 +188,8 @@ impl Gateway<'_> {
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map(u32::from_be_bytes)
             .ok_or(Drop::Malformed)?;
-        let peer = self.peers.get_mut(ssrc).ok_or(Drop::UnknownSsrc)?;
+        let at = self.peers.find(ssrc).ok_or(Drop::UnknownSsrc)?;
+        let peer = self.peers.get_mut(at).ok_or(Drop::UnknownSsrc)?;
         let len = accept(peer, now, src, buf, true).inspect_err(|_| peer.stats.dropped += 1)?;
         let plain = buf.get(..len).ok_or(Drop::Malformed)?;
         if rtcp::Compound::new(plain).any(|p| p.is_err()) {
@@ -199,11 +205,11 @@ fn relay_to(
     peers: &mut Peers<'_>,
     media: &mut MediaStats,
     now: Now,
-    ssrc: u32,
+    at: usize,
     plain: &[u8],
     tx: &mut impl Transmit,
 ) {
-    let Some(rx) = peers.get_mut(ssrc) else {
+    let Some(rx) = peers.get_mut(at) else {
         return;
     };
     let Some(dst) = rx.destination(now.mono) else {
