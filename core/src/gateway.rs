@@ -1,13 +1,7 @@
 //! The sans-IO signaling gateway: connections in, frames in, frames and closes out.
 //!
-//! # The loop contract
-//! The driver calls [`Gateway::open`] for each new connection, [`Gateway::handle_frame`]
-//! for each frame received, [`Gateway::close`] when a connection ended on its own, and
-//! [`Gateway::handle_timeout`] whenever the instant from [`Gateway::poll_timeout`] has
-//! passed (calling it early is harmless). Every call gets the current [`Now`] and a
-//! [`Driver`] through which the core sends frames, closes connections and asks for random
-//! bytes, synchronously, before the call returns. Nothing else happens in between: the
-//! core has no clock, no thread and no socket.
+//! The loop contract (which call for which input, what the driver does after each) is in
+//! the crate documentation.
 
 mod channels;
 mod floor;
@@ -117,6 +111,18 @@ pub enum Frame<'a> {
 /// The connection table is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionsFull;
+
+/// A connection [`Gateway::accept`] took, not greeted yet: pass it to [`Gateway::greet`].
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a connection is greeted with Gateway::greet once the driver has registered it"]
+pub struct Accepted(ConnId);
+
+impl Accepted {
+    /// The connection's id, for the driver to register before [`Gateway::greet`].
+    pub fn conn(&self) -> ConnId {
+        self.0
+    }
+}
 
 /// Counters for logs and state dumps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -377,14 +383,25 @@ impl<'a> Gateway<'a> {
         user_of(self.conns.as_slice(), conn)
     }
 
-    /// A new connection: sends HELLO. A full table is refused and the driver closes the
-    /// connection (1013, try again later).
+    /// A new connection, in one step: [`Gateway::accept`] then [`Gateway::greet`]. For a
+    /// driver whose [`Driver::send`] can deliver to an id it has not registered yet (a
+    /// recording driver); a driver that routes frames by a table of its own uses the two
+    /// steps and registers the id in between.
     pub fn open(
         &mut self,
         now: Now,
         peer: PeerInfo,
         drv: &mut impl Driver,
     ) -> Result<ConnId, ConnectionsFull> {
+        let accepted = self.accept(now, peer)?;
+        Ok(self.greet(now, accepted, drv))
+    }
+
+    /// A new connection takes a slot; nothing is sent yet. The driver registers
+    /// [`Accepted::conn`] with its own handle for the connection, then calls
+    /// [`Gateway::greet`], which sends HELLO through that handle. A full table is refused
+    /// and the driver closes the connection (1013, try again later).
+    pub fn accept(&mut self, now: Now, peer: PeerInfo) -> Result<Accepted, ConnectionsFull> {
         let free = self.conns.as_slice().iter().position(|c| !c.open);
         let (index, generation) = match free {
             Some(i) => (
@@ -416,14 +433,20 @@ impl<'a> Gateway<'a> {
             strikes: 0,
             session: None,
         };
-        let id = ConnId::new(index as u32, generation);
+        self.bump_deadline(now.mono + self.zombie_after());
+        Ok(Accepted(ConnId::new(index as u32, generation)))
+    }
+
+    /// Sends HELLO on a connection [`Gateway::accept`] took (PROTOCOL.md section 1: the
+    /// server speaks first) and returns its id.
+    pub fn greet(&mut self, _now: Now, accepted: Accepted, drv: &mut impl Driver) -> ConnId {
+        let id = accepted.0;
         let hello = Hello {
             heartbeat_interval: self.cfg.limits.heartbeat.as_millis(),
             server: SERVER_NAME,
         };
         self.out.send(drv, &[id], op::HELLO, hello, None);
-        self.bump_deadline(now.mono + self.zombie_after());
-        Ok(id)
+        id
     }
 
     /// The connection ended (closed by the client, a network error, or closed by the

@@ -77,9 +77,6 @@ impl Registry {
 struct Io<'a> {
     reg: &'a mut Registry,
     slow: &'a mut Vec<ConnId>,
-    /// The queue of a connection being opened: the core greets it (HELLO) before its id,
-    /// and so its registry slot, is known.
-    opening: Option<&'a mpsc::Sender<Message>>,
 }
 
 impl Driver for Io<'_> {
@@ -90,8 +87,7 @@ impl Driver for Io<'_> {
         };
         let text = Utf8Bytes::from(text.to_owned());
         for c in to {
-            let out = self.reg.get(*c).map(|h| &h.out).or(self.opening);
-            if let Some(out) = out {
+            if let Some(out) = self.reg.get(*c).map(|h| &h.out) {
                 match out.try_send(Message::Text(text.clone())) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => self.slow.push(*c),
@@ -201,11 +197,11 @@ pub(super) async fn core_loop(
                 let now = clock.now();
                 match cmd {
                     Cmd::Open { peer, out, kill, reply } => {
-                        let mut io = Io { reg: &mut reg, slow: &mut slow, opening: Some(&out) };
-                        let res = gw.open(now, peer, &mut io);
-                        if let Ok(id) = res {
-                            reg.insert(Handle { id, out, kill: Some(kill) });
-                        }
+                        // Registered first, so HELLO goes out through the connection's handle.
+                        let res = gw.accept(now, peer).map(|accepted| {
+                            reg.insert(Handle { id: accepted.conn(), out, kill: Some(kill) });
+                            gw.greet(now, accepted, &mut Io { reg: &mut reg, slow: &mut slow })
+                        });
                         let _ = reply.send(res);
                     }
                     Cmd::Frame { conn, frame } => {
@@ -214,17 +210,17 @@ pub(super) async fn core_loop(
                             InFrame::Binary(n) => Frame::Binary(*n),
                             InFrame::Ping => Frame::Ping,
                         };
-                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
+                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow });
                     }
                     Cmd::Closed { conn } => {
                         reg.take(conn);
-                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
+                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow });
                     }
                 }
             }
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 let now = clock.now();
-                gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
+                gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow });
             }
             r = udp.readable() => {
                 if r.is_ok() {
@@ -251,7 +247,6 @@ pub(super) async fn core_loop(
                 &mut Io {
                     reg: &mut reg,
                     slow: &mut slow,
-                    opening: None,
                 },
             );
         }
