@@ -130,6 +130,8 @@ pub const SRTP_REPLAY_WINDOW: u64 = 128;
 
 // Media plane.
 
+/// SSRCs one media endpoint may have (RFC 8843 BUNDLE: audio and video on one transport).
+pub const ENDPOINT_SSRCS: usize = 2;
 /// Largest datagram the media port handles; longer ones are dropped as malformed.
 pub const MAX_DATAGRAM: usize = 1500;
 /// Room after a datagram for the SRTP tag (and SRTCP trailer) added when re-protecting.

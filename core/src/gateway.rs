@@ -5,9 +5,6 @@
 
 mod channels;
 mod floor;
-mod relay;
-
-pub use relay::{TX_ROOM, Transmit, TxOutcome};
 
 use core::fmt::Write;
 
@@ -18,11 +15,11 @@ use crate::config::{
 };
 use crate::error::{Error, ErrorCode};
 use crate::hub::{Channel, Conn, ConnId, PeerInfo, Session};
-use crate::media::{MediaStats, Peer, Peers};
 use crate::protocol::{
     self, ErrorPayload, Frame as OutFrame, Hello, Ready, Request, decode_envelope, decode_request,
     op,
 };
+use crate::relay::{Drop, Endpoint, Floors, MediaStats, Relay, Transmit};
 use crate::storage::{Capacities, Table, Tables};
 use crate::time::{Duration, Instant, Now};
 use crate::token::TokenKey;
@@ -247,8 +244,7 @@ pub struct Gateway<'a> {
     frames_in: u64,
     rate_limited: u64,
     zombies_reaped: u64,
-    peers: Peers<'a>,
-    media: MediaStats,
+    relay: Relay<'a>,
 }
 
 /// The identified session of an open connection, or `None`.
@@ -273,7 +269,7 @@ impl<'a> Gateway<'a> {
         let Tables {
             conns,
             channels,
-            peers,
+            endpoints,
             ssrc_index,
         } = tables;
         conns.clear();
@@ -283,7 +279,12 @@ impl<'a> Gateway<'a> {
             want.connections.min(conns.capacity()),
             want.channels.min(channels.capacity()),
         );
-        let peers = Peers::new(peers, ssrc_index, cfg.limits.max_peers, cfg.session_seed);
+        let relay = Relay::new(
+            endpoints,
+            ssrc_index,
+            cfg.limits.max_peers,
+            cfg.session_seed,
+        );
         Gateway {
             cfg,
             conns,
@@ -302,8 +303,7 @@ impl<'a> Gateway<'a> {
             frames_in: 0,
             rate_limited: 0,
             zombies_reaped: 0,
-            peers,
-            media: MediaStats::default(),
+            relay,
         }
     }
 
@@ -318,7 +318,7 @@ impl<'a> Gateway<'a> {
         let want = Capacities::of(&cfg.limits);
         self.max_conns = want.connections.min(self.conns.capacity());
         self.max_channels = want.channels.min(self.channels.capacity());
-        self.peers.clear(cfg.limits.max_peers, cfg.session_seed);
+        self.relay.clear(cfg.limits.max_peers, cfg.session_seed);
         self.cfg = cfg;
         self.out.frames_out = 0;
         self.out.errors_out = 0;
@@ -329,7 +329,6 @@ impl<'a> Gateway<'a> {
         self.frames_in = 0;
         self.rate_limited = 0;
         self.zombies_reaped = 0;
-        self.media = MediaStats::default();
     }
 
     /// The capacities in force: each the limit's or the storage's, whichever is less.
@@ -338,7 +337,7 @@ impl<'a> Gateway<'a> {
         Capacities {
             connections: self.max_conns,
             channels: self.max_channels,
-            peers: self.peers.capacity(),
+            peers: self.relay.capacity(),
             ssrc_index: want.ssrc_index,
         }
     }
@@ -373,9 +372,33 @@ impl<'a> Gateway<'a> {
         self.channels.as_slice().iter().flatten()
     }
 
-    /// The members of a channel in join order: their media peers.
-    pub fn members<'s>(&'s self, ch: &Channel) -> impl Iterator<Item = &'s Peer> + use<'s, 'a> {
-        self.peers.members(ch).map(|(_, p)| p)
+    /// The members of a channel in join order: their media endpoints.
+    pub fn members<'s>(&'s self, ch: &Channel) -> impl Iterator<Item = &'s Endpoint> + use<'s, 'a> {
+        self.relay.members(ch).map(|(_, e)| e)
+    }
+
+    /// Every media endpoint.
+    pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        self.relay.iter()
+    }
+
+    /// Media counters.
+    pub fn media_stats(&self) -> MediaStats {
+        self.relay.stats()
+    }
+
+    /// One datagram from the media port, for the relay ([`Relay::handle_datagram`]), which
+    /// asks the channels' floors who may talk. Relayed copies go out through `tx` before
+    /// this returns; `buf` is decrypted in place.
+    pub fn handle_datagram(
+        &mut self,
+        now: Now,
+        src: core::net::SocketAddr,
+        buf: &mut [u8],
+        tx: &mut impl Transmit,
+    ) {
+        let mut floors = ChannelFloors(self.channels.as_mut_slice());
+        self.relay.handle_datagram(now, src, buf, &mut floors, tx);
     }
 
     /// The user_id of a connection's session ("" when unidentified).
@@ -814,6 +837,25 @@ impl<'a> Gateway<'a> {
                 self.sessions = self.sessions.saturating_sub(1);
             }
         }
+    }
+}
+
+/// The channels' floors as the relay sees them.
+struct ChannelFloors<'t>(&'t mut [Option<Channel>]);
+
+impl Floors for ChannelFloors<'_> {
+    fn talk(&mut self, channel: u32, conn: ConnId, now: Instant) -> Result<&Channel, Drop> {
+        let ch = self
+            .0
+            .get_mut(channel as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Drop::UnknownSsrc)?;
+        if ch.floor.holder().is_none_or(|(h, _)| h != conn) {
+            return Err(Drop::NotHolder);
+        }
+        // Authenticated RTP from the holder is floor activity (PROTOCOL.md floor timers).
+        ch.floor.activity(now, conn);
+        Ok(ch)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The signaling tables' rows: connections (with their identified sessions) and channels.
 //! They live in storage the driver provides ([`crate::storage::Tables`]); a channel's
-//! members are its media peers ([`crate::media::Peers`]), linked in join order. A full
+//! members are its media endpoints ([`crate::relay::Relay`]), linked in join order. A full
 //! table is an answer, never a panic.
 
 use core::net::IpAddr;
@@ -67,8 +67,8 @@ pub struct Session {
     pub priority: u8,
     /// The token's priority cap.
     pub priority_cap: u8,
-    /// The media peer slots of the channels joined: an index into the peer table, which
-    /// holds the membership.
+    /// The endpoint slots of the channels joined: an index into the relay's endpoints,
+    /// which hold the membership.
     pub joined: heapless::Vec<u32, MAX_JOINED_PER_SESSION>,
 }
 
@@ -121,8 +121,8 @@ pub struct Channel {
     pub created_at: u64,
     /// Who may talk.
     pub floor: Floor<ConnId>,
-    /// The member list: peer slots of the first and last member in join order, linked
-    /// through [`crate::media::Peer`].
+    /// The member list: endpoint slots of the first and last member in join order, linked
+    /// through [`crate::relay::Endpoint`].
     pub(crate) head: u32,
     pub(crate) tail: u32,
     pub(crate) members: u16,

@@ -4,7 +4,7 @@
 //! ([`time::Now`]), bytes come in as slices, the tables live in storage the driver provides
 //! ([`storage::Tables`], sized from the settings with [`storage::Capacities`]), and what to
 //! send goes out through two sinks the driver implements: [`gateway::Driver`] for the
-//! WebSocket side and [`gateway::Transmit`] for the media port.
+//! WebSocket side and [`relay::Transmit`] for the media port.
 //!
 //! # The loop contract
 //!
@@ -29,12 +29,12 @@
 //!   several recipients; a broadcast to a large channel comes as several calls),
 //!   closes through [`Driver::close`](gateway::Driver::close) (the core has already
 //!   forgotten the connection: the driver does not call `close` back for it), datagrams
-//!   through [`Transmit`](gateway::Transmit). Nothing happens between calls.
+//!   through [`Transmit`](relay::Transmit). Nothing happens between calls.
 //! - **Ids.** A [`ConnId`](hub::ConnId) names a slot and a generation: after a connection
 //!   is forgotten its id never reaches anyone else, so a driver may index its own table by
 //!   [`ConnId::index`](hub::ConnId::index) and compare whole ids.
 //! - **No panics on input.** Full tables, bad frames and bad datagrams are answers
-//!   (errors, close codes) or counted drops ([`media::MediaStats`]).
+//!   (errors, close codes) or counted drops ([`relay::MediaStats`]).
 //!
 //! What the driver promises: a bounded queue per connection (a connection whose queue is
 //! full is the driver's to close, then to report with `close`), random bytes from a
@@ -52,9 +52,10 @@
 //! use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 //!
 //! use livechat_core::config::Limits;
-//! use livechat_core::gateway::{Driver, Frame, Gateway, GatewayConfig, Policy, Transmit};
+//! use livechat_core::gateway::{Driver, Frame, Gateway, GatewayConfig, Policy};
+//! use livechat_core::relay::Transmit;
 //! use livechat_core::hub::{Channel, Conn, ConnId, PeerInfo};
-//! use livechat_core::media::Peer;
+//! use livechat_core::relay::Endpoint;
 //! use livechat_core::storage::Tables;
 //! use livechat_core::time::{Instant, Now};
 //! use livechat_core::token::TokenKey;
@@ -95,12 +96,12 @@
 //!
 //! let mut conns = heapless::Vec::<Conn, 4>::new();
 //! let mut channels = heapless::Vec::<Option<Channel>, 2>::new();
-//! let mut peers = heapless::Vec::<Option<Peer>, 4>::new();
+//! let mut endpoints = heapless::Vec::<Option<Endpoint>, 4>::new();
 //! let mut ssrc_index = [0u64; 8];
 //! let tables = Tables {
 //!     conns: &mut conns,
 //!     channels: &mut channels,
-//!     peers: &mut peers,
+//!     endpoints: &mut endpoints,
 //!     ssrc_index: &mut ssrc_index,
 //! };
 //! let cfg = GatewayConfig {
@@ -187,6 +188,6 @@ pub mod gateway;
 
 pub mod hub;
 
-pub mod media;
+pub mod relay;
 
 pub mod storage;

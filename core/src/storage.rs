@@ -11,7 +11,7 @@
 
 use crate::config::{CONNECTION_HEADROOM, Limits};
 use crate::hub::{Channel, Conn};
-use crate::media::Peer;
+use crate::relay::Endpoint;
 
 /// A vector with a fixed capacity: the storage of one table. `Send`, so a driver may build
 /// the core on one thread and run it on another.
@@ -88,11 +88,11 @@ pub struct Tables<'a> {
     pub conns: &'a mut dyn Table<Conn>,
     /// Channels; capacity [`Capacities::channels`].
     pub channels: &'a mut dyn Table<Option<Channel>>,
-    /// Channel memberships with their media state (the member lists of every channel);
+    /// Media endpoints, one per channel membership (the member lists of every channel);
     /// capacity [`Capacities::peers`].
-    pub peers: &'a mut dyn Table<Option<Peer>>,
-    /// The open-addressing SSRC index over the peers: all zeros, [`Capacities::ssrc_index`]
-    /// slots (a power of two at least twice the peers).
+    pub endpoints: &'a mut dyn Table<Option<Endpoint>>,
+    /// The open-addressing SSRC index over the endpoints: all zeros,
+    /// [`Capacities::ssrc_index`] slots (a power of two at least twice the SSRCs).
     pub ssrc_index: &'a mut [IndexSlot],
 }
 
@@ -103,7 +103,7 @@ pub struct Capacities {
     pub connections: usize,
     /// Channels.
     pub channels: usize,
-    /// Channel memberships (media peers).
+    /// Channel memberships (media endpoints, `LIVECHAT_MAX_PEERS`).
     pub peers: usize,
     /// SSRC index slots.
     pub ssrc_index: usize,
@@ -153,7 +153,7 @@ impl Tables<'static> {
         }
         let conns: Vec<Conn> = room("connections", c.connections)?;
         let channels: Vec<Option<Channel>> = room("channels", c.channels)?;
-        let peers: Vec<Option<Peer>> = room("peers", c.peers)?;
+        let endpoints: Vec<Option<Endpoint>> = room("peers", c.peers)?;
         // `vec![0; n]` asks for zeroed memory without writing it, but aborts when that
         // fails: reserving the same size first turns a refusal into an error instead.
         drop(room::<IndexSlot>("ssrc_index", c.ssrc_index)?);
@@ -161,7 +161,7 @@ impl Tables<'static> {
         Ok(Tables {
             conns: Box::leak(Box::new(conns)),
             channels: Box::leak(Box::new(channels)),
-            peers: Box::leak(Box::new(peers)),
+            endpoints: Box::leak(Box::new(endpoints)),
             ssrc_index: Box::leak(ssrc_index.into_boxed_slice()),
         })
     }

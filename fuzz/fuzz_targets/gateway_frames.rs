@@ -242,7 +242,7 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
         for ch in gw.channels() {
             assert!(ch.member_count() <= usize::from(ch.capacity));
             assert_eq!(gw.members(ch).count(), ch.member_count(), "member list");
-            let is_member = |c| gw.members(ch).any(|m| m.conn == c);
+            let is_member = |c| gw.members(ch).any(|m| m.conn() == c);
             if let Some((h, _)) = ch.floor.holder() {
                 assert!(is_member(h), "floor holder is not a member");
             }
@@ -251,7 +251,7 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
             }
         }
         assert_eq!(
-            gw.peers().count(),
+            gw.endpoints().count(),
             gw.channels().map(|c| c.member_count()).sum::<usize>()
         );
     }

@@ -10,8 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::gateway::{Frame, Gateway, Transmit};
+use livechat_core::gateway::{Frame, Gateway};
 use livechat_core::hub::{ConnId, PeerInfo};
+use livechat_core::relay::Transmit;
 use livechat_core::rtp::Header;
 use livechat_core::srtp::{Context, MasterKey, Suite};
 use livechat_core::time::{Duration, Instant, Now};
@@ -120,7 +121,7 @@ fn setup(gw: &mut Gateway<'_>, rec: &mut Rec, net: &mut Net, now: Now) -> Vec<Me
     }
     let s = json!({"op":30,"d":{"channel_id":"x"}}).to_string();
     gw.handle_frame(now, members[0].conn, Frame::Text(s.as_bytes()), rec);
-    assert_eq!(gw.peers().filter(|p| p.latched.is_some()).count(), 4);
+    assert_eq!(gw.endpoints().filter(|p| p.latched.is_some()).count(), 4);
     members
 }
 
@@ -196,8 +197,8 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
                 let src = if *forger { FORGER } else { m.addr };
                 let ssrc = m.ssrc;
                 let accepted = |gw: &Gateway<'_>| {
-                    gw.peers()
-                        .find(|p| p.ssrc == ssrc)
+                    gw.endpoints()
+                        .find(|p| p.ssrc() == ssrc)
                         .map_or(0, |p| p.stats.packets_in)
                 };
                 let was = accepted(&gw);

@@ -3,7 +3,7 @@
 use super::{Driver, Gateway, session_of, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Floor, FloorTimers};
-use crate::media::{NONE, Peer, PeerRefused};
+use crate::relay::{Endpoint, JoinRefused, Keys, NONE, Source};
 use crate::srtp::{
     Context as SrtpContext, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey, SDES_KEY_LEN,
 };
@@ -55,13 +55,13 @@ impl Gateway<'_> {
             .ok_or(Error::from(ErrorCode::ChannelNotFound))
     }
 
-    /// The peer slot of `conn`'s membership of the channel in `slot`, if it is a member.
+    /// The endpoint slot of `conn`'s membership of the channel in `slot`, if it is a member.
     pub(super) fn membership(&self, conn: ConnId, slot: usize) -> Option<usize> {
         let s = self.session(conn)?;
         s.joined.iter().map(|&p| p as usize).find(|&p| {
-            self.peers
+            self.relay
                 .get(p)
-                .is_some_and(|p| p.channel as usize == slot)
+                .is_some_and(|e| e.channel() as usize == slot)
         })
     }
 
@@ -81,7 +81,7 @@ impl Gateway<'_> {
             conns,
             channels,
             out,
-            peers,
+            relay,
             ..
         } = self;
         let conns = conns.as_slice();
@@ -98,9 +98,9 @@ impl Gateway<'_> {
             freq: update.then_some(ch.freq.as_str()),
             capacity: update.then_some(ch.capacity),
         };
-        let to = peers
+        let to = relay
             .members(ch)
-            .map(|(_, p)| p.conn)
+            .map(|(_, e)| e.conn())
             .filter(|&c| Some(c) != except);
         out.send_each(drv, to, op::CHANNEL_EVENT, ev, None);
     }
@@ -233,16 +233,16 @@ impl Gateway<'_> {
                 "joined-channel limit per session reached",
             ));
         }
-        if self.peers.find(ssrc).is_some() {
+        if self.relay.find(ssrc).is_some() {
             return Err(ErrorCode::SsrcInUse.into());
         }
-        if !self.peers.has_room() {
+        if self.relay.len() >= self.relay.capacity() {
             return Err(Error::new(ErrorCode::Capacity, "media peer limit reached"));
         }
         // Server -> client keys: fresh for every join (PROTOCOL.md section 3).
         let mut sdes = [0u8; SDES_KEY_LEN];
         let mut answer_key = "";
-        let (inbound, outbound) = match &crypto {
+        let keys = match &crypto {
             Some(c) => {
                 let mut key = [0u8; MASTER_KEY_LEN];
                 let mut salt = [0u8; MASTER_SALT_LEN];
@@ -250,40 +250,45 @@ impl Gateway<'_> {
                 drv.fill_random(&mut salt);
                 let server = MasterKey::new(key, salt);
                 answer_key = server.to_sdes(&mut sdes);
-                (
-                    Some(SrtpContext::new(c.suite, &c.key)),
-                    Some(SrtpContext::new(c.suite, &server)),
-                )
+                Keys::Sdes {
+                    inbound: SrtpContext::new(c.suite, &c.key),
+                    outbound: SrtpContext::new(c.suite, &server),
+                }
             }
-            None => (None, None),
+            None => Keys::Plain,
         };
-        let peer = Peer {
-            ssrc,
-            conn,
-            channel: slot as u32,
+        let mut ssrcs = heapless::Vec::new();
+        ssrcs
+            .push(ssrc)
+            .map_err(|_| Error::from(ErrorCode::Internal))?;
+        let endpoint = Endpoint {
+            source: Source::Member {
+                conn,
+                channel: slot as u32,
+            },
+            ssrcs,
             gateway_ip: peer.ip,
-            inbound,
-            outbound,
+            keys,
             latched: None,
             last_rx: Instant::ZERO,
             stats: Default::default(),
             prev: NONE,
             next: NONE,
         };
-        let at = self.peers.insert(peer).map_err(|e| match e {
-            PeerRefused::SsrcInUse => Error::from(ErrorCode::SsrcInUse),
-            PeerRefused::Full => Error::new(ErrorCode::Capacity, "media peer limit reached"),
+        let at = self.relay.add(endpoint).map_err(|e| match e {
+            JoinRefused::SsrcInUse => Error::from(ErrorCode::SsrcInUse),
+            JoinRefused::Full => Error::new(ErrorCode::Capacity, "media peer limit reached"),
         })?;
         {
             let Gateway {
-                channels, peers, ..
+                channels, relay, ..
             } = &mut *self;
             if let Some(ch) = channels
                 .as_mut_slice()
                 .get_mut(slot)
                 .and_then(Option::as_mut)
             {
-                peers.link(at, ch);
+                relay.link(at, ch);
             }
         }
         if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
@@ -295,16 +300,16 @@ impl Gateway<'_> {
             channels,
             out,
             cfg,
-            peers,
+            relay,
             ..
         } = self;
         let conns = conns.as_slice();
         let ch = occupied(channels.as_slice(), slot)?;
         let (fit, truncated) =
-            member_names_fit(peers.members(ch).map(|(_, m)| user_of(conns, m.conn)));
-        let names = peers
+            member_names_fit(relay.members(ch).map(|(_, m)| user_of(conns, m.conn())));
+        let names = relay
             .members(ch)
-            .map(|(_, m)| user_of(conns, m.conn))
+            .map(|(_, m)| user_of(conns, m.conn()))
             .take(fit);
         let ack = AckJoin {
             req_op: op::CHANNEL_JOIN,
@@ -373,25 +378,25 @@ impl Gateway<'_> {
         drv: &mut impl Driver,
     ) {
         let Some(slot) = self
-            .peers
+            .relay
             .get(at)
-            .filter(|p| p.conn == conn)
-            .map(|p| p.channel as usize)
+            .filter(|e| e.conn() == conn)
+            .map(|e| e.channel() as usize)
         else {
             return;
         };
         {
             let Gateway {
-                channels, peers, ..
+                channels, relay, ..
             } = &mut *self;
             if let Some(ch) = channels
                 .as_mut_slice()
                 .get_mut(slot)
                 .and_then(Option::as_mut)
             {
-                peers.unlink(at, ch);
+                relay.unlink(at, ch);
             }
-            peers.remove(at);
+            relay.remove(at);
         }
         if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
             s.joined.retain(|&j| j as usize != at);
@@ -474,11 +479,11 @@ impl Gateway<'_> {
             return Ok(());
         };
         let mut at = ch.head;
-        // The whole list goes, so each removed peer's `next` still names a live one.
-        while let Some(p) = self.peers.remove(at as usize) {
+        // The whole list goes, so each removed endpoint's `next` still names a live one.
+        while let Some(e) = self.relay.remove(at as usize) {
             let gone = at;
-            at = p.next;
-            if let Some(s) = self.conn_mut(p.conn).and_then(|c| c.session.as_mut()) {
+            at = e.next;
+            if let Some(s) = self.conn_mut(e.conn()).and_then(|c| c.session.as_mut()) {
                 s.joined.retain(|&j| j != gone);
             }
         }
@@ -510,14 +515,14 @@ impl Gateway<'_> {
             conns,
             channels,
             out,
-            peers,
+            relay,
             ..
         } = self;
         let conns = conns.as_slice();
         let ch = occupied(channels.as_slice(), slot)?;
         let f = fields(ch, None);
         let (fit, truncated) =
-            member_names_fit(peers.members(ch).map(|(_, m)| user_of(conns, m.conn)));
+            member_names_fit(relay.members(ch).map(|(_, m)| user_of(conns, m.conn())));
         let ack = AckInfo {
             req_op: op::CHANNEL_INFO,
             channel_id: f.channel_id,
@@ -528,9 +533,9 @@ impl Gateway<'_> {
             creator: f.creator,
             created_at: f.created_at,
             members: StrSeq::new(
-                peers
+                relay
                     .members(ch)
-                    .map(|(_, m)| user_of(conns, m.conn))
+                    .map(|(_, m)| user_of(conns, m.conn()))
                     .take(fit),
             ),
             floor: crate::protocol::FloorInfo {
@@ -567,7 +572,7 @@ impl Gateway<'_> {
             conns,
             channels,
             out,
-            peers,
+            relay,
             ..
         } = self;
         let conns = conns.as_slice();
@@ -578,7 +583,7 @@ impl Gateway<'_> {
             content,
             timestamp: now.unix_ms,
         };
-        let members = peers.members(ch).map(|(_, m)| m.conn);
+        let members = relay.members(ch).map(|(_, m)| m.conn());
         out.send_each(drv, members, op::MESSAGE_EVENT, ev, None);
         Ok(())
     }

@@ -5,10 +5,10 @@ use super::{Driver, Gateway, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Audience, Floor, FloorError, FloorEvent};
 use crate::hub::ConnId;
-use crate::media::NONE;
 use crate::protocol::{
     AckPlain, FloorChannel, FloorDeny, FloorGranted, FloorQueuePos, FloorRevoke, FloorTaken, op,
 };
+use crate::relay::NONE;
 use crate::time::Now;
 
 /// The event sink handed to floor calls.
@@ -27,7 +27,7 @@ impl Gateway<'_> {
             conns,
             channels,
             out,
-            peers,
+            relay,
             ..
         } = self;
         let ch = channels.as_mut_slice().get_mut(slot)?.as_mut()?;
@@ -35,7 +35,7 @@ impl Gateway<'_> {
         let channel_id = ch.id.as_str();
         let floor = &mut ch.floor;
         let conns = conns.as_slice();
-        let peers = &*peers;
+        let relay = &*relay;
         let mut emit = |ev: FloorEvent<ConnId>| {
             // One recipient is told whether or not it is still a member (a leaver's own
             // events are not emitted by the floor); the others are the members.
@@ -45,9 +45,9 @@ impl Gateway<'_> {
                 Audience::All => (None, None, head),
             };
             let to = one.into_iter().chain(
-                peers
+                relay
                     .members_from(first)
-                    .map(|(_, p)| p.conn)
+                    .map(|(_, e)| e.conn())
                     .filter(move |&c| Some(c) != except),
             );
             match ev {

@@ -590,7 +590,7 @@ fn transcript(s: &mut Sim) -> Value {
         "closed": format!("{:?}", s.rec.closed),
         "timeout": format!("{:?}", s.gw.poll_timeout()),
         "stats": format!("{:?}", s.gw.stats()),
-        "peers": s.gw.peers().count(),
+        "peers": s.gw.endpoints().count(),
     })
 }
 

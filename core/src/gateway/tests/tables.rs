@@ -10,7 +10,7 @@ use super::{Rec, Sim, code, config};
 use crate::config::Limits;
 use crate::gateway::Gateway;
 use crate::hub::{Channel, Conn};
-use crate::media::{NONE, Peer, PeerRefused, Peers};
+use crate::relay::{Endpoint, JoinRefused, Keys, NONE, Relay, Source};
 use crate::storage::{Capacities, IndexSlot, Tables};
 use crate::time::Instant;
 
@@ -41,7 +41,7 @@ fn sessions_members_and_peers_go_as_far_as_the_settings_ask() {
         s.rec.frames.clear();
     }
     assert_eq!(code(&s.join(users[2050], "big", 9)), 2001, "channel full");
-    assert_eq!(s.gw.peers().count(), 2050);
+    assert_eq!(s.gw.endpoints().count(), 2050);
 
     // A chat line reaches all 2050 members.
     s.send(
@@ -64,7 +64,7 @@ fn sessions_members_and_peers_go_as_far_as_the_settings_ask() {
     let info = s.req(users[1], json!({"op":16,"d":{"channel_id":"big"}}));
     assert_eq!(info[0]["d"]["member_count"], 2047);
     let ch = s.gw.channels().next().unwrap();
-    let order: Vec<u32> = s.gw.members(ch).map(|p| p.ssrc).collect();
+    let order: Vec<u32> = s.gw.members(ch).map(|p| p.ssrc()).collect();
     let want: Vec<u32> = (0..2050)
         .filter(|i| ![0, 1000, 2049].contains(i))
         .map(|i| 1000 + i as u32)
@@ -72,7 +72,7 @@ fn sessions_members_and_peers_go_as_far_as_the_settings_ask() {
     assert_eq!(order, want);
     // Freed peer slots are reused: joining again does not need a new slot.
     assert_eq!(s.join(users[2050], "big", 1)[0]["op"], 200);
-    assert_eq!(s.gw.peers().count(), 2048);
+    assert_eq!(s.gw.endpoints().count(), 2048);
 }
 
 #[test]
@@ -117,12 +117,12 @@ fn heapless_storage_serves_a_build_without_an_allocator() {
     // A microcontroller keeps the tables in static `heapless` vectors and a zeroed index.
     let conns = Box::leak(Box::new(heapless::Vec::<Conn, 8>::new()));
     let channels = Box::leak(Box::new(heapless::Vec::<Option<Channel>, 2>::new()));
-    let peers = Box::leak(Box::new(heapless::Vec::<Option<Peer>, 4>::new()));
+    let endpoints = Box::leak(Box::new(heapless::Vec::<Option<Endpoint>, 4>::new()));
     let index: &mut [IndexSlot; 8] = Box::leak(Box::new([0; 8]));
     let tables = Tables {
         conns,
         channels,
-        peers,
+        endpoints,
         ssrc_index: index,
     };
     let limits = Limits::default();
@@ -148,15 +148,16 @@ fn heapless_storage_serves_a_build_without_an_allocator() {
     );
 }
 
-/// A peer with only an SSRC, for the index tests.
-fn bare(ssrc: u32) -> Peer {
-    Peer {
-        ssrc,
-        conn: crate::hub::ConnId::new(0, 1),
-        channel: 0,
+/// An endpoint with only an SSRC, for the index tests.
+fn bare(ssrc: u32) -> Endpoint {
+    Endpoint {
+        source: Source::Member {
+            conn: crate::hub::ConnId::new(0, 1),
+            channel: 0,
+        },
+        ssrcs: heapless::Vec::from_slice(&[ssrc]).unwrap(),
         gateway_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        inbound: None,
-        outbound: None,
+        keys: Keys::Plain,
         latched: None,
         last_rx: Instant::ZERO,
         stats: Default::default(),
@@ -169,9 +170,9 @@ fn bare(ssrc: u32) -> Peer {
 fn the_ssrc_index_agrees_with_a_map_through_churn() {
     // A small index so probe chains wrap and collide; backward-shift deletion must keep
     // every remaining SSRC reachable.
-    let mut slots: Vec<Option<Peer>> = Vec::with_capacity(16);
+    let mut slots: Vec<Option<Endpoint>> = Vec::with_capacity(16);
     let mut index = vec![0u64; 32];
-    let mut peers = Peers::new(&mut slots, &mut index, 16, 7);
+    let mut peers = Relay::new(&mut slots, &mut index, 16, 7);
     let mut model: HashMap<u32, usize> = HashMap::new();
     let mut x: u64 = 1;
     for _ in 0..20_000 {
@@ -179,15 +180,15 @@ fn the_ssrc_index_agrees_with_a_map_through_churn() {
         // SSRCs from a small set, so inserts meet duplicates and removals meet absentees.
         let ssrc = (x % 40) as u32;
         if x & (1 << 40) == 0 {
-            match peers.insert(bare(ssrc)) {
+            match peers.add(bare(ssrc)) {
                 Ok(slot) => {
                     assert!(model.insert(ssrc, slot).is_none(), "{ssrc} inserted twice");
                 }
-                Err(PeerRefused::SsrcInUse) => assert!(model.contains_key(&ssrc)),
-                Err(PeerRefused::Full) => assert_eq!(model.len(), 16),
+                Err(JoinRefused::SsrcInUse) => assert!(model.contains_key(&ssrc)),
+                Err(JoinRefused::Full) => assert_eq!(model.len(), 16),
             }
         } else if let Some(slot) = model.remove(&ssrc) {
-            assert_eq!(peers.remove(slot).map(|p| p.ssrc), Some(ssrc));
+            assert_eq!(peers.remove(slot).map(|p| p.ssrc()), Some(ssrc));
         } else {
             assert_eq!(peers.find(ssrc), None);
         }

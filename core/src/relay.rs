@@ -1,0 +1,554 @@
+//! The media relay (PROTOCOL.md sections 2 and 3): it owns the media endpoints, one per
+//! member's media session, keyed by SSRC, and relays RTP: authenticate, latch, gate on the
+//! floor, re-protect once per listener.
+//!
+//! The signaling side tells it who joined ([`Relay::add`], [`Relay::link`]) and left
+//! ([`Relay::unlink`], [`Relay::remove`]); a channel's members are its endpoints, linked in
+//! join order, so membership is kept once. Floor decisions stay with the signaling side,
+//! asked through [`Floors`] for each RTP packet.
+//!
+//! RTCP from clients is consumed: it latches and keeps the endpoint alive, and is never
+//! forwarded. Listeners' receiver reports describe the server's re-protected streams, not
+//! the talker's, and talkers do not need them in push-to-talk; the server sends no RTCP.
+
+mod endpoint;
+mod index;
+mod transmit;
+
+pub use endpoint::{Endpoint, EndpointStats, Keys, Source};
+pub use transmit::{TX_ROOM, Transmit, TxOutcome};
+
+use core::net::SocketAddr;
+
+use crate::config::MAX_DATAGRAM;
+use crate::demux::{self, Kind};
+use crate::hub::{Channel, ConnId};
+use crate::rtcp;
+use crate::rtp;
+use crate::srtp;
+use crate::storage::{IndexSlot, Table};
+use crate::time::{Instant, Now};
+use index::Index;
+
+/// "No slot" in the member links.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Why a datagram was dropped; each has its own counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drop {
+    /// Not RTP or RTCP (STUN and DTLS are not served yet), or unparseable.
+    Malformed,
+    /// An SSRC no member joined with.
+    UnknownSsrc,
+    /// SRTP/SRTCP authentication failed (forged or corrupted).
+    AuthFailed,
+    /// Replayed or too old for the replay window.
+    Replay,
+    /// SRTP from a new SSRC while the context's stream table is full
+    /// ([`crate::config::SRTP_MAX_STREAMS`]).
+    TooManyStreams,
+    /// The stream's packet index space is used up (RFC 3711 section 9.2: rekey).
+    KeyExhausted,
+    /// A relayed copy did not fit the send buffer with its SRTP tag.
+    Buffer,
+    /// Plain RTP from an address other than the member's gateway connection.
+    Spoofed,
+    /// RTP from a member who does not hold the floor (keepalives land here too).
+    NotHolder,
+    /// A listener with no latched address yet (counted per listener per packet).
+    NoLatch,
+    /// The sender's socket buffer was full.
+    SendFailed,
+}
+
+impl From<srtp::Error> for Drop {
+    fn from(e: srtp::Error) -> Self {
+        match e {
+            srtp::Error::AuthFailed => Drop::AuthFailed,
+            srtp::Error::Replayed | srtp::Error::IndexTooOld => Drop::Replay,
+            srtp::Error::TooManyStreams => Drop::TooManyStreams,
+            srtp::Error::KeyExhausted => Drop::KeyExhausted,
+            srtp::Error::BufferTooSmall { .. } => Drop::Buffer,
+            srtp::Error::TooShort | srtp::Error::Malformed => Drop::Malformed,
+        }
+    }
+}
+
+/// Global media counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaStats {
+    /// Datagrams received.
+    pub packets_in: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Datagrams sent.
+    pub packets_out: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// RTP packets relayed (once per talker packet, whatever the fan-out).
+    pub relayed: u64,
+    /// Drops: not RTP/RTCP or malformed.
+    pub drop_malformed: u64,
+    /// Drops: unknown SSRC.
+    pub drop_unknown_ssrc: u64,
+    /// Drops: authentication failed.
+    pub drop_auth: u64,
+    /// Drops: replayed.
+    pub drop_replay: u64,
+    /// Drops: a new SSRC over the SRTP context's stream limit.
+    pub drop_too_many_streams: u64,
+    /// Drops: SRTP packet index exhausted.
+    pub drop_key_exhausted: u64,
+    /// Drops: a relayed copy did not fit its buffer.
+    pub drop_buffer: u64,
+    /// Drops: plain RTP from a foreign address.
+    pub drop_spoofed: u64,
+    /// Drops: RTP from a non-holder.
+    pub drop_not_holder: u64,
+    /// Drops: listener not latched.
+    pub drop_no_latch: u64,
+    /// Drops: send failed.
+    pub drop_send: u64,
+}
+
+impl MediaStats {
+    /// Counts one drop.
+    pub fn drop(&mut self, why: Drop) {
+        let c = match why {
+            Drop::Malformed => &mut self.drop_malformed,
+            Drop::UnknownSsrc => &mut self.drop_unknown_ssrc,
+            Drop::AuthFailed => &mut self.drop_auth,
+            Drop::Replay => &mut self.drop_replay,
+            Drop::TooManyStreams => &mut self.drop_too_many_streams,
+            Drop::KeyExhausted => &mut self.drop_key_exhausted,
+            Drop::Buffer => &mut self.drop_buffer,
+            Drop::Spoofed => &mut self.drop_spoofed,
+            Drop::NotHolder => &mut self.drop_not_holder,
+            Drop::NoLatch => &mut self.drop_no_latch,
+            Drop::SendFailed => &mut self.drop_send,
+        };
+        *c += 1;
+    }
+
+    /// Every drop, whatever the reason.
+    pub fn drops(&self) -> u64 {
+        self.drop_malformed
+            + self.drop_unknown_ssrc
+            + self.drop_auth
+            + self.drop_replay
+            + self.drop_too_many_streams
+            + self.drop_key_exhausted
+            + self.drop_buffer
+            + self.drop_spoofed
+            + self.drop_not_holder
+            + self.drop_no_latch
+            + self.drop_send
+    }
+}
+
+/// Why an endpoint could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRefused {
+    /// The endpoint table (or its SSRC index) is at its capacity (error 2006).
+    Full,
+    /// Another endpoint has one of its SSRCs (error 2007).
+    SsrcInUse,
+}
+
+/// What the relay asks the signaling side about each authenticated RTP packet.
+pub trait Floors {
+    /// Whether `conn` holds the floor of the channel in `channel`; when it does, the packet
+    /// counts as floor activity (PROTOCOL.md's floor timers) and the answer is the channel's
+    /// member list, to fan out to.
+    fn talk(&mut self, channel: u32, conn: ConnId, now: Instant) -> Result<&Channel, Drop>;
+}
+
+/// The media endpoints and the relay between them.
+pub struct Relay<'a> {
+    slots: &'a mut dyn Table<Option<Endpoint>>,
+    by_ssrc: Index<'a>,
+    /// Most endpoints: the limit or the storage's capacity, whichever is less.
+    cap: usize,
+    len: usize,
+    /// SSRCs in the index, against its capacity.
+    ssrcs: usize,
+    stats: MediaStats,
+}
+
+impl<'a> Relay<'a> {
+    /// A relay over `slots` and the zeroed `ssrc_index` (both emptied), holding at most
+    /// `limit` endpoints; `seed` keys the index's hash.
+    pub fn new(
+        slots: &'a mut dyn Table<Option<Endpoint>>,
+        ssrc_index: &'a mut [IndexSlot],
+        limit: usize,
+        seed: u64,
+    ) -> Self {
+        slots.clear();
+        let cap = limit.min(slots.capacity()).min(crate::config::TABLE_LIMIT);
+        Relay {
+            slots,
+            by_ssrc: Index::new(ssrc_index, seed),
+            cap,
+            len: 0,
+            ssrcs: 0,
+            stats: MediaStats::default(),
+        }
+    }
+
+    /// Removes every endpoint, rewriting only the index entries in use, zeroes the
+    /// counters, and starts over with `limit` and `seed`.
+    pub fn clear(&mut self, limit: usize, seed: u64) {
+        for i in 0..self.slots.as_slice().len() {
+            if let Some(e) = self.slots.as_slice().get(i).and_then(Option::as_ref) {
+                let ssrcs = e.ssrcs.clone();
+                for s in ssrcs {
+                    self.by_ssrc.remove(s);
+                }
+            }
+        }
+        self.slots.clear();
+        self.by_ssrc.reseed(seed);
+        self.cap = limit
+            .min(self.slots.capacity())
+            .min(crate::config::TABLE_LIMIT);
+        self.len = 0;
+        self.ssrcs = 0;
+        self.stats = MediaStats::default();
+    }
+
+    /// Endpoints in the table.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most endpoints the table holds.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Media counters.
+    pub fn stats(&self) -> MediaStats {
+        self.stats
+    }
+
+    /// The slot of the endpoint with this SSRC.
+    pub fn find(&self, ssrc: u32) -> Option<usize> {
+        self.by_ssrc.get(ssrc)
+    }
+
+    /// Adds an endpoint, unlinked, and returns its slot. Its SSRCs must be new on the
+    /// server; a full table or index is [`JoinRefused::Full`].
+    pub fn add(&mut self, endpoint: Endpoint) -> Result<usize, JoinRefused> {
+        if endpoint.ssrcs.iter().any(|&s| self.by_ssrc.contains(s)) {
+            return Err(JoinRefused::SsrcInUse);
+        }
+        let n = endpoint.ssrcs.len();
+        if self.len >= self.cap || self.ssrcs + n > self.by_ssrc.capacity() {
+            return Err(JoinRefused::Full);
+        }
+        let ssrcs = endpoint.ssrcs.clone();
+        let slot = match self.slots.as_slice().iter().position(Option::is_none) {
+            Some(i) => {
+                if let Some(s) = self.slots.as_mut_slice().get_mut(i) {
+                    *s = Some(endpoint);
+                }
+                i
+            }
+            None => {
+                let i = self.slots.as_slice().len();
+                self.slots
+                    .push(Some(endpoint))
+                    .map_err(|_| JoinRefused::Full)?;
+                i
+            }
+        };
+        for s in ssrcs {
+            // Cannot fail: the index has room for every SSRC counted.
+            self.by_ssrc.insert(s, slot);
+        }
+        self.ssrcs += n;
+        self.len += 1;
+        Ok(slot)
+    }
+
+    /// The endpoint in `slot`.
+    pub fn get(&self, slot: usize) -> Option<&Endpoint> {
+        self.slots.as_slice().get(slot)?.as_ref()
+    }
+
+    /// The endpoint in `slot`, mutably.
+    pub fn get_mut(&mut self, slot: usize) -> Option<&mut Endpoint> {
+        self.slots.as_mut_slice().get_mut(slot)?.as_mut()
+    }
+
+    /// Removes the endpoint in `slot` (unlinked from its channel, or its whole channel
+    /// going).
+    pub fn remove(&mut self, slot: usize) -> Option<Endpoint> {
+        let e = self.slots.as_mut_slice().get_mut(slot)?.take()?;
+        for &s in &e.ssrcs {
+            self.by_ssrc.remove(s);
+        }
+        self.ssrcs -= e.ssrcs.len();
+        self.len -= 1;
+        Some(e)
+    }
+
+    /// Every endpoint.
+    pub fn iter(&self) -> impl Iterator<Item = &Endpoint> {
+        self.slots.as_slice().iter().flatten()
+    }
+
+    /// Appends the endpoint in `slot` to the members of `ch`.
+    pub(crate) fn link(&mut self, slot: usize, ch: &mut Channel) {
+        let tail = ch.tail;
+        if let Some(e) = self.get_mut(slot) {
+            e.prev = tail;
+            e.next = NONE;
+        }
+        match self.get_mut(tail as usize) {
+            Some(t) => t.next = slot as u32,
+            None => ch.head = slot as u32,
+        }
+        ch.tail = slot as u32;
+        ch.members = ch.members.saturating_add(1);
+    }
+
+    /// Takes the endpoint in `slot` out of the members of `ch`, keeping the others' order.
+    pub(crate) fn unlink(&mut self, slot: usize, ch: &mut Channel) {
+        let Some((prev, next)) = self.get(slot).map(|e| (e.prev, e.next)) else {
+            return;
+        };
+        match self.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => ch.head = next,
+        }
+        match self.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => ch.tail = prev,
+        }
+        if let Some(e) = self.get_mut(slot) {
+            e.prev = NONE;
+            e.next = NONE;
+        }
+        ch.members = ch.members.saturating_sub(1);
+    }
+
+    /// The members of `ch` in join order, with their slots.
+    pub fn members<'s>(&'s self, ch: &Channel) -> Members<'s, 'a> {
+        self.members_from(ch.head)
+    }
+
+    /// The members from slot `head` on, following the join-order links.
+    pub(crate) fn members_from<'s>(&'s self, head: u32) -> Members<'s, 'a> {
+        Members {
+            relay: self,
+            at: head,
+        }
+    }
+
+    /// One datagram from the media port. Relayed copies go out through `tx` before this
+    /// returns; `buf` is decrypted in place.
+    pub fn handle_datagram(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        buf: &mut [u8],
+        floors: &mut impl Floors,
+        tx: &mut impl Transmit,
+    ) {
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += buf.len() as u64;
+        if buf.len() > MAX_DATAGRAM {
+            self.stats.drop(Drop::Malformed);
+            return;
+        }
+        let r = match demux::classify(buf) {
+            Kind::Rtp => self.on_rtp(now, src, buf, floors, tx),
+            Kind::Rtcp => self.on_rtcp(now, src, buf),
+            // ICE-lite and DTLS-SRTP come with browser support.
+            Kind::Stun | Kind::Dtls | Kind::Unknown => Err(Drop::Malformed),
+        };
+        if let Err(why) = r {
+            self.stats.drop(why);
+        }
+    }
+
+    fn on_rtp(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        buf: &mut [u8],
+        floors: &mut impl Floors,
+        tx: &mut impl Transmit,
+    ) -> Result<(), Drop> {
+        let ssrc = rtp::Packet::new_checked_header(&*buf)
+            .map_err(|_| Drop::Malformed)?
+            .ssrc();
+        let at = self.find(ssrc).ok_or(Drop::UnknownSsrc)?;
+        let e = self.get_mut(at).ok_or(Drop::UnknownSsrc)?;
+        let len = accept(e, now, src, buf, false).inspect_err(|_| e.stats.dropped += 1)?;
+        let Source::Member { conn, channel } = e.source;
+        // Listeners' keepalives end here too, after latching.
+        let head = floors.talk(channel, conn, now.mono)?.head;
+        let plain = buf.get(..len).ok_or(Drop::Malformed)?;
+        self.stats.relayed += 1;
+        let mut next = head;
+        while let Some(after) = self.get(next as usize).map(|e| e.next) {
+            if next as usize != at {
+                self.relay_to(now, next as usize, plain, tx);
+            }
+            next = after;
+        }
+        Ok(())
+    }
+
+    fn on_rtcp(&mut self, now: Now, src: SocketAddr, buf: &mut [u8]) -> Result<(), Drop> {
+        // The first packet's sender SSRC is in the clear in SRTCP too (RFC 3711 section 3.4).
+        let ssrc = buf
+            .get(4..8)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .ok_or(Drop::Malformed)?;
+        let at = self.find(ssrc).ok_or(Drop::UnknownSsrc)?;
+        let e = self.get_mut(at).ok_or(Drop::UnknownSsrc)?;
+        let len = accept(e, now, src, buf, true).inspect_err(|_| e.stats.dropped += 1)?;
+        let plain = buf.get(..len).ok_or(Drop::Malformed)?;
+        if rtcp::Compound::new(plain).any(|p| p.is_err()) {
+            return Err(Drop::Malformed);
+        }
+        Ok(())
+    }
+
+    /// Sends one listener its copy, built in the driver's buffer: re-protected with its
+    /// server -> client context, or as is for a plain-RTP listener.
+    fn relay_to(&mut self, now: Now, at: usize, plain: &[u8], tx: &mut impl Transmit) {
+        let Relay { slots, stats, .. } = self;
+        let Some(rx) = slots.as_mut_slice().get_mut(at).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(dst) = rx.destination(now.mono) else {
+            stats.drop(Drop::NoLatch);
+            return;
+        };
+        let mut why = Drop::Buffer;
+        let keys = &mut rx.keys;
+        let outcome = tx.send_with(dst, |room| {
+            let n = plain.len();
+            room.get_mut(..n)?.copy_from_slice(plain);
+            match keys {
+                Keys::Sdes { outbound, .. } => outbound
+                    .protect_rtp(room, n)
+                    .map_err(|e| why = Drop::from(e))
+                    .ok(),
+                Keys::Plain => Some(n),
+            }
+        });
+        match outcome {
+            TxOutcome::Taken(n) => {
+                stats.packets_out += 1;
+                stats.bytes_out += n as u64;
+                rx.stats.packets_out += 1;
+                rx.stats.bytes_out += n as u64;
+            }
+            TxOutcome::NotBuilt => stats.drop(why),
+            TxOutcome::Failed => stats.drop(Drop::SendFailed),
+        }
+    }
+}
+
+/// Authenticates a datagram from `e` in place (or, for plain RTP, checks it comes from the
+/// member's gateway IP) and latches its address. Returns the plaintext length.
+fn accept(
+    e: &mut Endpoint,
+    now: Now,
+    src: SocketAddr,
+    buf: &mut [u8],
+    is_rtcp: bool,
+) -> Result<usize, Drop> {
+    let len = match &mut e.keys {
+        Keys::Sdes { inbound, .. } => {
+            let r = if is_rtcp {
+                inbound.unprotect_rtcp(buf)
+            } else {
+                inbound.unprotect_rtp(buf)
+            };
+            r?
+        }
+        Keys::Plain => {
+            // Plain RTP cannot be told from a forgery on the same IP: that is why it is a
+            // policy choice. From any other IP it is one.
+            if src.ip().to_canonical() != e.gateway_ip.to_canonical() {
+                return Err(Drop::Spoofed);
+            }
+            buf.len()
+        }
+    };
+    e.latched = Some(src);
+    e.last_rx = now.mono;
+    e.stats.packets_in += 1;
+    e.stats.bytes_in += len as u64;
+    Ok(len)
+}
+
+/// The members of one channel in join order: `(slot, endpoint)`.
+pub struct Members<'s, 'a> {
+    relay: &'s Relay<'a>,
+    at: u32,
+}
+
+impl<'s> Iterator for Members<'s, '_> {
+    type Item = (usize, &'s Endpoint);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let slot = self.at as usize;
+        let e = self.relay.get(slot)?;
+        self.at = e.next;
+        Some((slot, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_srtp_error_has_its_own_drop_counter() {
+        let errors = [
+            (srtp::Error::AuthFailed, Drop::AuthFailed),
+            (srtp::Error::Replayed, Drop::Replay),
+            (srtp::Error::IndexTooOld, Drop::Replay),
+            (srtp::Error::TooManyStreams, Drop::TooManyStreams),
+            (srtp::Error::KeyExhausted, Drop::KeyExhausted),
+            (srtp::Error::BufferTooSmall { needed: 9 }, Drop::Buffer),
+            (srtp::Error::TooShort, Drop::Malformed),
+            (srtp::Error::Malformed, Drop::Malformed),
+        ];
+        let mut stats = MediaStats::default();
+        for (e, want) in errors {
+            assert_eq!(Drop::from(e), want, "{e:?}");
+            stats.drop(Drop::from(e));
+        }
+        assert_eq!(stats.drop_auth, 1);
+        assert_eq!(stats.drop_replay, 2);
+        assert_eq!(stats.drop_too_many_streams, 1);
+        assert_eq!(stats.drop_key_exhausted, 1);
+        assert_eq!(stats.drop_buffer, 1);
+        assert_eq!(stats.drop_malformed, 2);
+        for why in [
+            Drop::UnknownSsrc,
+            Drop::Spoofed,
+            Drop::NotHolder,
+            Drop::NoLatch,
+            Drop::SendFailed,
+        ] {
+            stats.drop(why);
+        }
+        assert_eq!(stats.drops(), 13, "every reason counts once in the total");
+    }
+}
