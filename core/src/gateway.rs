@@ -532,8 +532,14 @@ impl<'a> Gateway<'a> {
             Frame::Ping => return,
         };
         if len > MAX_INBOUND_FRAME {
+            // The answer echoes the frame's `id` when it can be read (PROTOCOL.md: a request
+            // with `id` gets exactly one answer echoing it); the frame is below the hard cap.
+            let id = match frame {
+                Frame::Text(b) => decode_envelope(b).map_or_else(|e| e.id, |e| e.id),
+                _ => None,
+            };
             self.out
-                .error(drv, conn, None, ErrorCode::TooLarge.into(), None);
+                .error(drv, conn, None, ErrorCode::TooLarge.into(), id);
             return;
         }
         let bytes = match frame {
@@ -736,7 +742,14 @@ impl<'a> Gateway<'a> {
             Request::MessageCreate {
                 channel_id,
                 content,
-            } => self.message_create(now, conn, &channel_id, &content, id, drv),
+            } => self.message_create(
+                now,
+                conn,
+                &channel_id,
+                content.as_deref().map_err(|e| *e),
+                id,
+                drv,
+            ),
             Request::FloorRequest {
                 channel_id,
                 priority,

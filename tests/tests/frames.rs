@@ -68,6 +68,23 @@ async fn a_frame_over_the_inbound_limit_is_1005_and_the_connection_lives_on() {
 }
 
 #[tokio::test]
+async fn a_1005_echoes_the_id_of_an_oversized_frame() {
+    // PROTOCOL.md: a request with `id` gets exactly one answer echoing it, 1005 included.
+    let d = Daemon::start().await;
+    let mut c = Client::identified(&d, "alice").await;
+    c.send_text(padded_heartbeat(proto::MAX_INBOUND_FRAME + 100, 4242))
+        .await;
+    let f = c
+        .recv_where("ERROR 1005 for an oversized frame", |f| {
+            f["op"] == op::ERROR
+        })
+        .await;
+    assert_eq!(f["d"]["code"], code::TOO_LARGE, "{f}");
+    assert_eq!(f["id"], 4242, "the id is echoed: {f}");
+    c.assert_alive("after an oversized frame with an id").await;
+}
+
+#[tokio::test]
 async fn a_frame_just_under_the_hard_cap_is_still_1005() {
     let d = Daemon::start().await;
     let mut c = Client::connect(&d, "conn").await;

@@ -418,15 +418,17 @@ impl Gateway<'_> {
         drv: &mut impl Driver,
     ) -> Result<(), Error> {
         let slot = self.find_channel(channel_id)?;
+        // A field's value (1004) before the state check 2002 (PROTOCOL.md's order); the
+        // member count needs the channel, so after 2000.
+        if capacity.is_some_and(|c| c < self.channel(slot).map_or(0, |ch| ch.members)) {
+            return Err(Error::new(
+                ErrorCode::Malformed,
+                "capacity below the current member count",
+            ));
+        }
         self.creator_check(conn, slot)?;
         let ch = self.channel_mut(slot)?;
         if let Some(c) = capacity {
-            if c < ch.members {
-                return Err(Error::new(
-                    ErrorCode::Malformed,
-                    "capacity below the current member count",
-                ));
-            }
             ch.capacity = c;
         }
         if let Some(n) = name {
@@ -554,7 +556,7 @@ impl Gateway<'_> {
         now: Now,
         conn: ConnId,
         channel_id: &str,
-        content: &str,
+        content: Result<&str, ErrorCode>,
         id: Option<u32>,
         drv: &mut impl Driver,
     ) -> Result<(), Error> {
@@ -562,6 +564,7 @@ impl Gateway<'_> {
         if self.membership(conn, slot).is_none() {
             return Err(ErrorCode::NotMember.into());
         }
+        let content = content?;
         if id.is_some() {
             let ack = AckPlain {
                 req_op: op::MESSAGE_CREATE,

@@ -555,6 +555,7 @@ fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
     assert_eq!(ops(&s.take(c)), vec![100]);
 }
 
+mod order;
 mod relay;
 mod tables;
 
