@@ -4,7 +4,10 @@
 //! the crate documentation.
 
 mod channels;
-mod floor;
+mod floor_ops;
+mod state;
+
+pub use state::{Channel, Conn, ConnId, PeerInfo, Session};
 
 use core::fmt::Write;
 
@@ -14,7 +17,6 @@ use crate::config::{
     Limits, MAX_INBOUND_FRAME, MAX_OUTBOUND_FRAME, RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
 };
 use crate::error::{Error, ErrorCode};
-use crate::hub::{Channel, Conn, ConnId, PeerInfo, Session};
 use crate::protocol::{
     self, ErrorPayload, Frame as OutFrame, Hello, Ready, Request, decode_envelope, decode_request,
     op,

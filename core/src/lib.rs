@@ -30,9 +30,9 @@
 //!   closes through [`Driver::close`](gateway::Driver::close) (the core has already
 //!   forgotten the connection: the driver does not call `close` back for it), datagrams
 //!   through [`Transmit`](relay::Transmit). Nothing happens between calls.
-//! - **Ids.** A [`ConnId`](hub::ConnId) names a slot and a generation: after a connection
+//! - **Ids.** A [`ConnId`](gateway::ConnId) names a slot and a generation: after a connection
 //!   is forgotten its id never reaches anyone else, so a driver may index its own table by
-//!   [`ConnId::index`](hub::ConnId::index) and compare whole ids.
+//!   [`ConnId::index`](gateway::ConnId::index) and compare whole ids.
 //! - **No panics on input.** Full tables, bad frames and bad datagrams are answers
 //!   (errors, close codes) or counted drops ([`relay::MediaStats`]).
 //!
@@ -52,10 +52,10 @@
 //! use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 //!
 //! use livechat_core::config::Limits;
-//! use livechat_core::gateway::{Driver, Frame, Gateway, GatewayConfig, Policy};
-//! use livechat_core::relay::Transmit;
-//! use livechat_core::hub::{Channel, Conn, ConnId, PeerInfo};
-//! use livechat_core::relay::Endpoint;
+//! use livechat_core::gateway::{
+//!     Channel, Conn, ConnId, Driver, Frame, Gateway, GatewayConfig, PeerInfo, Policy,
+//! };
+//! use livechat_core::relay::{Endpoint, Transmit};
 //! use livechat_core::storage::Tables;
 //! use livechat_core::time::{Instant, Now};
 //! use livechat_core::token::TokenKey;
@@ -185,8 +185,6 @@ pub mod protocol;
 pub mod token;
 
 pub mod gateway;
-
-pub mod hub;
 
 pub mod relay;
 

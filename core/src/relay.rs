@@ -22,7 +22,7 @@ use core::net::SocketAddr;
 
 use crate::config::MAX_DATAGRAM;
 use crate::demux::{self, Kind};
-use crate::hub::{Channel, ConnId};
+use crate::gateway::{Channel, ConnId};
 use crate::rtcp;
 use crate::rtp;
 use crate::srtp;

@@ -10,7 +10,7 @@
 //! [`Capacities`] computes the size of every table from [`Limits`].
 
 use crate::config::{CONNECTION_HEADROOM, Limits};
-use crate::hub::{Channel, Conn};
+use crate::gateway::{Channel, Conn};
 use crate::relay::Endpoint;
 
 /// A vector with a fixed capacity: the storage of one table. `Send`, so a driver may build

@@ -7,8 +7,8 @@
 
 use std::fmt::Write;
 
+use livechat_core::gateway::Channel;
 use livechat_core::gateway::{Gateway, Stats};
-use livechat_core::hub::Channel;
 use livechat_core::relay::{Endpoint, MediaStats};
 
 /// Members listed per channel in a dump; the rest are counted.

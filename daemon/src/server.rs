@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration as StdDuration;
 
 use hyper::body::Bytes;
+use livechat_core::gateway::{ConnId, PeerInfo};
 use livechat_core::gateway::{ConnectionsFull, Gateway, GatewayConfig};
-use livechat_core::hub::{ConnId, PeerInfo};
 use livechat_core::storage::{Capacities, Tables};
 use livechat_core::token::TokenKey;
 use log::{error, info, warn};

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use livechat_core::gateway::Frame;
-use livechat_core::hub::{ConnId, PeerInfo};
+use livechat_core::gateway::{ConnId, PeerInfo};
 use livechat_core::time::{Duration, Instant, Now};
 use livechat_fuzz::{Rec, recycle, small_gateway, token};
 use serde_json::{Value, json};

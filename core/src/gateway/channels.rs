@@ -9,7 +9,7 @@ use crate::srtp::{
 };
 
 use crate::config::MAX_OUTBOUND_FRAME;
-use crate::hub::{Channel, ConnId};
+use crate::gateway::{Channel, ConnId};
 use crate::protocol::{
     AckInfo, AckJoin, AckPlain, ChannelEvent, ChannelFields, Crypto, CryptoAnswer, FloorTaken,
     Freq, Id, Media, MessageEvent, Name, StrSeq, encode_channel_list, op,

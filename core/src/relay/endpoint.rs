@@ -4,7 +4,7 @@
 use core::net::{IpAddr, SocketAddr};
 
 use crate::config::{ENDPOINT_SSRCS, LATCH_IDLE};
-use crate::hub::ConnId;
+use crate::gateway::ConnId;
 use crate::srtp::Context;
 use crate::time::Instant;
 

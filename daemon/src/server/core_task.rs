@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
+use livechat_core::gateway::ConnId;
 use livechat_core::gateway::{Driver, Frame, Gateway};
-use livechat_core::hub::ConnId;
 use livechat_core::time::{Instant as CoreInstant, Now};
 use log::{debug, error, info, warn};
 use std::os::fd::AsRawFd;

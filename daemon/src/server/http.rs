@@ -15,7 +15,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use livechat_core::config::HARD_FRAME_CAP;
 use livechat_core::gateway::ConnectionsFull;
-use livechat_core::hub::PeerInfo;
+use livechat_core::gateway::PeerInfo;
 use log::{debug, info, warn};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Sim, code};
 use crate::config::Limits;
-use crate::hub::ConnId;
+use crate::gateway::ConnId;
 use crate::relay::Transmit;
 use crate::rtp::Header;
 use crate::srtp::{Context, MasterKey, Suite};

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Rec, Sim, code, config};
 use crate::config::Limits;
 use crate::gateway::Gateway;
-use crate::hub::{Channel, Conn};
+use crate::gateway::{Channel, Conn};
 use crate::relay::{Endpoint, JoinRefused, Keys, NONE, Relay, Source};
 use crate::storage::{Capacities, IndexSlot, Tables};
 use crate::time::Instant;
@@ -90,7 +90,7 @@ fn a_storage_smaller_than_the_limits_is_the_limit() {
     let a = s.user("a");
     let b = s.user("b");
     let x = s.user("x");
-    let peer = crate::hub::PeerInfo {
+    let peer = crate::gateway::PeerInfo {
         ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         tls: false,
     };
@@ -152,7 +152,7 @@ fn heapless_storage_serves_a_build_without_an_allocator() {
 fn bare(ssrc: u32) -> Endpoint {
     Endpoint {
         source: Source::Member {
-            conn: crate::hub::ConnId::new(0, 1),
+            conn: crate::gateway::ConnId::new(0, 1),
             channel: 0,
         },
         ssrcs: heapless::Vec::from_slice(&[ssrc]).unwrap(),

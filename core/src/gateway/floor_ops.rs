@@ -4,7 +4,7 @@
 use super::{Driver, Gateway, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Audience, Floor, FloorError, FloorEvent};
-use crate::hub::ConnId;
+use crate::gateway::ConnId;
 use crate::protocol::{
     AckPlain, FloorChannel, FloorDeny, FloorGranted, FloorQueuePos, FloorRevoke, FloorTaken, op,
 };

@@ -1,4 +1,5 @@
-//! The signaling tables' rows: connections (with their identified sessions) and channels.
+//! The rows of the gateway's tables: connections (with their identified sessions) and
+//! channels.
 //! They live in storage the driver provides ([`crate::storage::Tables`]); a channel's
 //! members are its media endpoints ([`crate::relay::Relay`]), linked in join order. A full
 //! table is an answer, never a panic.
