@@ -273,6 +273,7 @@ impl<'a> Gateway<'a> {
             channels,
             endpoints,
             ssrc_index,
+            addr_index,
         } = tables;
         conns.clear();
         channels.clear();
@@ -284,6 +285,7 @@ impl<'a> Gateway<'a> {
         let relay = Relay::new(
             endpoints,
             ssrc_index,
+            addr_index,
             cfg.limits.max_peers,
             cfg.session_seed,
         );
@@ -341,6 +343,7 @@ impl<'a> Gateway<'a> {
             channels: self.max_channels,
             peers: self.relay.capacity(),
             ssrc_index: want.ssrc_index,
+            addr_index: want.addr_index,
         }
     }
 

@@ -97,12 +97,13 @@
 //! let mut conns = heapless::Vec::<Conn, 4>::new();
 //! let mut channels = heapless::Vec::<Option<Channel>, 2>::new();
 //! let mut endpoints = heapless::Vec::<Option<Endpoint>, 4>::new();
-//! let mut ssrc_index = [0u64; 8];
+//! let (mut ssrc_index, mut addr_index) = ([0u64; 16], [0u64; 8]);
 //! let tables = Tables {
 //!     conns: &mut conns,
 //!     channels: &mut channels,
 //!     endpoints: &mut endpoints,
 //!     ssrc_index: &mut ssrc_index,
+//!     addr_index: &mut addr_index,
 //! };
 //! let cfg = GatewayConfig {
 //!     limits: Limits::default(),

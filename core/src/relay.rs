@@ -7,6 +7,10 @@
 //! join order, so membership is kept once. Floor decisions stay with the signaling side,
 //! asked through [`Floors`] for each RTP packet.
 //!
+//! Endpoints are found by SSRC (RTP and RTCP carry one) and by latched address
+//! ([`Relay::latched_at`]: what STUN and DTLS records, which carry no SSRC, are matched by);
+//! an ICE username fragment is one more key of the same kind of index.
+//!
 //! RTCP from clients is consumed: it latches and keeps the endpoint alive, and is never
 //! forwarded. Listeners' receiver reports describe the server's re-protected streams, not
 //! the talker's, and talkers do not need them in push-to-talk; the server sends no RTCP.
@@ -167,6 +171,7 @@ pub trait Floors {
 pub struct Relay<'a> {
     slots: &'a mut dyn Table<Option<Endpoint>>,
     by_ssrc: Index<'a>,
+    by_addr: Index<'a>,
     /// Most endpoints: the limit or the storage's capacity, whichever is less.
     cap: usize,
     len: usize,
@@ -176,19 +181,26 @@ pub struct Relay<'a> {
 }
 
 impl<'a> Relay<'a> {
-    /// A relay over `slots` and the zeroed `ssrc_index` (both emptied), holding at most
-    /// `limit` endpoints; `seed` keys the index's hash.
+    /// A relay over `slots` and the zeroed `ssrc_index` and `addr_index` (all emptied),
+    /// holding at most `limit` endpoints (and no more than `addr_index` has room for);
+    /// `seed` keys the indexes' hash.
     pub fn new(
         slots: &'a mut dyn Table<Option<Endpoint>>,
         ssrc_index: &'a mut [IndexSlot],
+        addr_index: &'a mut [IndexSlot],
         limit: usize,
         seed: u64,
     ) -> Self {
         slots.clear();
-        let cap = limit.min(slots.capacity()).min(crate::config::TABLE_LIMIT);
+        let by_addr = Index::new(addr_index, seed);
+        let cap = limit
+            .min(slots.capacity())
+            .min(by_addr.capacity())
+            .min(crate::config::TABLE_LIMIT);
         Relay {
             slots,
             by_ssrc: Index::new(ssrc_index, seed),
+            by_addr,
             cap,
             len: 0,
             ssrcs: 0,
@@ -201,16 +213,21 @@ impl<'a> Relay<'a> {
     pub fn clear(&mut self, limit: usize, seed: u64) {
         for i in 0..self.slots.as_slice().len() {
             if let Some(e) = self.slots.as_slice().get(i).and_then(Option::as_ref) {
-                let ssrcs = e.ssrcs.clone();
+                let (ssrcs, latched) = (e.ssrcs.clone(), e.latched);
                 for s in ssrcs {
                     self.by_ssrc.remove(s);
+                }
+                if let Some(a) = latched {
+                    self.by_addr.remove_entry(addr_key(a), i);
                 }
             }
         }
         self.slots.clear();
         self.by_ssrc.reseed(seed);
+        self.by_addr.reseed(seed);
         self.cap = limit
             .min(self.slots.capacity())
+            .min(self.by_addr.capacity())
             .min(crate::config::TABLE_LIMIT);
         self.len = 0;
         self.ssrcs = 0;
@@ -242,6 +259,14 @@ impl<'a> Relay<'a> {
         self.by_ssrc.get(ssrc)
     }
 
+    /// The slots of the endpoints latched to `addr` (several when one client socket carries
+    /// the media of several channels).
+    pub fn latched_at(&self, addr: SocketAddr) -> impl Iterator<Item = usize> + '_ {
+        self.by_addr
+            .all(addr_key(addr))
+            .filter(move |&at| self.get(at).is_some_and(|e| e.latched == Some(addr)))
+    }
+
     /// Adds an endpoint, unlinked, and returns its slot. Its SSRCs must be new on the
     /// server; a full table or index is [`JoinRefused::Full`].
     pub fn add(&mut self, endpoint: Endpoint) -> Result<usize, JoinRefused> {
@@ -252,7 +277,7 @@ impl<'a> Relay<'a> {
         if self.len >= self.cap || self.ssrcs + n > self.by_ssrc.capacity() {
             return Err(JoinRefused::Full);
         }
-        let ssrcs = endpoint.ssrcs.clone();
+        let (ssrcs, latched) = (endpoint.ssrcs.clone(), endpoint.latched);
         let slot = match self.slots.as_slice().iter().position(Option::is_none) {
             Some(i) => {
                 if let Some(s) = self.slots.as_mut_slice().get_mut(i) {
@@ -271,6 +296,10 @@ impl<'a> Relay<'a> {
         for s in ssrcs {
             // Cannot fail: the index has room for every SSRC counted.
             self.by_ssrc.insert(s, slot);
+        }
+        if let Some(a) = latched {
+            // Cannot fail: the address index has room for one entry per endpoint.
+            self.by_addr.insert_entry(addr_key(a), slot);
         }
         self.ssrcs += n;
         self.len += 1;
@@ -293,6 +322,9 @@ impl<'a> Relay<'a> {
         let e = self.slots.as_mut_slice().get_mut(slot)?.take()?;
         for &s in &e.ssrcs {
             self.by_ssrc.remove(s);
+        }
+        if let Some(a) = e.latched {
+            self.by_addr.remove_entry(addr_key(a), slot);
         }
         self.ssrcs -= e.ssrcs.len();
         self.len -= 1;
@@ -391,8 +423,8 @@ impl<'a> Relay<'a> {
             .map_err(|_| Drop::Malformed)?
             .ssrc();
         let at = self.find(ssrc).ok_or(Drop::UnknownSsrc)?;
-        let e = self.get_mut(at).ok_or(Drop::UnknownSsrc)?;
-        let len = accept(e, now, src, buf, false).inspect_err(|_| e.stats.dropped += 1)?;
+        let len = self.accept(at, now, src, buf, false)?;
+        let e = self.get(at).ok_or(Drop::UnknownSsrc)?;
         let Source::Member { conn, channel } = e.source;
         // Listeners' keepalives end here too, after latching.
         let head = floors.talk(channel, conn, now.mono)?.head;
@@ -416,13 +448,35 @@ impl<'a> Relay<'a> {
             .map(u32::from_be_bytes)
             .ok_or(Drop::Malformed)?;
         let at = self.find(ssrc).ok_or(Drop::UnknownSsrc)?;
-        let e = self.get_mut(at).ok_or(Drop::UnknownSsrc)?;
-        let len = accept(e, now, src, buf, true).inspect_err(|_| e.stats.dropped += 1)?;
+        let len = self.accept(at, now, src, buf, true)?;
         let plain = buf.get(..len).ok_or(Drop::Malformed)?;
         if rtcp::Compound::new(plain).any(|p| p.is_err()) {
             return Err(Drop::Malformed);
         }
         Ok(())
+    }
+
+    /// Authenticates a datagram for the endpoint in `at` and latches its address, keeping
+    /// the address index in step. Returns the plaintext length.
+    fn accept(
+        &mut self,
+        at: usize,
+        now: Now,
+        src: SocketAddr,
+        buf: &mut [u8],
+        is_rtcp: bool,
+    ) -> Result<usize, Drop> {
+        let e = self.get_mut(at).ok_or(Drop::UnknownSsrc)?;
+        let before = e.latched;
+        let len = accept(e, now, src, buf, is_rtcp).inspect_err(|_| e.stats.dropped += 1)?;
+        if before != Some(src) {
+            if let Some(old) = before {
+                self.by_addr.remove_entry(addr_key(old), at);
+            }
+            // Cannot fail: the address index has room for one entry per endpoint.
+            self.by_addr.insert_entry(addr_key(src), at);
+        }
+        Ok(len)
     }
 
     /// Sends one listener its copy, built in the driver's buffer: re-protected with its
@@ -460,6 +514,20 @@ impl<'a> Relay<'a> {
             TxOutcome::Failed => stats.drop(Drop::SendFailed),
         }
     }
+}
+
+/// The address index's key: the address folded to 32 bits (the index hashes it again with
+/// its seed; different addresses may share a key, so lookups compare the latch).
+fn addr_key(a: SocketAddr) -> u32 {
+    let ip = match a.ip().to_canonical() {
+        core::net::IpAddr::V4(v4) => u64::from(v4.to_bits()),
+        core::net::IpAddr::V6(v6) => {
+            let b = v6.to_bits();
+            crate::gateway::splitmix64((b >> 64) as u64) ^ b as u64
+        }
+    };
+    let h = crate::gateway::splitmix64(ip ^ (u64::from(a.port()) << 48));
+    (h ^ (h >> 32)) as u32
 }
 
 /// Authenticates a datagram from `e` in place (or, for plain RTP, checks it comes from the
@@ -516,6 +584,82 @@ impl<'s> Iterator for Members<'s, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::{IpAddr, Ipv4Addr};
+
+    /// Floors where nobody holds the floor: packets latch, then stop.
+    struct Nobody;
+
+    impl Floors for Nobody {
+        fn talk(&mut self, _: u32, _: ConnId, _: Instant) -> Result<&Channel, Drop> {
+            Err(Drop::NotHolder)
+        }
+    }
+
+    struct Nowhere;
+
+    impl Transmit for Nowhere {
+        fn send_to(&mut self, _: SocketAddr, _: &[u8]) -> bool {
+            true
+        }
+    }
+
+    fn plain(ssrc: u32, channel: u32) -> Endpoint {
+        Endpoint {
+            source: Source::Member {
+                conn: ConnId::new(ssrc, 1),
+                channel,
+            },
+            ssrcs: heapless::Vec::from_slice(&[ssrc]).unwrap(),
+            gateway_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            keys: Keys::Plain,
+            latched: None,
+            last_rx: Instant::ZERO,
+            stats: EndpointStats::default(),
+            prev: NONE,
+            next: NONE,
+        }
+    }
+
+    fn rtp(ssrc: u32) -> [u8; 12] {
+        let mut p = [0u8; 12];
+        p[0] = 0x80;
+        p[8..].copy_from_slice(&ssrc.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn endpoints_are_found_by_latched_address() {
+        let mut slots: Vec<Option<Endpoint>> = Vec::with_capacity(8);
+        let (mut by_ssrc, mut by_addr) = (vec![0u64; 32], vec![0u64; 16]);
+        let mut relay = Relay::new(&mut slots, &mut by_ssrc, &mut by_addr, 8, 3);
+        let now = Now::new(Instant::from_millis(5), 0);
+        // One radio socket in two channels (two endpoints), another radio elsewhere.
+        let a = relay.add(plain(1, 0)).unwrap();
+        let b = relay.add(plain(2, 1)).unwrap();
+        let c = relay.add(plain(3, 0)).unwrap();
+        let radio: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let other: SocketAddr = "127.0.0.1:4002".parse().unwrap();
+        assert_eq!(relay.latched_at(radio).count(), 0);
+        for (ssrc, from) in [(1, radio), (2, radio), (3, other)] {
+            relay.handle_datagram(now, from, &mut rtp(ssrc), &mut Nobody, &mut Nowhere);
+        }
+        assert_eq!(relay.stats().drop_not_holder, 3, "latched, then gated");
+        let mut at_radio: Vec<usize> = relay.latched_at(radio).collect();
+        at_radio.sort();
+        assert_eq!(at_radio, [a, b]);
+        assert_eq!(relay.latched_at(other).collect::<Vec<_>>(), [c]);
+        // A latch that moves leaves its old address.
+        let moved: SocketAddr = "127.0.0.1:4004".parse().unwrap();
+        relay.handle_datagram(now, moved, &mut rtp(1), &mut Nobody, &mut Nowhere);
+        assert_eq!(relay.latched_at(radio).collect::<Vec<_>>(), [b]);
+        assert_eq!(relay.latched_at(moved).collect::<Vec<_>>(), [a]);
+        // Removed endpoints leave the index; clearing empties it.
+        relay.remove(b);
+        assert_eq!(relay.latched_at(radio).count(), 0);
+        relay.clear(8, 4);
+        assert_eq!(relay.latched_at(other).count(), 0);
+        assert!(by_addr.iter().chain(&by_ssrc).all(|&e| e == 0));
+    }
 
     #[test]
     fn each_srtp_error_has_its_own_drop_counter() {

@@ -94,6 +94,9 @@ pub struct Tables<'a> {
     /// The open-addressing SSRC index over the endpoints: all zeros,
     /// [`Capacities::ssrc_index`] slots (a power of two at least twice the SSRCs).
     pub ssrc_index: &'a mut [IndexSlot],
+    /// The index of the endpoints by latched address: all zeros, [`Capacities::addr_index`]
+    /// slots (a power of two at least twice the endpoints).
+    pub addr_index: &'a mut [IndexSlot],
 }
 
 /// The size of each table for a set of [`Limits`].
@@ -107,6 +110,8 @@ pub struct Capacities {
     pub peers: usize,
     /// SSRC index slots.
     pub ssrc_index: usize,
+    /// Latched-address index slots.
+    pub addr_index: usize,
 }
 
 impl Capacities {
@@ -117,7 +122,11 @@ impl Capacities {
             connections: l.max_sessions.saturating_add(CONNECTION_HEADROOM),
             channels: l.max_channels,
             peers: l.max_peers,
-            ssrc_index: l.max_peers.saturating_mul(2).next_power_of_two(),
+            ssrc_index: l
+                .max_peers
+                .saturating_mul(2 * crate::config::ENDPOINT_SSRCS)
+                .next_power_of_two(),
+            addr_index: l.max_peers.saturating_mul(2).next_power_of_two(),
         }
     }
 }
@@ -126,7 +135,8 @@ impl Capacities {
 #[cfg(any(feature = "alloc", test))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReserveError {
-    /// The table: `"connections"`, `"channels"`, `"peers"` or `"ssrc_index"`.
+    /// The table: `"connections"`, `"channels"`, `"peers"`, `"ssrc_index"` or
+    /// `"addr_index"`.
     pub table: &'static str,
     /// Slots asked for.
     pub slots: usize,
@@ -158,11 +168,14 @@ impl Tables<'static> {
         // fails: reserving the same size first turns a refusal into an error instead.
         drop(room::<IndexSlot>("ssrc_index", c.ssrc_index)?);
         let ssrc_index: Vec<IndexSlot> = alloc::vec![0; c.ssrc_index];
+        drop(room::<IndexSlot>("addr_index", c.addr_index)?);
+        let addr_index: Vec<IndexSlot> = alloc::vec![0; c.addr_index];
         Ok(Tables {
             conns: Box::leak(Box::new(conns)),
             channels: Box::leak(Box::new(channels)),
             endpoints: Box::leak(Box::new(endpoints)),
             ssrc_index: Box::leak(ssrc_index.into_boxed_slice()),
+            addr_index: Box::leak(addr_index.into_boxed_slice()),
         })
     }
 }

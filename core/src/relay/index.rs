@@ -1,6 +1,8 @@
-//! An open-addressing hash index from a 32-bit key to an endpoint slot, over a slice the
+//! An open-addressing hash index from a 32-bit key to endpoint slots, over a slice the
 //! driver provides zeroed: linear probing, at most half full, and backward-shift deletion
-//! (Knuth's algorithm R) so lookups never meet tombstones.
+//! (Knuth's algorithm R) so lookups never meet tombstones. Keys are unique (SSRCs:
+//! [`Index::insert`]) or may repeat (addresses, several endpoints behind one socket:
+//! [`Index::insert_entry`], [`Index::all`]).
 
 use crate::storage::IndexSlot;
 
@@ -67,11 +69,78 @@ impl<'a> Index<'a> {
         }
     }
 
+    /// Stores `slot` under `key`, which may already have other slots; `false` when there is
+    /// no room.
+    pub(crate) fn insert_entry(&mut self, key: u32, slot: usize) -> bool {
+        if self.slots.is_empty() {
+            return false;
+        }
+        let mut at = self.home(key);
+        for _ in 0..=self.mask {
+            match self.slots.get_mut(at) {
+                Some(e) if *e == 0 => {
+                    *e = (u64::from(key) << 32) | (slot as u64 + 1);
+                    return true;
+                }
+                Some(_) => at = (at + 1) & self.mask,
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// Every slot stored under `key`.
+    pub(crate) fn all(&self, key: u32) -> impl Iterator<Item = usize> + '_ {
+        let start = if self.slots.is_empty() {
+            usize::MAX
+        } else {
+            self.home(key)
+        };
+        let mask = self.mask;
+        let mut at = start;
+        let mut left = mask + 1;
+        core::iter::from_fn(move || {
+            while left > 0 {
+                left -= 1;
+                let e = self.slots.get(at).copied().unwrap_or(0);
+                if e == 0 {
+                    left = 0;
+                    return None;
+                }
+                at = (at + 1) & mask;
+                if (e >> 32) as u32 == key {
+                    return Some((e & 0xffff_ffff) as usize - 1);
+                }
+            }
+            None
+        })
+    }
+
+    /// Removes `slot` from under `key` (a repeatable key's entry).
+    pub(crate) fn remove_entry(&mut self, key: u32, slot: usize) {
+        let want = (u64::from(key) << 32) | (slot as u64 + 1);
+        if self.slots.is_empty() {
+            return;
+        }
+        let mut at = self.home(key);
+        for _ in 0..=self.mask {
+            match self.slots.get(at).copied() {
+                None | Some(0) => return,
+                Some(e) if e == want => return self.remove_at(at),
+                Some(_) => at = (at + 1) & self.mask,
+            }
+        }
+    }
+
     /// Removes `key`, moving later entries of its probe chain back.
     pub(crate) fn remove(&mut self, key: u32) {
-        let Ok(mut at) = self.probe(key) else {
-            return;
-        };
+        if let Ok(at) = self.probe(key) {
+            self.remove_at(at);
+        }
+    }
+
+    /// Empties position `at`, moving later entries of its probe chain back.
+    fn remove_at(&mut self, mut at: usize) {
         let mask = self.mask;
         let mut j = at;
         loop {

@@ -82,7 +82,8 @@ fn a_storage_smaller_than_the_limits_is_the_limit() {
         connections: 3,
         channels: 1,
         peers: 2,
-        ssrc_index: 4,
+        ssrc_index: 8,
+        addr_index: 4,
     };
     let mut s = Sim::new(limits);
     *s.gw = Gateway::new(config(limits), Tables::reserve(&c).unwrap());
@@ -118,12 +119,14 @@ fn heapless_storage_serves_a_build_without_an_allocator() {
     let conns = Box::leak(Box::new(heapless::Vec::<Conn, 8>::new()));
     let channels = Box::leak(Box::new(heapless::Vec::<Option<Channel>, 2>::new()));
     let endpoints = Box::leak(Box::new(heapless::Vec::<Option<Endpoint>, 4>::new()));
-    let index: &mut [IndexSlot; 8] = Box::leak(Box::new([0; 8]));
+    let index: &mut [IndexSlot; 16] = Box::leak(Box::new([0; 16]));
+    let addr_index: &mut [IndexSlot; 8] = Box::leak(Box::new([0; 8]));
     let tables = Tables {
         conns,
         channels,
         endpoints,
         ssrc_index: index,
+        addr_index,
     };
     let limits = Limits::default();
     let mut s = Sim::new(Limits {
@@ -172,7 +175,8 @@ fn the_ssrc_index_agrees_with_a_map_through_churn() {
     // every remaining SSRC reachable.
     let mut slots: Vec<Option<Endpoint>> = Vec::with_capacity(16);
     let mut index = vec![0u64; 32];
-    let mut peers = Relay::new(&mut slots, &mut index, 16, 7);
+    let mut addr_index = vec![0u64; 32];
+    let mut peers = Relay::new(&mut slots, &mut index, &mut addr_index, 16, 7);
     let mut model: HashMap<u32, usize> = HashMap::new();
     let mut x: u64 = 1;
     for _ in 0..20_000 {
