@@ -14,7 +14,8 @@ use core::fmt::Write;
 use serde::Serialize;
 
 use crate::config::{
-    Limits, MAX_INBOUND_FRAME, MAX_OUTBOUND_FRAME, RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
+    Limits, MAX_INBOUND_FRAME, MAX_JOINED_PER_SESSION, MAX_OUTBOUND_FRAME,
+    RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
 };
 use crate::error::{Error, ErrorCode};
 use crate::protocol::{
@@ -821,7 +822,8 @@ impl<'a> Gateway<'a> {
             session_id,
             priority: priority.unwrap_or(0).min(grant.priority_cap),
             priority_cap: grant.priority_cap,
-            joined: heapless::Vec::new(),
+            joined: 0,
+            joined_head: crate::relay::NONE,
         };
         self.sessions += 1;
         let Gateway { conns, out, .. } = self;
@@ -841,12 +843,15 @@ impl<'a> Gateway<'a> {
     /// Forgets a connection and everything its session held: channels left (others are
     /// told), floor passed on or request dequeued.
     fn drop_connection(&mut self, now: Now, conn: ConnId, drv: &mut impl Driver) {
-        let joined = self
-            .session(conn)
-            .map(|s| s.joined.clone())
-            .unwrap_or_default();
-        for peer in joined {
-            self.remove_member(now, conn, peer as usize, drv);
+        // Each removal takes the head of the session's list; the bound only guards against
+        // a list that would not shrink.
+        for _ in 0..=MAX_JOINED_PER_SESSION {
+            match self.session(conn).map(|s| s.joined_head) {
+                Some(at) if at != crate::relay::NONE => {
+                    self.remove_member(now, conn, at as usize, drv)
+                }
+                _ => break,
+            }
         }
         if let Some(c) = self.conn_mut(conn) {
             let had_session = c.session.take().is_some();

@@ -617,6 +617,7 @@ mod tests {
             stats: EndpointStats::default(),
             prev: NONE,
             next: NONE,
+            session_next: NONE,
         }
     }
 

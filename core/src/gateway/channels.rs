@@ -8,7 +8,7 @@ use crate::srtp::{
     Context as SrtpContext, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey, SDES_KEY_LEN,
 };
 
-use crate::config::MAX_OUTBOUND_FRAME;
+use crate::config::{MAX_JOINED_PER_SESSION, MAX_OUTBOUND_FRAME};
 use crate::gateway::{Channel, ConnId};
 use crate::protocol::{
     AckInfo, AckJoin, AckPlain, ChannelEvent, ChannelFields, Crypto, CryptoAnswer, FloorTaken,
@@ -55,14 +55,49 @@ impl Gateway<'_> {
             .ok_or(Error::from(ErrorCode::ChannelNotFound))
     }
 
+    /// The endpoint slots of `conn`'s memberships, newest first.
+    fn memberships(&self, conn: ConnId) -> impl Iterator<Item = usize> + '_ {
+        let mut at = self.session(conn).map_or(NONE, |s| s.joined_head);
+        core::iter::from_fn(move || {
+            let here = at as usize;
+            at = self.relay.get(here)?.session_next;
+            Some(here)
+        })
+        .take(MAX_JOINED_PER_SESSION)
+    }
+
     /// The endpoint slot of `conn`'s membership of the channel in `slot`, if it is a member.
     pub(super) fn membership(&self, conn: ConnId, slot: usize) -> Option<usize> {
-        let s = self.session(conn)?;
-        s.joined.iter().map(|&p| p as usize).find(|&p| {
+        self.memberships(conn).find(|&at| {
             self.relay
-                .get(p)
+                .get(at)
                 .is_some_and(|e| e.channel() as usize == slot)
         })
+    }
+
+    /// Takes the membership in endpoint slot `at` off its session's list.
+    fn detach(&mut self, conn: ConnId, at: usize) {
+        let Some(next) = self.relay.get(at).map(|e| e.session_next) else {
+            return;
+        };
+        let before = self.memberships(conn).find(|&p| {
+            self.relay
+                .get(p)
+                .is_some_and(|e| e.session_next as usize == at)
+        });
+        match before.and_then(|p| self.relay.get_mut(p)) {
+            Some(p) => p.session_next = next,
+            None => {
+                if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut())
+                    && s.joined_head as usize == at
+                {
+                    s.joined_head = next;
+                }
+            }
+        }
+        if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
+            s.joined = s.joined.saturating_sub(1);
+        }
     }
 
     /// Sends CHANNEL_EVENT `event` about `who` in the channel at `slot` to its members, but
@@ -225,8 +260,8 @@ impl Gateway<'_> {
         if ch.members >= ch.capacity {
             return Err(ErrorCode::ChannelFull.into());
         }
-        let joined_full =
-            session_of(self.conns.as_slice(), conn).is_none_or(|s| s.joined.is_full());
+        let joined_full = session_of(self.conns.as_slice(), conn)
+            .is_none_or(|s| usize::from(s.joined) >= MAX_JOINED_PER_SESSION);
         if joined_full {
             return Err(Error::new(
                 ErrorCode::Capacity,
@@ -274,6 +309,7 @@ impl Gateway<'_> {
             stats: Default::default(),
             prev: NONE,
             next: NONE,
+            session_next: NONE,
         };
         let at = self.relay.add(endpoint).map_err(|e| match e {
             JoinRefused::SsrcInUse => Error::from(ErrorCode::SsrcInUse),
@@ -291,9 +327,15 @@ impl Gateway<'_> {
                 relay.link(at, ch);
             }
         }
-        if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
-            // Cannot fail: checked above.
-            let _ = s.joined.push(at as u32);
+        let head = self
+            .conn_mut(conn)
+            .and_then(|c| c.session.as_mut())
+            .map(|s| {
+                s.joined += 1;
+                core::mem::replace(&mut s.joined_head, at as u32)
+            });
+        if let (Some(head), Some(e)) = (head, self.relay.get_mut(at)) {
+            e.session_next = head;
         }
         let Gateway {
             conns,
@@ -385,6 +427,7 @@ impl Gateway<'_> {
         else {
             return;
         };
+        self.detach(conn, at);
         {
             let Gateway {
                 channels, relay, ..
@@ -397,9 +440,6 @@ impl Gateway<'_> {
                 relay.unlink(at, ch);
             }
             relay.remove(at);
-        }
-        if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
-            s.joined.retain(|&j| j as usize != at);
         }
         self.channel_event(slot, None, "leave", conn, None, drv);
         // The floor passes on (or the request is dequeued); the leaver is told nothing.
@@ -482,11 +522,11 @@ impl Gateway<'_> {
         };
         let mut at = ch.head;
         // The whole list goes, so each removed endpoint's `next` still names a live one.
-        while let Some(e) = self.relay.remove(at as usize) {
-            let gone = at;
-            at = e.next;
-            if let Some(s) = self.conn_mut(e.conn()).and_then(|c| c.session.as_mut()) {
-                s.joined.retain(|&j| j != gone);
+        while let Some(conn) = self.relay.get(at as usize).map(|e| e.conn()) {
+            self.detach(conn, at as usize);
+            match self.relay.remove(at as usize) {
+                Some(e) => at = e.next,
+                None => break,
             }
         }
         Ok(())

@@ -6,7 +6,6 @@
 
 use core::net::IpAddr;
 
-use crate::config::MAX_JOINED_PER_SESSION;
 use crate::floor::Floor;
 use crate::protocol::{Freq, Id, Name};
 use crate::time::Instant;
@@ -68,9 +67,10 @@ pub struct Session {
     pub priority: u8,
     /// The token's priority cap.
     pub priority_cap: u8,
-    /// The endpoint slots of the channels joined: an index into the relay's endpoints,
-    /// which hold the membership.
-    pub joined: heapless::Vec<u32, MAX_JOINED_PER_SESSION>,
+    /// Channels joined, at most [`crate::config::MAX_JOINED_PER_SESSION`]. The memberships themselves are
+    /// the relay's endpoints, linked per session from `joined_head`.
+    pub joined: u8,
+    pub(crate) joined_head: u32,
 }
 
 /// A connection slot, a row of the table the driver provides

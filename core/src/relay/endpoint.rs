@@ -76,6 +76,8 @@ pub struct Endpoint {
     /// The previous and next member of its channel (in join order), `NONE` at the ends.
     pub(crate) prev: u32,
     pub(crate) next: u32,
+    /// The next membership of the same session, `NONE` at the end.
+    pub(crate) session_next: u32,
 }
 
 impl core::fmt::Debug for Endpoint {

@@ -166,6 +166,7 @@ fn bare(ssrc: u32) -> Endpoint {
         stats: Default::default(),
         prev: NONE,
         next: NONE,
+        session_next: NONE,
     }
 }
 
@@ -238,4 +239,36 @@ fn member_lists_too_long_for_a_frame_are_cut_and_say_so() {
     assert_eq!(info[0]["d"]["truncated"], true);
     assert_eq!(info[0]["d"]["member_count"], 1100);
     assert_eq!(s.gw.stats().encode_failures, 0, "every frame fit");
+}
+
+#[test]
+fn a_sessions_memberships_are_its_endpoints() {
+    let mut s = Sim::new(Limits::default());
+    let a = s.user("a");
+    let owner = s.user("owner");
+    for i in 0..17 {
+        s.req(owner, json!({"op":10,"d":{"channel_id":format!("c{i}")}}));
+    }
+    for i in 0..16 {
+        assert_eq!(s.join(a, &format!("c{i}"), 100 + i)[0]["op"], 200);
+    }
+    let r = s.join(a, "c16", 200);
+    assert_eq!(code(&r), 2006, "the joined-channel limit: {r:?}");
+    assert_eq!(s.gw.session(a).unwrap().joined, 16);
+    // Leave from the middle, lose one to a delete, and the rest stay reachable.
+    s.req(a, json!({"op":12,"d":{"channel_id":"c7"}}));
+    s.req(owner, json!({"op":14,"d":{"channel_id":"c0"}}));
+    assert_eq!(s.gw.session(a).unwrap().joined, 14);
+    assert_eq!(s.take(a)[0]["d"]["event"], "delete");
+    assert_eq!(code(&s.join(a, "c0", 300)), 2000);
+    assert_eq!(
+        code(&s.req(a, json!({"op":12,"d":{"channel_id":"c7"}}))),
+        2004
+    );
+    assert_eq!(s.join(a, "c16", 200)[0]["op"], 200);
+    assert_eq!(s.gw.endpoints().count(), 15);
+    // Disconnecting ends every membership.
+    s.gw.close(s.now, a, &mut s.rec);
+    assert_eq!(s.gw.endpoints().count(), 0);
+    assert!(s.gw.channels().all(|c| c.member_count() == 0));
 }
