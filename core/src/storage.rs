@@ -92,7 +92,7 @@ pub struct Tables<'a> {
     /// capacity [`Capacities::peers`].
     pub endpoints: &'a mut dyn Table<Option<Endpoint>>,
     /// The open-addressing SSRC index over the endpoints: all zeros,
-    /// [`Capacities::ssrc_index`] slots (a power of two at least twice the SSRCs).
+    /// [`Capacities::ssrc_index`] slots (a power of two at least twice the endpoints).
     pub ssrc_index: &'a mut [IndexSlot],
     /// The index of the endpoints by latched address: all zeros, [`Capacities::addr_index`]
     /// slots (a power of two at least twice the endpoints).
@@ -122,10 +122,9 @@ impl Capacities {
             connections: l.max_sessions.saturating_add(CONNECTION_HEADROOM),
             channels: l.max_channels,
             peers: l.max_peers,
-            ssrc_index: l
-                .max_peers
-                .saturating_mul(2 * crate::config::ENDPOINT_SSRCS)
-                .next_power_of_two(),
+            // One SSRC per endpoint today (the JOIN's audio SSRC); endpoints with more
+            // (BUNDLE) fill it sooner, and a full index refuses a join with 2006.
+            ssrc_index: l.max_peers.saturating_mul(2).next_power_of_two(),
             addr_index: l.max_peers.saturating_mul(2).next_power_of_two(),
         }
     }
