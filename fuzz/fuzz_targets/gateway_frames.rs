@@ -8,8 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::gateway::Frame;
-use livechat_core::gateway::{ConnId, PeerInfo};
+use livechat_core::gateway::{ConnId, Frame, PeerInfo};
 use livechat_core::time::{Duration, Instant, Now};
 use livechat_fuzz::{Rec, recycle, small_gateway, token};
 use serde_json::{Value, json};

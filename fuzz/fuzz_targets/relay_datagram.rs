@@ -10,8 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::gateway::{Frame, Gateway};
-use livechat_core::gateway::{ConnId, PeerInfo};
+use livechat_core::gateway::{ConnId, Frame, Gateway, PeerInfo};
 use livechat_core::relay::Transmit;
 use livechat_core::rtp::Header;
 use livechat_core::srtp::{Context, MasterKey, Suite};

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use livechat_core::config::Limits;
-use livechat_core::gateway::{Driver, Gateway, GatewayConfig, Policy};
-use livechat_core::gateway::ConnId;
+use livechat_core::gateway::{ConnId, Driver, Gateway, GatewayConfig, Policy};
 use livechat_core::storage::{Capacities, Tables};
 use livechat_core::time::Duration;
 use livechat_core::token::TokenKey;
