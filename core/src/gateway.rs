@@ -38,8 +38,10 @@ pub const CLOSE_POLICY: u16 = 1008;
 
 /// What the core needs from its driver, called synchronously during each input.
 pub trait Driver {
-    /// Sends one text frame to each of `to`. The driver queues it per connection (bounded:
-    /// a connection whose queue is full is the driver's to close).
+    /// Sends one text frame (UTF-8 JSON) to each of `to`, at most [`SEND_BATCH`] ids; a
+    /// broadcast to a larger channel comes as several calls with the same frame. The driver
+    /// queues it per connection (bounded: a connection whose queue is full is the driver's to
+    /// close, then to report with [`Gateway::close`]); ids it does not know are skipped.
     fn send(&mut self, to: &[ConnId], frame: &[u8]);
     /// Closes a connection with a WebSocket close code. The core has already forgotten it.
     fn close(&mut self, conn: ConnId, code: u16, reason: &str);
@@ -891,7 +893,7 @@ pub(crate) fn splitmix64(mut z: u64) -> u64 {
 }
 
 /// Recipients of one broadcast gathered on the stack per [`Driver::send`] call.
-pub(crate) const SEND_BATCH: usize = 64;
+pub const SEND_BATCH: usize = 64;
 
 #[cfg(test)]
 mod tests;

@@ -45,7 +45,7 @@
 //! # Example
 //!
 //! One loop over a queue of inputs, with tables in `heapless` vectors as a build without an
-//! allocator has them (a hosted driver reserves `Vec`s instead: [`storage::Tables::reserve`]
+//! allocator has them (a hosted driver reserves `Vec`s instead: `storage::Tables::reserve`
 //! under the `alloc` feature).
 //!
 //! ```

@@ -2,8 +2,8 @@
 //! member's media session, keyed by SSRC, and relays RTP: authenticate, latch, gate on the
 //! floor, re-protect once per listener.
 //!
-//! The signaling side tells it who joined ([`Relay::add`], [`Relay::link`]) and left
-//! ([`Relay::unlink`], [`Relay::remove`]); a channel's members are its endpoints, linked in
+//! The signaling side tells it who joined ([`Relay::add`], then linking it into the channel)
+//! and left (unlinking, [`Relay::remove`]); a channel's members are its endpoints, linked in
 //! join order, so membership is kept once. Floor decisions stay with the signaling side,
 //! asked through [`Floors`] for each RTP packet.
 //!
