@@ -385,6 +385,14 @@ impl<'a> Gateway<'a> {
         self.relay.members(ch).map(|(_, e)| e)
     }
 
+    /// The channel whose member `e` is.
+    pub fn channel_of(&self, e: &Endpoint) -> Option<&Channel> {
+        self.channels
+            .as_slice()
+            .get(e.channel() as usize)
+            .and_then(Option::as_ref)
+    }
+
     /// Every media endpoint.
     pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
         self.relay.iter()

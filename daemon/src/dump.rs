@@ -153,10 +153,7 @@ fn channel_line(gw: &Gateway, c: &Channel) -> String {
 
 /// A media peer: never its SRTP keys, only whether it has them.
 fn peer_line(gw: &Gateway, p: &Endpoint) -> String {
-    let channel = gw
-        .channels()
-        .find(|c| gw.members(c).any(|m| m.ssrc() == p.ssrc()))
-        .map_or("?", |c| c.id.as_str());
+    let channel = gw.channel_of(p).map_or("?", |c| c.id.as_str());
     let latched = p
         .latched
         .map_or_else(|| "none".to_owned(), |a| a.to_string());
