@@ -242,6 +242,9 @@ pub struct Gateway<'a> {
     /// The capacities in force: the limits' or the storage's, whichever is less.
     max_conns: usize,
     max_channels: usize,
+    /// No connection slot below this one is free: where the search for one starts, so
+    /// that opening a connection does not walk every open one.
+    free_conn: usize,
     out: Out,
     sessions: usize,
     session_counter: u64,
@@ -298,6 +301,7 @@ impl<'a> Gateway<'a> {
             channels,
             max_conns,
             max_channels,
+            free_conn: 0,
             out: Out {
                 buf: [0; MAX_OUTBOUND_FRAME],
                 frames_out: 0,
@@ -325,6 +329,7 @@ impl<'a> Gateway<'a> {
         let want = Capacities::of(&cfg.limits);
         self.max_conns = want.connections.min(self.conns.capacity());
         self.max_channels = want.channels.min(self.channels.capacity());
+        self.free_conn = 0;
         self.relay.clear(cfg.limits.max_peers, cfg.session_seed);
         self.cfg = cfg;
         self.out.frames_out = 0;
@@ -441,7 +446,13 @@ impl<'a> Gateway<'a> {
     /// [`Gateway::greet`], which sends HELLO through that handle. A full table is refused
     /// and the driver closes the connection (1013, try again later).
     pub fn accept(&mut self, now: Now, peer: PeerInfo) -> Result<Accepted, ConnectionsFull> {
-        let free = self.conns.as_slice().iter().position(|c| !c.open);
+        let from = self.free_conn;
+        let free = self
+            .conns
+            .as_slice()
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|c| !c.open))
+            .map(|i| i + from);
         let (index, generation) = match free {
             Some(i) => (
                 i,
@@ -462,6 +473,7 @@ impl<'a> Gateway<'a> {
             .as_mut_slice()
             .get_mut(index)
             .ok_or(ConnectionsFull)?;
+        self.free_conn = index + 1;
         *slot = Conn {
             generation,
             open: true,
@@ -866,6 +878,7 @@ impl<'a> Gateway<'a> {
         if let Some(c) = self.conn_mut(conn) {
             let had_session = c.session.take().is_some();
             c.open = false;
+            self.free_conn = self.free_conn.min(conn.index());
             if had_session {
                 self.sessions = self.sessions.saturating_sub(1);
             }

@@ -177,6 +177,8 @@ pub struct Relay<'a> {
     len: usize,
     /// SSRCs in the index, against its capacity.
     ssrcs: usize,
+    /// No slot below this one is free: where the search for one starts.
+    free: usize,
     stats: MediaStats,
 }
 
@@ -204,6 +206,7 @@ impl<'a> Relay<'a> {
             cap,
             len: 0,
             ssrcs: 0,
+            free: 0,
             stats: MediaStats::default(),
         }
     }
@@ -231,6 +234,7 @@ impl<'a> Relay<'a> {
             .min(crate::config::TABLE_LIMIT);
         self.len = 0;
         self.ssrcs = 0;
+        self.free = 0;
         self.stats = MediaStats::default();
     }
 
@@ -278,7 +282,14 @@ impl<'a> Relay<'a> {
             return Err(JoinRefused::Full);
         }
         let (ssrcs, latched) = (endpoint.ssrcs.clone(), endpoint.latched);
-        let slot = match self.slots.as_slice().iter().position(Option::is_none) {
+        let from = self.free;
+        let free = self
+            .slots
+            .as_slice()
+            .get(from..)
+            .and_then(|rest| rest.iter().position(Option::is_none))
+            .map(|i| i + from);
+        let slot = match free {
             Some(i) => {
                 if let Some(s) = self.slots.as_mut_slice().get_mut(i) {
                     *s = Some(endpoint);
@@ -293,6 +304,7 @@ impl<'a> Relay<'a> {
                 i
             }
         };
+        self.free = slot + 1;
         for s in ssrcs {
             // Cannot fail: the index has room for every SSRC counted.
             self.by_ssrc.insert(s, slot);
@@ -320,6 +332,7 @@ impl<'a> Relay<'a> {
     /// going).
     pub fn remove(&mut self, slot: usize) -> Option<Endpoint> {
         let e = self.slots.as_mut_slice().get_mut(slot)?.take()?;
+        self.free = self.free.min(slot);
         for &s in &e.ssrcs {
             self.by_ssrc.remove(s);
         }

@@ -272,3 +272,27 @@ fn a_sessions_memberships_are_its_endpoints() {
     assert_eq!(s.gw.endpoints().count(), 0);
     assert!(s.gw.channels().all(|c| c.member_count() == 0));
 }
+
+#[test]
+fn freed_slots_are_reused_lowest_first() {
+    let mut s = Sim::new(Limits::default());
+    let c: Vec<_> = (0..4).map(|_| s.connect()).collect();
+    s.gw.close(s.now, c[2], &mut s.rec);
+    s.gw.close(s.now, c[1], &mut s.rec);
+    let again = s.connect();
+    assert_eq!(again.index(), c[1].index(), "the lowest free slot");
+    assert_ne!(again, c[1], "a new generation");
+    assert_eq!(s.connect().index(), c[2].index());
+    assert_eq!(s.connect().index(), 4, "then a new slot");
+    // Endpoints likewise: a leave frees a slot that the next join takes.
+    let users: Vec<_> = (0..3).map(|i| s.user(&format!("u{i}"))).collect();
+    s.req(users[0], json!({"op":10,"d":{"channel_id":"c"}}));
+    for (i, &u) in users.iter().enumerate() {
+        assert_eq!(s.join(u, "c", 10 + i as u32)[0]["op"], 200);
+    }
+    s.req(users[0], json!({"op":12,"d":{"channel_id":"c"}}));
+    assert_eq!(s.join(users[0], "c", 99)[0]["op"], 200);
+    let ch = s.gw.channels().next().unwrap();
+    let order: Vec<u32> = s.gw.members(ch).map(|e| e.ssrc()).collect();
+    assert_eq!(order, [11, 12, 99], "join order, whatever the slot");
+}
