@@ -9,7 +9,12 @@ SDES keys when --crypto, as SRTP clients do); the figures are read again while t
 connected (each client keeps reading, and heartbeats).
 
     python3 benches/footprint.py [--bin PATH] [--runner "qemu-aarch64-static -L ..."]
-                                 [--clients 100] [--crypto] [--json]
+                                 [--clients 100] [--per-channel N] [--crypto] [--json]
+                                 [--set LIVECHAT_KEY=VALUE ...]
+
+--per-channel spreads the joins over channels of N members (default: one channel for all);
+--set passes a setting to the daemon (for 1000 clients from one IP:
+--set LIVECHAT_MAX_CONN_PER_IP=2000 --per-channel 100).
 
 Needs python3 and the `websockets` package (bash .ci/deps-e2e.sh installs it). With --runner
 the process measured is the emulator running the daemon: its RSS includes qemu's own code
@@ -94,7 +99,7 @@ def smaps(pid, binary):
     return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
-def start(binary, runner):
+def start(binary, runner, settings):
     cmd = (shlex.split(runner) if runner else []) + [binary]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECHAT_")}
     env.update(
@@ -104,6 +109,7 @@ def start(binary, runner):
         LIVECHAT_SECRET=SECRET,
         RUST_LOG="warn,livechatd::server=info",
     )
+    env.update(settings)
     p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -143,7 +149,7 @@ class Member:
             await self.ws.send(json.dumps({"op": 1, "d": None}))
 
 
-async def connect_all(http, n, crypto):
+async def connect_all(http, n, crypto, per_channel):
     members = []
     for i in range(n):
         ws = await websockets.connect(f"ws://{http}/gateway", max_size=None, compression=None)
@@ -152,10 +158,11 @@ async def connect_all(http, n, crypto):
         uid = f"u{i:04d}"
         await ws.send(json.dumps({"op": 3, "d": {"user_id": uid, "token": token(uid)}}))
         await m.recv_op(4)  # READY
-        if i == 0:
-            await ws.send(json.dumps({"op": 10, "d": {"channel_id": "footprint"}, "id": 1}))
+        channel = f"footprint{i // per_channel}"
+        if i % per_channel == 0:
+            await ws.send(json.dumps({"op": 10, "d": {"channel_id": channel}, "id": 1}))
             await m.recv_op(200)
-        d = {"channel_id": "footprint", "ssrc": 1000 + i}
+        d = {"channel_id": channel, "ssrc": 1000 + i}
         if crypto:
             key = base64.b64encode(os.urandom(30)).decode()
             d["crypto"] = {"suite": "AES_CM_128_HMAC_SHA1_80", "key": key}
@@ -176,16 +183,20 @@ async def main():
     ap.add_argument("--bin", default=os.environ.get("LIVECHATD_BIN") or default_bin())
     ap.add_argument("--runner", default=os.environ.get("LIVECHATD_RUNNER", ""))
     ap.add_argument("--clients", type=int, default=100)
+    ap.add_argument("--per-channel", type=int, default=0, help="members per channel (0: all in one)")
+    ap.add_argument("--set", action="append", default=[], metavar="LIVECHAT_KEY=VALUE",
+                    help="a setting for the daemon")
     ap.add_argument("--crypto", action="store_true", help="JOIN with SDES keys (SRTP)")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before each reading")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
-    p, http = start(a.bin, a.runner)
+    settings = dict(kv.split("=", 1) for kv in a.set)
+    p, http = start(a.bin, a.runner, settings)
     try:
         await asyncio.sleep(a.settle)
         idle = measure(p.pid, a.bin)
-        members = await connect_all(http, a.clients, a.crypto)
+        members = await connect_all(http, a.clients, a.crypto, a.per_channel or a.clients)
         await asyncio.sleep(a.settle)
         loaded = measure(p.pid, a.bin)
         assert p.poll() is None, "livechatd exited during the measurement"

@@ -1,28 +1,31 @@
-//! Every compiled capacity, size and timeout, each with why it is what it is.
+//! Every default capacity, compiled size and timeout, each with why it is what it is.
 //!
-//! Run-time settings (`Limits`) may lower the capacities, never raise them, so a test can
-//! fill a table from outside without recompiling.
+//! The capacities of the tables are run-time settings ([`Limits`]); the tables live in
+//! storage the driver sizes from them ([`crate::storage::Capacities`]).
 
 use crate::time::Duration;
 
-/// Gateway connections the core tracks at once, identified or not: every session, plus the
-/// share of connections that have not identified yet, so that those can never take a slot
-/// a session needs.
-pub const MAX_CONNECTIONS: usize = MAX_SESSIONS + MAX_UNIDENTIFIED;
-/// Connections that have not identified yet, at most. A new connection beyond it closes the
+/// Connections that have not identified yet, at most, tracked beyond the session limit so
+/// that they can never take a slot a session needs. A new connection beyond it closes the
 /// oldest unidentified one (1013): refusing the new one instead would let a steady flood of
 /// connections that never identify keep every real client out. 128 connections arriving
 /// within the time a client takes to send IDENTIFY (milliseconds) is far beyond the churn
-/// of a Pi's clients; the memory ceiling (docs/reliability.md "Front door") counts each
-/// one at up to 39 KiB.
+/// of a Pi's clients; the memory ceiling (docs/reliability.md "Front door") counts each.
 pub const MAX_UNIDENTIFIED: usize = 128;
-/// Identified sessions: the cap of `LIVECHAT_MAX_SESSIONS` (whose default is PROTOCOL.md
-/// section 5's 1024). Room for 100 channels of a talker and ten listeners, one session each.
-pub const MAX_SESSIONS: usize = 1536;
-/// Channels (`LIVECHAT_MAX_CHANNELS` default and cap).
-pub const MAX_CHANNELS: usize = 256;
-/// Members per channel (`LIVECHAT_MAX_MEMBERS` default and cap).
-pub const MAX_MEMBERS: usize = 256;
+/// Default identified sessions (`LIVECHAT_MAX_SESSIONS`, PROTOCOL.md section 5).
+pub const DEFAULT_MAX_SESSIONS: usize = 1024;
+/// Default channels (`LIVECHAT_MAX_CHANNELS`, PROTOCOL.md section 5).
+pub const DEFAULT_MAX_CHANNELS: usize = 256;
+/// Default members per channel (`LIVECHAT_MAX_MEMBERS`, PROTOCOL.md section 5).
+pub const DEFAULT_MAX_MEMBERS: usize = 256;
+/// Default channel memberships with media, over all channels (`LIVECHAT_MAX_PEERS`): one per
+/// session in 100 channels of a talker and ten listeners, with room to spare.
+pub const DEFAULT_MAX_PEERS: usize = 1536;
+/// Largest members per channel: a channel's `capacity` is a 16-bit count on the wire.
+pub const MEMBERS_LIMIT: usize = u16::MAX as usize;
+/// Largest sessions, channels or peers: table slots are numbered with 32 bits (the last
+/// values are reserved as "none" markers), far beyond any memory the tables could have.
+pub const TABLE_LIMIT: usize = (u32::MAX >> 2) as usize;
 /// Channels one session may have joined at once; beyond it CHANNEL_JOIN is error 2006.
 pub const MAX_JOINED_PER_SESSION: usize = 16;
 /// Queued floor requests per channel; beyond it FLOOR_DENY `queue_full`.
@@ -69,8 +72,7 @@ pub const DEFAULT_RATE_PER_SEC: u32 = 50;
 /// closed (1008): a client that keeps flooding after being told 1006 is not listening.
 pub const RATE_STRIKES_BEFORE_CLOSE: u32 = 200;
 
-/// Run-time limits and timers, from the daemon's settings. Each capacity is clamped to its
-/// compiled maximum above.
+/// Run-time limits and timers, from the daemon's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Identified sessions.
@@ -79,6 +81,8 @@ pub struct Limits {
     pub max_channels: usize,
     /// Members per channel (and the default and maximum channel `capacity`).
     pub max_members: usize,
+    /// Channel memberships with media, over all channels.
+    pub max_peers: usize,
     /// Heartbeat interval announced in HELLO.
     pub heartbeat: Duration,
     /// Time to identify after HELLO.
@@ -96,9 +100,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_sessions: MAX_SESSIONS,
-            max_channels: MAX_CHANNELS,
-            max_members: MAX_MEMBERS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_channels: DEFAULT_MAX_CHANNELS,
+            max_members: DEFAULT_MAX_MEMBERS,
+            max_peers: DEFAULT_MAX_PEERS,
             heartbeat: DEFAULT_HEARTBEAT,
             identify_timeout: DEFAULT_IDENTIFY_TIMEOUT,
             floor_max: DEFAULT_FLOOR_MAX,
@@ -110,11 +115,14 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The same limits with every capacity clamped to its compiled maximum (and at least 1).
+    /// The same limits with every capacity within what the tables can number: at least 1,
+    /// at most [`MEMBERS_LIMIT`] members and [`TABLE_LIMIT`] of the others. The daemon's
+    /// settings refuse values outside these, so this changes nothing it asks for.
     pub fn clamped(mut self) -> Self {
-        self.max_sessions = self.max_sessions.clamp(1, MAX_SESSIONS);
-        self.max_channels = self.max_channels.clamp(1, MAX_CHANNELS);
-        self.max_members = self.max_members.clamp(1, MAX_MEMBERS);
+        self.max_sessions = self.max_sessions.clamp(1, TABLE_LIMIT);
+        self.max_channels = self.max_channels.clamp(1, TABLE_LIMIT);
+        self.max_members = self.max_members.clamp(1, MEMBERS_LIMIT);
+        self.max_peers = self.max_peers.clamp(1, TABLE_LIMIT);
         self
     }
 }
@@ -133,12 +141,8 @@ pub const SRTP_REPLAY_WINDOW: u64 = 128;
 
 // Media plane.
 
-/// Media peers (one per channel membership: an SSRC with its SRTP contexts and latched
-/// address); CHANNEL_JOIN is error 2006 beyond it. One per session in 100 channels of 11.
-pub const MAX_PEERS: usize = 1536;
-/// Slots of the SSRC index over the peers: a power of two, at least twice the peers, so
-/// lookups stay short.
-pub const PEER_INDEX: usize = (2 * MAX_PEERS).next_power_of_two();
+/// SSRCs one media endpoint may have (RFC 8843 BUNDLE: audio and video on one transport).
+pub const ENDPOINT_SSRCS: usize = 2;
 /// Largest datagram the media port handles; longer ones are dropped as malformed.
 pub const MAX_DATAGRAM: usize = 1500;
 /// Room after a datagram for the SRTP tag (and SRTCP trailer) added when re-protecting.

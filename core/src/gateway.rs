@@ -1,35 +1,29 @@
 //! The sans-IO signaling gateway: connections in, frames in, frames and closes out.
 //!
-//! # The loop contract
-//! The driver calls [`Gateway::open`] for each new connection, [`Gateway::handle_frame`]
-//! for each frame received, [`Gateway::close`] when a connection ended on its own, and
-//! [`Gateway::handle_timeout`] whenever the instant from [`Gateway::poll_timeout`] has
-//! passed (calling it early is harmless). Every call gets the current [`Now`] and a
-//! [`Driver`] through which the core sends frames, closes connections and asks for random
-//! bytes, synchronously, before the call returns. Nothing else happens in between: the
-//! core has no clock, no thread and no socket.
+//! The loop contract (which call for which input, what the driver does after each) is in
+//! the crate documentation.
 
 mod channels;
-mod floor;
-mod relay;
+mod floor_ops;
+mod state;
 
-pub use relay::{TX_ROOM, Transmit, TxOutcome};
+pub use state::{Channel, Conn, ConnId, PeerInfo, Session};
 
 use core::fmt::Write;
 
 use serde::Serialize;
 
 use crate::config::{
-    Limits, MAX_CHANNELS, MAX_CONNECTIONS, MAX_INBOUND_FRAME, MAX_MEMBERS, MAX_OUTBOUND_FRAME,
-    MAX_UNIDENTIFIED, RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
+    Limits, MAX_INBOUND_FRAME, MAX_JOINED_PER_SESSION, MAX_OUTBOUND_FRAME, MAX_UNIDENTIFIED,
+    RATE_STRIKES_BEFORE_CLOSE, ZOMBIE_HEARTBEATS,
 };
 use crate::error::{Error, ErrorCode};
-use crate::hub::{Channel, Conn, ConnId, PeerInfo, Session};
-use crate::media::{MediaStats, PeerList, Peers};
 use crate::protocol::{
     self, ErrorPayload, Frame as OutFrame, Hello, Ready, Request, decode_envelope, decode_request,
     op,
 };
+use crate::relay::{Drop, Endpoint, Floors, MediaStats, Relay, Transmit};
+use crate::storage::{Capacities, Table, Tables};
 use crate::time::{Duration, Instant, Now};
 use crate::token::TokenKey;
 
@@ -49,8 +43,10 @@ pub const CLOSE_POLICY: u16 = 1008;
 
 /// What the core needs from its driver, called synchronously during each input.
 pub trait Driver {
-    /// Sends one text frame to each of `to`. The driver queues it per connection (bounded:
-    /// a connection whose queue is full is the driver's to close).
+    /// Sends one text frame (UTF-8 JSON) to each of `to`, at most [`SEND_BATCH`] ids; a
+    /// broadcast to a larger channel comes as several calls with the same frame. The driver
+    /// queues it per connection (bounded: a connection whose queue is full is the driver's to
+    /// close, then to report with [`Gateway::close`]); ids it does not know are skipped.
     fn send(&mut self, to: &[ConnId], frame: &[u8]);
     /// Closes a connection with a WebSocket close code. The core has already forgotten it.
     fn close(&mut self, conn: ConnId, code: u16, reason: &str);
@@ -123,6 +119,18 @@ pub enum Frame<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionsFull;
 
+/// A connection [`Gateway::accept`] took, not greeted yet: pass it to [`Gateway::greet`].
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a connection is greeted with Gateway::greet once the driver has registered it"]
+pub struct Accepted(ConnId);
+
+impl Accepted {
+    /// The connection's id, for the driver to register before [`Gateway::greet`].
+    pub fn conn(&self) -> ConnId {
+        self.0
+    }
+}
+
 /// Counters for logs and state dumps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -178,8 +186,44 @@ impl Out {
         }
     }
 
+    /// Encodes one frame once and sends it to every connection `to` yields, in batches of
+    /// [`SEND_BATCH`] (one [`Driver::send`] each), so a channel of any size needs no list.
+    pub(crate) fn send_each<D: Serialize>(
+        &mut self,
+        drv: &mut impl Driver,
+        to: impl Iterator<Item = ConnId>,
+        op_code: u8,
+        d: D,
+        id: Option<u32>,
+    ) {
+        let mut to = to.peekable();
+        if to.peek().is_none() {
+            return;
+        }
+        let frame = OutFrame { op: op_code, d, id };
+        let n = match protocol::encode(&frame, &mut self.buf) {
+            Ok(n) => n,
+            Err(_) => {
+                self.encode_failures += 1;
+                return;
+            }
+        };
+        let mut batch = heapless::Vec::<ConnId, SEND_BATCH>::new();
+        for c in to {
+            if let Err(c) = batch.push(c) {
+                self.send_raw(drv, &batch, n);
+                batch.clear();
+                let _ = batch.push(c);
+            }
+        }
+        self.send_raw(drv, &batch, n);
+    }
+
     /// Sends the first `n` bytes of the scratch buffer.
     fn send_raw(&mut self, drv: &mut impl Driver, to: &[ConnId], n: usize) {
+        if to.is_empty() {
+            return;
+        }
         if let Some(bytes) = self.buf.get(..n) {
             drv.send(to, bytes);
             self.frames_out += to.len() as u64;
@@ -200,10 +244,16 @@ impl Out {
 }
 
 /// The signaling gateway: every session and channel, and the rules between them.
-pub struct Gateway<'p> {
+pub struct Gateway<'a> {
     cfg: GatewayConfig,
-    conns: [Conn; MAX_CONNECTIONS],
-    channels: [Option<Channel>; MAX_CHANNELS],
+    conns: &'a mut dyn Table<Conn>,
+    channels: &'a mut dyn Table<Option<Channel>>,
+    /// The capacities in force: the limits' or the storage's, whichever is less.
+    max_conns: usize,
+    max_channels: usize,
+    /// No connection slot below this one is free: where the search for one starts, so
+    /// that opening a connection does not walk every open one.
+    free_conn: usize,
     out: Out,
     sessions: usize,
     session_counter: u64,
@@ -213,8 +263,7 @@ pub struct Gateway<'p> {
     zombies_reaped: u64,
     identify_timeouts: u64,
     unidentified_shed: u64,
-    peers: Peers<'p>,
-    media: MediaStats,
+    relay: Relay<'a>,
 }
 
 /// The identified session of an open connection, or `None`.
@@ -230,15 +279,40 @@ fn user_of(conns: &[Conn], c: ConnId) -> &str {
     session_of(conns, c).map_or("", |s| s.user_id.as_str())
 }
 
-impl<'p> Gateway<'p> {
-    /// A gateway with empty tables, its media peers kept in `peers`. The value itself is
-    /// about a megabyte: the driver should build it once and keep it in one place.
-    pub fn new(mut cfg: GatewayConfig, peers: &'p mut PeerList) -> Self {
+impl<'a> Gateway<'a> {
+    /// A gateway with empty tables, kept in the storage of `tables` (which is emptied). Each
+    /// capacity is the limit's or the storage's, whichever is less: size the storage with
+    /// [`Capacities::of`] the same limits.
+    pub fn new(mut cfg: GatewayConfig, tables: Tables<'a>) -> Self {
         cfg.limits = cfg.limits.clamped();
+        let Tables {
+            conns,
+            channels,
+            endpoints,
+            ssrc_index,
+            addr_index,
+        } = tables;
+        conns.clear();
+        channels.clear();
+        let want = Capacities::of(&cfg.limits);
+        let (max_conns, max_channels) = (
+            want.connections.min(conns.capacity()),
+            want.channels.min(channels.capacity()),
+        );
+        let relay = Relay::new(
+            endpoints,
+            ssrc_index,
+            addr_index,
+            cfg.limits.max_peers,
+            cfg.session_seed,
+        );
         Gateway {
             cfg,
-            conns: [const { Conn::FREE }; MAX_CONNECTIONS],
-            channels: [const { None }; MAX_CHANNELS],
+            conns,
+            channels,
+            max_conns,
+            max_channels,
+            free_conn: 0,
             out: Out {
                 buf: [0; MAX_OUTBOUND_FRAME],
                 frames_out: 0,
@@ -253,27 +327,24 @@ impl<'p> Gateway<'p> {
             zombies_reaped: 0,
             identify_timeouts: 0,
             unidentified_shed: 0,
-            peers: Peers::new(peers),
-            media: MediaStats::default(),
+            relay,
         }
     }
 
     /// Starts over with `cfg`: afterwards the gateway behaves exactly as one just built
-    /// with [`Gateway::new`]. Only the slots in use are rewritten, so a driver that
-    /// rebuilds its state often (fuzzing, tests) does not pay for the whole tables.
+    /// with [`Gateway::new`] on the same storage. Only the slots in use are rewritten, so a
+    /// driver that rebuilds its state often (fuzzing, tests) does not pay for the whole
+    /// tables.
     pub fn reset(&mut self, mut cfg: GatewayConfig) {
         cfg.limits = cfg.limits.clamped();
+        self.conns.clear();
+        self.channels.clear();
+        let want = Capacities::of(&cfg.limits);
+        self.max_conns = want.connections.min(self.conns.capacity());
+        self.max_channels = want.channels.min(self.channels.capacity());
+        self.free_conn = 0;
+        self.relay.clear(cfg.limits.max_peers, cfg.session_seed);
         self.cfg = cfg;
-        for c in self.conns.iter_mut() {
-            if c.open || c.generation != 0 {
-                *c = Conn::FREE;
-            }
-        }
-        for ch in self.channels.iter_mut() {
-            if ch.is_some() {
-                *ch = None;
-            }
-        }
         self.out.frames_out = 0;
         self.out.errors_out = 0;
         self.out.encode_failures = 0;
@@ -285,14 +356,18 @@ impl<'p> Gateway<'p> {
         self.zombies_reaped = 0;
         self.identify_timeouts = 0;
         self.unidentified_shed = 0;
-        self.peers.clear();
-        self.media = MediaStats::default();
     }
 
-    /// Ends the gateway and gives back the peer storage it was built with, so a driver
-    /// that rebuilds its state (tests, fuzzing) can reuse it.
-    pub fn into_peer_list(self) -> &'p mut PeerList {
-        self.peers.into_list()
+    /// The capacities in force: each the limit's or the storage's, whichever is less.
+    pub fn capacities(&self) -> Capacities {
+        let want = Capacities::of(&self.cfg.limits);
+        Capacities {
+            connections: self.max_conns,
+            channels: self.max_channels,
+            peers: self.relay.capacity(),
+            ssrc_index: want.ssrc_index,
+            addr_index: want.addr_index,
+        }
     }
 
     /// The settings in force.
@@ -303,9 +378,9 @@ impl<'p> Gateway<'p> {
     /// Counters.
     pub fn stats(&self) -> Stats {
         Stats {
-            connections: self.conns.iter().filter(|c| c.open).count(),
+            connections: self.conns.as_slice().iter().filter(|c| c.open).count(),
             sessions: self.sessions,
-            channels: self.channels.iter().filter(|c| c.is_some()).count(),
+            channels: self.channels().count(),
             frames_in: self.frames_in,
             frames_out: self.out.frames_out,
             errors_out: self.out.errors_out,
@@ -319,50 +394,111 @@ impl<'p> Gateway<'p> {
 
     /// The identified session on `conn`, if any.
     pub fn session(&self, conn: ConnId) -> Option<&Session> {
-        session_of(&self.conns, conn)
+        session_of(self.conns.as_slice(), conn)
     }
 
     /// Every channel.
     pub fn channels(&self) -> impl Iterator<Item = &Channel> {
-        self.channels.iter().flatten()
+        self.channels.as_slice().iter().flatten()
+    }
+
+    /// The members of a channel in join order: their media endpoints.
+    pub fn members<'s>(&'s self, ch: &Channel) -> impl Iterator<Item = &'s Endpoint> + use<'s, 'a> {
+        self.relay.members(ch).map(|(_, e)| e)
+    }
+
+    /// The channel whose member `e` is.
+    pub fn channel_of(&self, e: &Endpoint) -> Option<&Channel> {
+        self.channels
+            .as_slice()
+            .get(e.channel() as usize)
+            .and_then(Option::as_ref)
+    }
+
+    /// Every media endpoint.
+    pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        self.relay.iter()
+    }
+
+    /// Media counters.
+    pub fn media_stats(&self) -> MediaStats {
+        self.relay.stats()
+    }
+
+    /// One datagram from the media port, for the relay ([`Relay::handle_datagram`]), which
+    /// asks the channels' floors who may talk. Relayed copies go out through `tx` before
+    /// this returns; `buf` is decrypted in place.
+    pub fn handle_datagram(
+        &mut self,
+        now: Now,
+        src: core::net::SocketAddr,
+        buf: &mut [u8],
+        tx: &mut impl Transmit,
+    ) {
+        let mut floors = ChannelFloors(self.channels.as_mut_slice());
+        self.relay.handle_datagram(now, src, buf, &mut floors, tx);
     }
 
     /// The user_id of a connection's session ("" when unidentified).
     pub fn user_id(&self, conn: ConnId) -> &str {
-        user_of(&self.conns, conn)
+        user_of(self.conns.as_slice(), conn)
     }
 
-    /// A new connection: sends HELLO. With [`MAX_UNIDENTIFIED`] connections not identified
-    /// yet, the oldest of them is closed (1013) to make room. A full table is refused and
-    /// the driver closes the connection (1013, try again later).
+    /// A new connection, in one step: [`Gateway::accept`] then [`Gateway::greet`]. For a
+    /// driver whose [`Driver::send`] can deliver to an id it has not registered yet (a
+    /// recording driver); a driver that routes frames by a table of its own uses the two
+    /// steps and registers the id in between.
     pub fn open(
         &mut self,
         now: Now,
         peer: PeerInfo,
         drv: &mut impl Driver,
     ) -> Result<ConnId, ConnectionsFull> {
-        let unidentified = self.conns.iter().filter(|c| c.open && c.session.is_none());
-        if unidentified.clone().count() >= MAX_UNIDENTIFIED {
-            let oldest = self
-                .conns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.open && c.session.is_none())
-                .min_by_key(|(_, c)| c.opened_at)
-                .map(|(i, c)| ConnId::new(i as u16, c.generation));
-            if let Some(id) = oldest {
-                self.unidentified_shed += 1;
-                drv.close(id, CLOSE_FULL, "server full");
-                self.drop_connection(now, id, drv);
-            }
-        }
-        let index = self
+        let accepted = self.accept(now, peer, drv)?;
+        Ok(self.greet(now, accepted, drv))
+    }
+
+    /// A new connection takes a slot; nothing is sent yet. The driver registers
+    /// [`Accepted::conn`] with its own handle for the connection, then calls
+    /// [`Gateway::greet`], which sends HELLO through that handle. A full table is refused
+    /// and the driver closes the connection (1013, try again later). With
+    /// [`MAX_UNIDENTIFIED`] connections not identified yet, the oldest of them is closed
+    /// through `drv` (1013) to make room first.
+    pub fn accept(
+        &mut self,
+        now: Now,
+        peer: PeerInfo,
+        drv: &mut impl Driver,
+    ) -> Result<Accepted, ConnectionsFull> {
+        self.shed_unidentified(now, drv);
+        let from = self.free_conn;
+        let free = self
             .conns
-            .iter()
-            .position(|c| !c.open)
+            .as_slice()
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|c| !c.open))
+            .map(|i| i + from);
+        let (index, generation) = match free {
+            Some(i) => (
+                i,
+                self.conns
+                    .as_slice()
+                    .get(i)
+                    .map_or(0, |c| c.generation.wrapping_add(1)),
+            ),
+            None if self.conns.as_slice().len() < self.max_conns => {
+                let i = self.conns.as_slice().len();
+                self.conns.push(Conn::FREE).map_err(|_| ConnectionsFull)?;
+                (i, 1)
+            }
+            None => return Err(ConnectionsFull),
+        };
+        let slot = self
+            .conns
+            .as_mut_slice()
+            .get_mut(index)
             .ok_or(ConnectionsFull)?;
-        let slot = self.conns.get_mut(index).ok_or(ConnectionsFull)?;
-        let generation = slot.generation.wrapping_add(1);
+        self.free_conn = index + 1;
         *slot = Conn {
             generation,
             open: true,
@@ -374,14 +510,20 @@ impl<'p> Gateway<'p> {
             strikes: 0,
             session: None,
         };
-        let id = ConnId::new(index as u16, generation);
+        self.bump_deadline(now.mono + self.zombie_after().min(self.cfg.limits.identify_timeout));
+        Ok(Accepted(ConnId::new(index as u32, generation)))
+    }
+
+    /// Sends HELLO on a connection [`Gateway::accept`] took (PROTOCOL.md section 1: the
+    /// server speaks first) and returns its id.
+    pub fn greet(&mut self, _now: Now, accepted: Accepted, drv: &mut impl Driver) -> ConnId {
+        let id = accepted.0;
         let hello = Hello {
             heartbeat_interval: self.cfg.limits.heartbeat.as_millis(),
             server: SERVER_NAME,
         };
         self.out.send(drv, &[id], op::HELLO, hello, None);
-        self.bump_deadline(now.mono + self.zombie_after().min(self.cfg.limits.identify_timeout));
-        Ok(id)
+        id
     }
 
     /// The connection ended (closed by the client, a network error, or closed by the
@@ -444,8 +586,14 @@ impl<'p> Gateway<'p> {
             Frame::Ping => return,
         };
         if len > MAX_INBOUND_FRAME {
+            // The answer echoes the frame's `id` when it can be read (PROTOCOL.md: a request
+            // with `id` gets exactly one answer echoing it); the frame is below the hard cap.
+            let id = match frame {
+                Frame::Text(b) => decode_envelope(b).map_or_else(|e| e.id, |e| e.id),
+                _ => None,
+            };
             self.out
-                .error(drv, conn, None, ErrorCode::TooLarge.into(), None);
+                .error(drv, conn, None, ErrorCode::TooLarge.into(), id);
             return;
         }
         let bytes = match frame {
@@ -503,25 +651,26 @@ impl<'p> Gateway<'p> {
         }
         let zombie_after = self.zombie_after();
         let identify_timeout = self.cfg.limits.identify_timeout;
-        for index in 0..self.conns.len() {
-            let Some(c) = self.conns.get(index) else {
+        for index in 0..self.conns.as_slice().len() {
+            let Some(c) = self.conns.as_slice().get(index) else {
                 continue;
             };
             if c.open && c.session.is_none() && c.opened_at + identify_timeout <= now.mono {
-                let id = ConnId::new(index as u16, c.generation);
+                let id = ConnId::new(index as u32, c.generation);
                 self.identify_timeouts += 1;
                 drv.close(id, CLOSE_IDENTIFY_TIMEOUT, "identify timeout");
                 self.drop_connection(now, id, drv);
             } else if c.open && c.last_activity + zombie_after <= now.mono {
-                let id = ConnId::new(index as u16, c.generation);
+                let id = ConnId::new(index as u32, c.generation);
                 self.zombies_reaped += 1;
                 drv.close(id, CLOSE_ZOMBIE, "heartbeat timeout");
                 self.drop_connection(now, id, drv);
             }
         }
-        for slot in 0..self.channels.len() {
+        for slot in 0..self.channels.as_slice().len() {
             let due = self
                 .channels
+                .as_slice()
                 .get(slot)
                 .and_then(Option::as_ref)
                 .and_then(|c| c.floor.poll_timeout())
@@ -536,6 +685,27 @@ impl<'p> Gateway<'p> {
     /// When [`Gateway::handle_timeout`] next needs to run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.next_deadline
+    }
+
+    /// With [`MAX_UNIDENTIFIED`] connections not identified yet, closes the oldest of them
+    /// (1013), so that a flood of connections that never identify cannot keep new clients out.
+    fn shed_unidentified(&mut self, now: Now, drv: &mut impl Driver) {
+        let unidentified = |c: &&Conn| c.open && c.session.is_none();
+        let conns = self.conns.as_slice();
+        if conns.iter().filter(unidentified).count() < MAX_UNIDENTIFIED {
+            return;
+        }
+        let oldest = conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| unidentified(c))
+            .min_by_key(|(_, c)| c.opened_at)
+            .map(|(i, c)| ConnId::new(i as u32, c.generation));
+        if let Some(id) = oldest {
+            self.unidentified_shed += 1;
+            drv.close(id, CLOSE_FULL, "server full");
+            self.drop_connection(now, id, drv);
+        }
     }
 
     fn zombie_after(&self) -> Duration {
@@ -555,7 +725,7 @@ impl<'p> Gateway<'p> {
     fn recompute_deadline(&mut self) {
         let zombie_after = self.zombie_after();
         let identify_timeout = self.cfg.limits.identify_timeout;
-        let zombies = self.conns.iter().filter(|c| c.open).map(|c| {
+        let zombies = self.conns.as_slice().iter().filter(|c| c.open).map(|c| {
             let zombie = c.last_activity + zombie_after;
             match c.session {
                 None => zombie.min(c.opened_at + identify_timeout),
@@ -564,6 +734,7 @@ impl<'p> Gateway<'p> {
         });
         let floors = self
             .channels
+            .as_slice()
             .iter()
             .flatten()
             .filter_map(|c| c.floor.poll_timeout());
@@ -572,12 +743,14 @@ impl<'p> Gateway<'p> {
 
     fn conn(&self, c: ConnId) -> Option<&Conn> {
         self.conns
+            .as_slice()
             .get(c.index())
             .filter(|s| s.open && s.generation == c.generation())
     }
 
     fn conn_mut(&mut self, c: ConnId) -> Option<&mut Conn> {
         self.conns
+            .as_mut_slice()
             .get_mut(c.index())
             .filter(|s| s.open && s.generation == c.generation())
     }
@@ -653,7 +826,14 @@ impl<'p> Gateway<'p> {
             Request::MessageCreate {
                 channel_id,
                 content,
-            } => self.message_create(now, conn, &channel_id, &content, id, drv),
+            } => self.message_create(
+                now,
+                conn,
+                &channel_id,
+                content.as_deref().map_err(|e| *e),
+                id,
+                drv,
+            ),
             Request::FloorRequest {
                 channel_id,
                 priority,
@@ -695,6 +875,7 @@ impl<'p> Gateway<'p> {
             })?;
         let in_use = self
             .conns
+            .as_slice()
             .iter()
             .filter_map(|c| c.session.as_ref().filter(|_| c.open))
             .any(|s| s.user_id == user_id);
@@ -719,11 +900,13 @@ impl<'p> Gateway<'p> {
             session_id,
             priority: priority.unwrap_or(0).min(grant.priority_cap),
             priority_cap: grant.priority_cap,
-            joined: heapless::Vec::new(),
+            joined: 0,
+            joined_head: crate::relay::NONE,
         };
         self.sessions += 1;
         let Gateway { conns, out, .. } = self;
         let c = conns
+            .as_mut_slice()
             .get_mut(conn.index())
             .ok_or(Error::from(ErrorCode::Internal))?;
         let s = c.session.insert(session);
@@ -738,16 +921,20 @@ impl<'p> Gateway<'p> {
     /// Forgets a connection and everything its session held: channels left (others are
     /// told), floor passed on or request dequeued.
     fn drop_connection(&mut self, now: Now, conn: ConnId, drv: &mut impl Driver) {
-        let joined = self
-            .session(conn)
-            .map(|s| s.joined.clone())
-            .unwrap_or_default();
-        for slot in joined {
-            self.remove_member(now, conn, slot, drv);
+        // Each removal takes the head of the session's list; the bound only guards against
+        // a list that would not shrink.
+        for _ in 0..=MAX_JOINED_PER_SESSION {
+            match self.session(conn).map(|s| s.joined_head) {
+                Some(at) if at != crate::relay::NONE => {
+                    self.remove_member(now, conn, at as usize, drv)
+                }
+                _ => break,
+            }
         }
         if let Some(c) = self.conn_mut(conn) {
             let had_session = c.session.take().is_some();
             c.open = false;
+            self.free_conn = self.free_conn.min(conn.index());
             if had_session {
                 self.sessions = self.sessions.saturating_sub(1);
             }
@@ -755,16 +942,35 @@ impl<'p> Gateway<'p> {
     }
 }
 
+/// The channels' floors as the relay sees them.
+struct ChannelFloors<'t>(&'t mut [Option<Channel>]);
+
+impl Floors for ChannelFloors<'_> {
+    fn talk(&mut self, channel: u32, conn: ConnId, now: Instant) -> Result<&Channel, Drop> {
+        let ch = self
+            .0
+            .get_mut(channel as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Drop::UnknownSsrc)?;
+        if ch.floor.holder().is_none_or(|(h, _)| h != conn) {
+            return Err(Drop::NotHolder);
+        }
+        // Authenticated RTP from the holder is floor activity (PROTOCOL.md floor timers).
+        ch.floor.activity(now, conn);
+        Ok(ch)
+    }
+}
+
 /// A well-mixed 64-bit permutation (Steele et al., SplitMix64), for session ids.
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-/// Recipients of one broadcast, collected on the stack.
-pub(crate) type Recipients = heapless::Vec<ConnId, MAX_MEMBERS>;
+/// Recipients of one broadcast gathered on the stack per [`Driver::send`] call.
+pub const SEND_BATCH: usize = 64;
 
 #[cfg(test)]
 mod tests;

@@ -18,14 +18,22 @@ use std::vec::Vec;
 
 use serde_json::Value;
 
-use crate::gateway::{Driver, Gateway, GatewayConfig, Transmit};
-use crate::hub::ConnId;
-use crate::media::PeerList;
+use crate::gateway::{ConnId, Driver, Gateway, GatewayConfig};
+use crate::relay::Transmit;
+use crate::storage::{Capacities, Tables};
 
-/// A gateway on the heap for `cfg`, with its media peer storage leaked so it lives as long
-/// as the process: what a test or a fuzz process wants, never a daemon.
+/// A gateway on the heap for `cfg`, its tables reserved for the process's lifetime (as the
+/// daemon's are): what a test or a fuzz process wants.
+///
+/// # Panics
+///
+/// If the system refuses the tables' memory.
 pub fn gateway(cfg: GatewayConfig) -> Box<Gateway<'static>> {
-    Box::new(Gateway::new(cfg, Box::leak(Box::new(PeerList::new()))))
+    let tables = match Tables::reserve(&Capacities::of(&cfg.limits)) {
+        Ok(t) => t,
+        Err(e) => panic!("cannot reserve the tables: {e:?}"),
+    };
+    Box::new(Gateway::new(cfg, tables))
 }
 
 /// A [`Driver`] that records what the core asked for, per connection.

@@ -7,9 +7,9 @@
 
 use std::fmt::Write;
 
+use livechat_core::gateway::Channel;
 use livechat_core::gateway::{Gateway, Stats};
-use livechat_core::hub::Channel;
-use livechat_core::media::{MediaStats, Peer};
+use livechat_core::relay::{Endpoint, MediaStats};
 
 /// Members listed per channel in a dump; the rest are counted.
 const DUMP_MEMBERS: usize = 64;
@@ -48,26 +48,20 @@ pub fn status_line(gw: &Gateway) -> String {
 pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
     let s: Stats = gw.stats();
     let m: MediaStats = gw.media_stats();
-    let drops = m.drop_malformed
-        + m.drop_unknown_ssrc
-        + m.drop_auth
-        + m.drop_replay
-        + m.drop_spoofed
-        + m.drop_not_holder
-        + m.drop_no_latch
-        + m.drop_send;
+    let drops = m.drops();
     format!(
         "stats: connections={} sessions={} channels={} floors_held={} peers={} \
          frames_in={} frames_out={} errors={} rate_limited={} slow_closed={} \
          zombies_reaped={} identify_timeouts={} unidentified_shed={} encode_failures={} \
          rtp_in={} rtp_in_bytes={} rtp_out={} rtp_out_bytes={} relayed={} drops={} \
-         (malformed={} unknown_ssrc={} auth={} replay={} spoofed={} not_holder={} \
-         no_latch={} send={}) udp_send_failed={} udp_batches={} udp_allocs={}",
+         (malformed={} unknown_ssrc={} auth={} replay={} too_many_streams={} \
+         key_exhausted={} buffer={} spoofed={} not_holder={} no_latch={} send={}) \
+         udp_send_failed={} udp_batches={} udp_allocs={}",
         s.connections,
         s.sessions,
         s.channels,
         floors_held(gw),
-        gw.peers().count(),
+        gw.endpoints().count(),
         s.frames_in,
         s.frames_out,
         s.errors_out,
@@ -87,6 +81,9 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
         m.drop_unknown_ssrc,
         m.drop_auth,
         m.drop_replay,
+        m.drop_too_many_streams,
+        m.drop_key_exhausted,
+        m.drop_buffer,
         m.drop_spoofed,
         m.drop_not_holder,
         m.drop_no_latch,
@@ -115,7 +112,7 @@ pub fn state_dump(gw: &Gateway, driver: &DriverCounters) -> Vec<String> {
     for c in gw.channels() {
         lines.push(channel_line(gw, c));
     }
-    for p in gw.peers() {
+    for p in gw.endpoints() {
         lines.push(peer_line(gw, p));
     }
     lines.push(stats_line(gw, driver).replacen("stats:", "dump: counters", 1));
@@ -131,14 +128,14 @@ fn channel_line(gw: &Gateway, c: &Channel) -> String {
         c.freq.as_str(),
         c.creator.as_str(),
         c.capacity,
-        c.members.len()
+        c.member_count()
     );
-    for (i, m) in c.members.iter().take(DUMP_MEMBERS).enumerate() {
+    for (i, m) in gw.members(c).take(DUMP_MEMBERS).enumerate() {
         let sep = if i == 0 { "" } else { " " };
-        let _ = write!(line, "{sep}{}/ssrc={}", gw.user_id(m.conn), m.ssrc);
+        let _ = write!(line, "{sep}{}/ssrc={}", gw.user_id(m.conn()), m.ssrc());
     }
-    if c.members.len() > DUMP_MEMBERS {
-        let _ = write!(line, " +{} more", c.members.len() - DUMP_MEMBERS);
+    if c.member_count() > DUMP_MEMBERS {
+        let _ = write!(line, " +{} more", c.member_count() - DUMP_MEMBERS);
     }
     line.push_str("] floor=");
     match c.floor.holder() {
@@ -157,24 +154,17 @@ fn channel_line(gw: &Gateway, c: &Channel) -> String {
 }
 
 /// A media peer: never its SRTP keys, only whether it has them.
-fn peer_line(gw: &Gateway, p: &Peer) -> String {
-    let channel = gw
-        .channels()
-        .find(|c| {
-            c.members
-                .iter()
-                .any(|m| m.conn == p.conn && m.ssrc == p.ssrc)
-        })
-        .map_or("?", |c| c.id.as_str());
+fn peer_line(gw: &Gateway, p: &Endpoint) -> String {
+    let channel = gw.channel_of(p).map_or("?", |c| c.id.as_str());
     let latched = p
         .latched
         .map_or_else(|| "none".to_owned(), |a| a.to_string());
     format!(
         "dump: peer ssrc={} user={} channel={} srtp={} latched={} packets_in={} packets_out={} dropped={}",
-        p.ssrc,
-        gw.user_id(p.conn),
+        p.ssrc(),
+        gw.user_id(p.conn()),
         channel,
-        if p.inbound.is_some() { "yes" } else { "no" },
+        if p.is_srtp() { "yes" } else { "no" },
         latched,
         p.stats.packets_in,
         p.stats.packets_out,

@@ -122,9 +122,6 @@ fn real_main() -> Result<ExitCode, String> {
     let settings = settings::load(&flags).map_err(|e| e.to_string())?;
     match command.unwrap_or(Command::Run) {
         Command::CheckConfig => {
-            for w in &settings.warnings {
-                eprintln!("livechatd: warning: {w}");
-            }
             print!("{}", settings.describe());
             Ok(ExitCode::SUCCESS)
         }

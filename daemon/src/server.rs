@@ -8,9 +8,9 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration as StdDuration;
 
 use hyper::body::Bytes;
+use livechat_core::gateway::{ConnId, PeerInfo};
 use livechat_core::gateway::{ConnectionsFull, Gateway, GatewayConfig};
-use livechat_core::hub::{ConnId, PeerInfo};
-use livechat_core::media::PeerList;
+use livechat_core::storage::{Capacities, Tables};
 use livechat_core::token::TokenKey;
 use log::{error, info, warn};
 use tokio::net::{TcpListener, UdpSocket};
@@ -136,27 +136,9 @@ pub(crate) fn close_frame(code: u16, reason: &str) -> CloseFrame {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT, on a thread with room for the core state.
+/// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(settings: Settings) -> ExitCode {
-    let spawned = std::thread::Builder::new()
-        .name("livechatd".into())
-        .stack_size(STACK_SIZE)
-        .spawn(move || run_on_this_thread(settings));
-    match spawned.map(|t| t.join()) {
-        Ok(Ok(code)) => code,
-        _ => ExitCode::from(1),
-    }
-}
-
-/// Stack for the daemon's one thread: the core state is several megabytes and a debug build
-/// may hold a copy or two on the stack while boxing it. Untouched stack costs no memory.
-const STACK_SIZE: usize = 64 * 1024 * 1024;
-
-fn run_on_this_thread(settings: Settings) -> ExitCode {
     init_logging();
-    for w in &settings.warnings {
-        warn!("{w}");
-    }
     let tls = match crate::tls::acceptor(settings.tls_cert.as_deref(), settings.tls_key.as_deref())
     {
         Ok(t) => t,
@@ -235,11 +217,14 @@ fn run_on_this_thread(settings: Settings) -> ExitCode {
         .unwrap_or_else(|| advertise_ip(udp_local.ip()));
     let _ = cfg.media_host.push_str(&advertise.to_string());
     cfg.media_port = udp_local.port();
-    // The gateway is several megabytes: built once, outside any future, and boxed.
-    let Some(gw) = build_gateway(cfg) else {
-        error!("cannot build the core state");
-        return ExitCode::from(1);
+    let tables = match reserve_tables(&settings.limits) {
+        Ok(t) => t,
+        Err(msg) => {
+            error!("{msg}");
+            return ExitCode::from(1);
+        }
     };
+    let gw = Box::new(Gateway::new(cfg, tables));
     rt.block_on(async move {
         let nonblocking = listener
             .set_nonblocking(true)
@@ -337,32 +322,23 @@ fn advertise_ip(bound: IpAddr) -> IpAddr {
     }
 }
 
+/// The core's tables, reserved once from the settings and kept for the life of the process
+/// ([`Tables::reserve`]: pages of slots never used are never touched).
+fn reserve_tables(limits: &livechat_core::config::Limits) -> Result<Tables<'static>, String> {
+    Tables::reserve(&Capacities::of(limits)).map_err(|e| {
+        let setting = match e.table {
+            "connections" => "LIVECHAT_MAX_SESSIONS",
+            "channels" => "LIVECHAT_MAX_CHANNELS",
+            _ => "LIVECHAT_MAX_PEERS",
+        };
+        format!(
+            "{setting}: cannot reserve the {} table ({} slots: {}); lower the setting",
+            e.table, e.slots, e.error
+        )
+    })
+}
+
 /// SIGTERM and SIGINT, both meaning a graceful stop.
-/// The media peers' storage, several megabytes when full, allocated zeroed so that pages of
-/// peers never added are never touched (the kernel maps zero pages lazily).
-fn zeroed_peer_list() -> &'static mut PeerList {
-    // SAFETY: `PeerList` is a `heapless::Vec`: a length and an array of `MaybeUninit` slots.
-    // All-zero bytes are a valid value of each (length 0, uninitialised slots): an empty
-    // vector. It lives as long as the process.
-    let list: Box<PeerList> = unsafe { Box::<PeerList>::new_zeroed().assume_init() };
-    let list = Box::leak(list);
-    debug_assert!(list.is_empty());
-    list
-}
-
-/// Builds the core state on a short-lived thread: the value is built on that thread's stack
-/// and moved into a box, and the stack pages it touched go away with the thread.
-fn build_gateway(cfg: GatewayConfig) -> Option<Box<Gateway<'static>>> {
-    let peers = zeroed_peer_list();
-    std::thread::Builder::new()
-        .name("livechatd-init".into())
-        .stack_size(STACK_SIZE)
-        .spawn(move || Box::new(Gateway::new(cfg, peers)))
-        .ok()?
-        .join()
-        .ok()
-}
-
 pub(crate) struct Signals {
     pub(crate) term: tokio::signal::unix::Signal,
     pub(crate) int: tokio::signal::unix::Signal,

@@ -128,6 +128,13 @@ const SPECS: &[Spec] = &[
         help: "members per channel",
     },
     Spec {
+        key: "max_peers",
+        env: "LIVECHAT_MAX_PEERS",
+        default: Some("1536"),
+        secret: false,
+        help: "channel memberships with media, over all channels",
+    },
+    Spec {
         key: "max_conn_per_ip",
         env: "LIVECHAT_MAX_CONN_PER_IP",
         default: Some("256"),
@@ -206,8 +213,6 @@ pub struct Settings {
     /// Testing only: how long SIGUSR2 blocks the core loop (watchdog test); `None` is off,
     /// and SIGUSR2 then keeps its default action.
     pub debug_stall: Option<std::time::Duration>,
-    /// Values that were adjusted (above a compiled capacity), to log at start.
-    pub warnings: Vec<String>,
     /// Each setting's raw value and source, for `check-config`.
     raw: Vec<(&'static Spec, Option<String>, Source)>,
 }
@@ -328,20 +333,13 @@ fn parse(
             Err(e) => Err(bad(spec, v, e)),
         }
     };
-    let warnings = std::cell::RefCell::new(Vec::new());
-    // Above the compiled capacity is not a mistake worth refusing to start for: the
-    // operator asked for "as many as you can", which is the capacity (logged at start).
+    // A table's capacity: the tables are reserved at start to exactly this size, so the
+    // bound is only what a table can number; memory is the practical limit, and a size the
+    // system cannot reserve stops the daemon at start with a message naming the setting.
     let count = |key: &str, max: usize| -> Result<usize, SettingError> {
         let (spec, v) = req(key)?;
         match v.parse::<usize>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            Ok(n) if n > max => {
-                warnings.borrow_mut().push(format!(
-                    "{}={n} is above the compiled capacity; using {max}",
-                    spec.env
-                ));
-                Ok(max)
-            }
             Ok(_) => Err(bad(spec, v, format!("must be 1..={max}"))),
             Err(e) => Err(bad(spec, v, e)),
         }
@@ -384,9 +382,10 @@ fn parse(
         Err(e) => return Err(bad(cap_spec, cap, e)),
     };
     let limits = Limits {
-        max_sessions: count("max_sessions", core_config::MAX_SESSIONS)?,
-        max_channels: count("max_channels", core_config::MAX_CHANNELS)?,
-        max_members: count("max_members", core_config::MAX_MEMBERS)?,
+        max_sessions: count("max_sessions", core_config::TABLE_LIMIT)?,
+        max_channels: count("max_channels", core_config::TABLE_LIMIT)?,
+        max_members: count("max_members", core_config::MEMBERS_LIMIT)?,
+        max_peers: count("max_peers", core_config::TABLE_LIMIT)?,
         heartbeat: ms("heartbeat_ms")?,
         identify_timeout: ms("identify_timeout_ms")?,
         floor_max: ms("floor_max_ms")?,
@@ -415,7 +414,6 @@ fn parse(
         max_conn_per_ip,
         stats_interval: off_or("stats_interval_s", 86_400)?.map(std::time::Duration::from_secs),
         debug_stall: off_or("debug_stall_ms", 60_000)?.map(std::time::Duration::from_millis),
-        warnings: warnings.into_inner(),
         raw,
     })
 }

@@ -8,8 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::gateway::Frame;
-use livechat_core::hub::{ConnId, PeerInfo};
+use livechat_core::gateway::{ConnId, Frame, PeerInfo};
 use livechat_core::time::{Duration, Instant, Now};
 use livechat_fuzz::{recorder, recycle, small_gateway, token};
 use serde_json::{Value, json};
@@ -240,17 +239,19 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
         let s = gw.stats();
         assert!(s.sessions <= 6 && s.channels <= 3, "{s:?}");
         for ch in gw.channels() {
-            assert!(ch.members.len() <= usize::from(ch.capacity));
+            assert!(ch.member_count() <= usize::from(ch.capacity));
+            assert_eq!(gw.members(ch).count(), ch.member_count(), "member list");
+            let is_member = |c| gw.members(ch).any(|m| m.conn() == c);
             if let Some((h, _)) = ch.floor.holder() {
-                assert!(ch.is_member(h), "floor holder is not a member");
+                assert!(is_member(h), "floor holder is not a member");
             }
             for (q, _) in ch.floor.queue() {
-                assert!(ch.is_member(q), "queued user is not a member");
+                assert!(is_member(q), "queued user is not a member");
             }
         }
         assert_eq!(
-            gw.peers().count(),
-            gw.channels().map(|c| c.members.len()).sum::<usize>()
+            gw.endpoints().count(),
+            gw.channels().map(|c| c.member_count()).sum::<usize>()
         );
     }
     recycle(gw);

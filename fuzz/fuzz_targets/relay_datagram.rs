@@ -10,8 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::gateway::{Frame, Gateway};
-use livechat_core::hub::{ConnId, PeerInfo};
+use livechat_core::gateway::{ConnId, Frame, Gateway, PeerInfo};
 use livechat_core::srtp::{Context, MasterKey, Suite};
 use livechat_core::time::{Duration, Instant, Now};
 use livechat_core::wire::rtp::Header;
@@ -113,7 +112,7 @@ fn setup(
     }
     let s = json!({"op":30,"d":{"channel_id":"x"}}).to_string();
     gw.handle_frame(now, members[0].conn, Frame::Text(s.as_bytes()), rec);
-    assert_eq!(gw.peers().filter(|p| p.latched.is_some()).count(), 4);
+    assert_eq!(gw.endpoints().filter(|p| p.latched.is_some()).count(), 4);
     members
 }
 
@@ -190,8 +189,8 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
                 let src = if *forger { FORGER } else { m.addr };
                 let ssrc = m.ssrc;
                 let accepted = |gw: &Gateway<'_>| {
-                    gw.peers()
-                        .find(|p| p.ssrc == ssrc)
+                    gw.endpoints()
+                        .find(|p| p.ssrc() == ssrc)
                         .map_or(0, |p| p.stats.packets_in)
                 };
                 let was = accepted(&gw);

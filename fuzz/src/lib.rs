@@ -21,6 +21,7 @@ pub fn small_gateway() -> Box<Gateway<'static>> {
         max_sessions: 6,
         max_channels: 3,
         max_members: 4,
+        max_peers: 8,
         heartbeat: Duration::from_millis(1000),
         identify_timeout: Duration::from_millis(1500),
         floor_max: Duration::from_millis(3000),
@@ -40,8 +41,7 @@ pub fn small_gateway() -> Box<Gateway<'static>> {
         session_seed: 1,
     };
     match GATEWAY.lock().ok().and_then(|mut g| g.take()) {
-        // Reset in place: building a fresh one (megabytes of tables) would cost more than
-        // running most inputs.
+        // Reset in place: it keeps the tables' storage and rewrites only the slots used.
         Some(mut gw) => {
             gw.reset(cfg);
             gw

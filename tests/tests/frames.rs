@@ -72,6 +72,24 @@ async fn a_frame_over_the_inbound_limit_is_1005_and_the_connection_lives_on() {
 }
 
 #[tokio::test]
+async fn an_oversized_frame_with_an_id_gets_one_1005_and_the_connection_lives() {
+    // The payload of a frame over the inbound limit is dropped unread, so its `id` is not
+    // echoed (docs/protocol.md section 14).
+    let d = Daemon::start().await;
+    let mut c = Client::identified(&d, "alice").await;
+    c.send_text(padded_heartbeat(proto::MAX_INBOUND_FRAME + 100, 4242))
+        .await;
+    let f = c
+        .recv_where("ERROR 1005 for an oversized frame", |f| {
+            f["op"] == op::ERROR
+        })
+        .await;
+    assert_eq!(f["d"]["code"], code::TOO_LARGE, "{f}");
+    c.assert_quiet(ms(200), "one answer to an oversized frame").await;
+    c.assert_alive("after an oversized frame with an id").await;
+}
+
+#[tokio::test]
 async fn a_frame_just_under_the_hard_cap_is_still_1005() {
     let d = Daemon::start().await;
     let mut c = Client::connect(&d, "conn").await;

@@ -189,29 +189,43 @@ async fn check_config_prints_the_configuration_with_the_secret_masked() {
 }
 
 #[tokio::test]
-async fn a_capacity_above_the_compiled_one_is_lowered_with_a_warning() {
-    // "As many as you can" (an operator raising the limit for a load test) runs, at the
-    // compiled capacity, and says so; it is not a reason to refuse to start.
-    let out = run(
-        &["check-config"],
-        &[("LIVECHAT_MAX_SESSIONS", "100000")],
-        EXIT_WITHIN,
-    )
-    .await;
+async fn capacities_are_what_the_settings_say() {
+    // No compiled ceiling: the tables are reserved at start to the sizes asked for, and
+    // check-config prints the values in force.
+    let big = [
+        ("LIVECHAT_MAX_SESSIONS", "100000"),
+        ("LIVECHAT_MAX_CHANNELS", "5000"),
+        ("LIVECHAT_MAX_MEMBERS", "4000"),
+        ("LIVECHAT_MAX_PEERS", "200000"),
+    ];
+    let out = run(&["check-config"], &big, EXIT_WITHIN).await;
     assert!(out.status.success(), "check-config exits 0: {}", out.all());
-    assert!(
-        out.stderr
-            .contains("LIVECHAT_MAX_SESSIONS=100000 is above the compiled capacity; using 1536"),
-        "{}",
-        out.all()
-    );
-    let d = Daemon::start_with(&[("LIVECHAT_MAX_SESSIONS", "100000")]).await;
-    let _c = Client::identified(&d, "alice").await;
+    for (key, value) in [
+        ("max_sessions", "100000"),
+        ("max_channels", "5000"),
+        ("max_members", "4000"),
+        ("max_peers", "200000"),
+    ] {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} in {}", out.stdout));
+        assert!(line.contains(&format!("\"{value}\"")), "{line}");
+    }
+    assert!(!out.stderr.contains("warning"), "{}", out.all());
+    let d = Daemon::start_with(&big).await;
+    let mut c = Client::identified(&d, "alice").await;
+    // A capacity above the 256 that was compiled in before.
+    let d_ack = c
+        .ack(
+            op::CHANNEL_CREATE,
+            json!({"channel_id":"wide","capacity":4000}),
+        )
+        .await;
+    assert_eq!(d_ack["capacity"], 4000);
     let log = d.logs();
-    assert!(
-        log.contains("using 1536"),
-        "the warning is logged at start: {log}"
-    );
+    assert!(!log.contains("warn"), "nothing is lowered: {log}");
 }
 
 #[tokio::test]
@@ -223,6 +237,9 @@ async fn bad_settings_exit_non_zero_naming_the_key() {
         ("LIVECHAT_SDES_OVER_WS", "maybe"),
         ("LIVECHAT_RATE", "fast"),
         ("LIVECHAT_MAX_SESSIONS", "many"),
+        ("LIVECHAT_MAX_SESSIONS", "0"),
+        ("LIVECHAT_MAX_MEMBERS", "65536"),
+        ("LIVECHAT_MAX_PEERS", "99999999999999"),
         ("LIVECHAT_HTTP_ADDR", "not-an-address"),
         ("LIVECHAT_UDP_ADDR", "127.0.0.1:99999"),
     ] {

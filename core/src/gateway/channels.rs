@@ -1,14 +1,15 @@
 //! Channel life cycle and chat (ops 10-16 and 20).
 
-use super::{Driver, Gateway, Recipients, session_of, user_of};
+use super::{Driver, Gateway, session_of, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Floor, FloorTimers};
-use crate::media::Peer;
+use crate::relay::{Endpoint, JoinRefused, Keys, NONE, Source};
 use crate::srtp::{
     Context as SrtpContext, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey, SDES_KEY_LEN,
 };
 
-use crate::hub::{Channel, ConnId, Member};
+use crate::config::{MAX_JOINED_PER_SESSION, MAX_OUTBOUND_FRAME};
+use crate::gateway::{Channel, ConnId};
 use crate::protocol::{
     AckInfo, AckJoin, AckPlain, ChannelEvent, ChannelFields, Crypto, CryptoAnswer, FloorTaken,
     Freq, Id, Media, MessageEvent, Name, StrSeq, encode_channel_list, op,
@@ -23,7 +24,7 @@ fn fields<'a>(ch: &'a Channel, req_op: Option<u8>) -> ChannelFields<'a> {
         name: &ch.name,
         freq: &ch.freq,
         capacity: ch.capacity,
-        member_count: ch.members.len() as u16,
+        member_count: ch.members,
         creator: &ch.creator,
         created_at: ch.created_at,
     }
@@ -32,6 +33,7 @@ fn fields<'a>(ch: &'a Channel, req_op: Option<u8>) -> ChannelFields<'a> {
 impl Gateway<'_> {
     pub(super) fn find_channel(&self, channel_id: &str) -> Result<usize, Error> {
         self.channels
+            .as_slice()
             .iter()
             .position(|c| c.as_ref().is_some_and(|c| c.id == channel_id))
             .ok_or(Error::from(ErrorCode::ChannelNotFound))
@@ -39,6 +41,7 @@ impl Gateway<'_> {
 
     fn channel(&self, slot: usize) -> Result<&Channel, Error> {
         self.channels
+            .as_slice()
             .get(slot)
             .and_then(Option::as_ref)
             .ok_or(Error::from(ErrorCode::ChannelNotFound))
@@ -46,29 +49,64 @@ impl Gateway<'_> {
 
     fn channel_mut(&mut self, slot: usize) -> Result<&mut Channel, Error> {
         self.channels
+            .as_mut_slice()
             .get_mut(slot)
             .and_then(Option::as_mut)
             .ok_or(Error::from(ErrorCode::ChannelNotFound))
     }
 
-    /// Members of a channel, optionally without one of them.
-    pub(super) fn recipients(&self, slot: usize, except: Option<ConnId>) -> Recipients {
-        let mut r = Recipients::new();
-        if let Ok(ch) = self.channel(slot) {
-            for m in ch.members.iter().filter(|m| Some(m.conn) != except) {
-                // Cannot overflow: both hold at most MAX_MEMBERS.
-                let _ = r.push(m.conn);
-            }
-        }
-        r
+    /// The endpoint slots of `conn`'s memberships, newest first.
+    fn memberships(&self, conn: ConnId) -> impl Iterator<Item = usize> + '_ {
+        let mut at = self.session(conn).map_or(NONE, |s| s.joined_head);
+        core::iter::from_fn(move || {
+            let here = at as usize;
+            at = self.relay.get(here)?.session_next;
+            Some(here)
+        })
+        .take(MAX_JOINED_PER_SESSION)
     }
 
-    /// Sends CHANNEL_EVENT `event` about `who` in the channel at `slot` to `to`. `join`
-    /// carries the joiner's SSRC; `update` carries the channel's new fields.
+    /// The endpoint slot of `conn`'s membership of the channel in `slot`, if it is a member.
+    pub(super) fn membership(&self, conn: ConnId, slot: usize) -> Option<usize> {
+        self.memberships(conn).find(|&at| {
+            self.relay
+                .get(at)
+                .is_some_and(|e| e.channel() as usize == slot)
+        })
+    }
+
+    /// Takes the membership in endpoint slot `at` off its session's list.
+    fn detach(&mut self, conn: ConnId, at: usize) {
+        let Some(next) = self.relay.get(at).map(|e| e.session_next) else {
+            return;
+        };
+        let before = self.memberships(conn).find(|&p| {
+            self.relay
+                .get(p)
+                .is_some_and(|e| e.session_next as usize == at)
+        });
+        match before.and_then(|p| self.relay.get_mut(p)) {
+            Some(p) => p.session_next = next,
+            None => {
+                if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut())
+                    && s.joined_head as usize == at
+                {
+                    s.joined_head = next;
+                }
+            }
+        }
+        if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
+            s.joined = s.joined.saturating_sub(1);
+        }
+    }
+
+    /// Sends CHANNEL_EVENT `event` about `who` in the channel at `slot` to its members, but
+    /// `except`. `join` carries the joiner's SSRC; `update` carries the channel's new fields.
+    #[allow(clippy::too_many_arguments)]
     fn channel_event(
         &mut self,
         slot: usize,
-        to: &[ConnId],
+        except: Option<ConnId>,
         event: &'static str,
         who: ConnId,
         ssrc: Option<u32>,
@@ -78,9 +116,11 @@ impl Gateway<'_> {
             conns,
             channels,
             out,
+            relay,
             ..
         } = self;
-        let Some(ch) = channels.get(slot).and_then(Option::as_ref) else {
+        let conns = conns.as_slice();
+        let Some(ch) = channels.as_slice().get(slot).and_then(Option::as_ref) else {
             return;
         };
         let update = event == "update";
@@ -93,12 +133,16 @@ impl Gateway<'_> {
             freq: update.then_some(ch.freq.as_str()),
             capacity: update.then_some(ch.capacity),
         };
-        out.send(drv, to, op::CHANNEL_EVENT, ev, None);
+        let to = relay
+            .members(ch)
+            .map(|(_, e)| e.conn())
+            .filter(|&c| Some(c) != except);
+        out.send_each(drv, to, op::CHANNEL_EVENT, ev, None);
     }
 
     fn creator_check(&self, conn: ConnId, slot: usize) -> Result<(), Error> {
         let ch = self.channel(slot)?;
-        if user_of(&self.conns, conn) == ch.creator.as_str() {
+        if user_of(self.conns.as_slice(), conn) == ch.creator.as_str() {
             Ok(())
         } else {
             Err(Error::new(
@@ -123,13 +167,11 @@ impl Gateway<'_> {
         if self.find_channel(&channel_id).is_ok() {
             return Err(ErrorCode::ChannelExists.into());
         }
-        let count = self.channels.iter().filter(|c| c.is_some()).count();
-        let free = self.channels.iter().position(Option::is_none);
-        let slot = match free {
-            Some(s) if count < self.cfg.limits.max_channels => s,
-            _ => return Err(Error::new(ErrorCode::Capacity, "channel limit reached")),
-        };
-        let creator = session_of(&self.conns, conn)
+        let full = || Error::new(ErrorCode::Capacity, "channel limit reached");
+        if self.channels().count() >= self.max_channels {
+            return Err(full());
+        }
+        let creator = session_of(self.conns.as_slice(), conn)
             .map(|s| s.user_id.clone())
             .ok_or(Error::from(ErrorCode::NotIdentified))?;
         let name = match name {
@@ -147,14 +189,26 @@ impl Gateway<'_> {
             capacity: capacity.unwrap_or(self.cfg.limits.max_members as u16),
             creator,
             created_at: now.unix_ms,
-            members: heapless::Vec::new(),
             floor: Floor::new(FloorTimers {
                 max: self.cfg.limits.floor_max,
                 ping: self.cfg.limits.floor_ping,
             }),
+            head: NONE,
+            tail: NONE,
+            members: 0,
+        };
+        let free = self.channels.as_slice().iter().position(Option::is_none);
+        let slot = match free {
+            Some(s) => s,
+            None => {
+                let s = self.channels.as_slice().len();
+                self.channels.push(None).map_err(|_| full())?;
+                s
+            }
         };
         let entry = self
             .channels
+            .as_mut_slice()
             .get_mut(slot)
             .ok_or(Error::from(ErrorCode::Internal))?;
         let ch = entry.insert(channel);
@@ -180,10 +234,10 @@ impl Gateway<'_> {
         drv: &mut impl Driver,
     ) -> Result<(), Error> {
         let slot = self.find_channel(channel_id)?;
-        let ch = self.channel(slot)?;
-        if ch.is_member(conn) {
+        if self.membership(conn, slot).is_some() {
             return Err(ErrorCode::AlreadyJoined.into());
         }
+        let ch = self.channel(slot)?;
         let peer = self
             .conn(conn)
             .map(|c| c.peer)
@@ -203,32 +257,27 @@ impl Gateway<'_> {
             }
             _ => {}
         }
-        if ch.members.len() >= usize::from(ch.capacity) {
+        if ch.members >= ch.capacity {
             return Err(ErrorCode::ChannelFull.into());
         }
-        let joined_full = session_of(&self.conns, conn).is_none_or(|s| s.joined.is_full());
+        let joined_full = session_of(self.conns.as_slice(), conn)
+            .is_none_or(|s| usize::from(s.joined) >= MAX_JOINED_PER_SESSION);
         if joined_full {
             return Err(Error::new(
                 ErrorCode::Capacity,
                 "joined-channel limit per session reached",
             ));
         }
-        let ssrc_taken = self
-            .channels
-            .iter()
-            .flatten()
-            .flat_map(|c| c.members.iter())
-            .any(|m| m.ssrc == ssrc);
-        if ssrc_taken {
+        if self.relay.find(ssrc).is_some() {
             return Err(ErrorCode::SsrcInUse.into());
         }
-        if !self.peers.has_room() {
+        if self.relay.len() >= self.relay.capacity() {
             return Err(Error::new(ErrorCode::Capacity, "media peer limit reached"));
         }
         // Server -> client keys: fresh for every join (PROTOCOL.md section 3).
         let mut sdes = [0u8; SDES_KEY_LEN];
         let mut answer_key = "";
-        let (inbound, outbound) = match &crypto {
+        let keys = match &crypto {
             Some(c) => {
                 let mut key = [0u8; MASTER_KEY_LEN];
                 let mut salt = [0u8; MASTER_SALT_LEN];
@@ -236,43 +285,74 @@ impl Gateway<'_> {
                 drv.fill_random(&mut salt);
                 let server = MasterKey::new(key, salt);
                 answer_key = server.to_sdes(&mut sdes);
-                (
-                    Some(SrtpContext::new(c.suite, &c.key)),
-                    Some(SrtpContext::new(c.suite, &server)),
-                )
+                Keys::Sdes {
+                    inbound: SrtpContext::new(c.suite, &c.key),
+                    outbound: SrtpContext::new(c.suite, &server),
+                }
             }
-            None => (None, None),
+            None => Keys::Plain,
         };
-        let peer = Peer {
-            ssrc,
-            conn,
-            channel: slot as u16,
+        let mut ssrcs = heapless::Vec::new();
+        ssrcs
+            .push(ssrc)
+            .map_err(|_| Error::from(ErrorCode::Internal))?;
+        let endpoint = Endpoint {
+            source: Source::Member {
+                conn,
+                channel: slot as u32,
+            },
+            ssrcs,
             gateway_ip: peer.ip,
-            inbound,
-            outbound,
+            keys,
             latched: None,
             last_rx: Instant::ZERO,
             stats: Default::default(),
+            prev: NONE,
+            next: NONE,
+            session_next: NONE,
         };
-        self.peers
-            .insert(peer)
-            .map_err(|_| Error::new(ErrorCode::Capacity, "media peer limit reached"))?;
-        let ch = self.channel_mut(slot)?;
-        ch.members
-            .push(Member { conn, ssrc })
-            .map_err(|_| Error::from(ErrorCode::ChannelFull))?;
-        if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
-            let _ = s.joined.push(slot as u16);
+        let at = self.relay.add(endpoint).map_err(|e| match e {
+            JoinRefused::SsrcInUse => Error::from(ErrorCode::SsrcInUse),
+            JoinRefused::Full => Error::new(ErrorCode::Capacity, "media peer limit reached"),
+        })?;
+        {
+            let Gateway {
+                channels, relay, ..
+            } = &mut *self;
+            if let Some(ch) = channels
+                .as_mut_slice()
+                .get_mut(slot)
+                .and_then(Option::as_mut)
+            {
+                relay.link(at, ch);
+            }
+        }
+        let head = self
+            .conn_mut(conn)
+            .and_then(|c| c.session.as_mut())
+            .map(|s| {
+                s.joined += 1;
+                core::mem::replace(&mut s.joined_head, at as u32)
+            });
+        if let (Some(head), Some(e)) = (head, self.relay.get_mut(at)) {
+            e.session_next = head;
         }
         let Gateway {
             conns,
             channels,
             out,
             cfg,
+            relay,
             ..
         } = self;
-        let ch = occupied(channels, slot)?;
-        let names = ch.members.iter().map(|m| user_of(conns, m.conn));
+        let conns = conns.as_slice();
+        let ch = occupied(channels.as_slice(), slot)?;
+        let (fit, truncated) =
+            member_names_fit(relay.members(ch).map(|(_, m)| user_of(conns, m.conn())));
+        let names = relay
+            .members(ch)
+            .map(|(_, m)| user_of(conns, m.conn()))
+            .take(fit);
         let ack = AckJoin {
             req_op: op::CHANNEL_JOIN,
             channel_id: &ch.id,
@@ -285,17 +365,18 @@ impl Gateway<'_> {
                 suite: c.suite.as_str(),
                 key: answer_key,
             }),
+            truncated,
         };
         out.send(drv, &[conn], op::ACK, ack, id);
-        let others = self.recipients(slot, Some(conn));
-        self.channel_event(slot, &others, "join", conn, Some(ssrc), drv);
+        self.channel_event(slot, Some(conn), "join", conn, Some(ssrc), drv);
         let Gateway {
             conns,
             channels,
             out,
             ..
         } = self;
-        if let Some(ch) = channels.get(slot).and_then(Option::as_ref) {
+        let conns = conns.as_slice();
+        if let Some(ch) = channels.as_slice().get(slot).and_then(Option::as_ref) {
             // A radio joining mid-talk learns who holds the floor, as the others did.
             if let Some((holder, priority)) = ch.floor.holder() {
                 let taken = FloorTaken {
@@ -318,10 +399,10 @@ impl Gateway<'_> {
         drv: &mut impl Driver,
     ) -> Result<(), Error> {
         let slot = self.find_channel(channel_id)?;
-        if !self.channel(slot)?.is_member(conn) {
+        let Some(at) = self.membership(conn, slot) else {
             return Err(ErrorCode::NotJoined.into());
-        }
-        self.remove_member(now, conn, slot as u16, drv);
+        };
+        self.remove_member(now, conn, at, drv);
         let ack = AckPlain {
             req_op: op::CHANNEL_LEAVE,
         };
@@ -329,36 +410,38 @@ impl Gateway<'_> {
         Ok(())
     }
 
-    /// Takes `conn` out of the channel in `slot`: the other members get `leave`, and the
-    /// session forgets the channel.
+    /// Ends the membership held in peer slot `at` by `conn`: the other members get
+    /// `leave`, the session forgets the channel, and the floor passes on.
     pub(super) fn remove_member(
         &mut self,
         now: Now,
         conn: ConnId,
-        slot: u16,
+        at: usize,
         drv: &mut impl Driver,
     ) {
-        let slot = usize::from(slot);
-        let ssrc = self
-            .channel(slot)
-            .ok()
-            .and_then(|ch| ch.members.iter().find(|m| m.conn == conn))
-            .map(|m| m.ssrc);
-        let removed = self
-            .channel_mut(slot)
-            .map(|ch| ch.remove_member(conn))
-            .unwrap_or(false);
-        if let Some(ssrc) = ssrc {
-            self.peers.remove(ssrc);
-        }
-        if let Some(s) = self.conn_mut(conn).and_then(|c| c.session.as_mut()) {
-            s.joined.retain(|&j| usize::from(j) != slot);
-        }
-        if !removed {
+        let Some(slot) = self
+            .relay
+            .get(at)
+            .filter(|e| e.conn() == conn)
+            .map(|e| e.channel() as usize)
+        else {
             return;
+        };
+        self.detach(conn, at);
+        {
+            let Gateway {
+                channels, relay, ..
+            } = &mut *self;
+            if let Some(ch) = channels
+                .as_mut_slice()
+                .get_mut(slot)
+                .and_then(Option::as_mut)
+            {
+                relay.unlink(at, ch);
+            }
+            relay.remove(at);
         }
-        let others = self.recipients(slot, None);
-        self.channel_event(slot, &others, "leave", conn, None, drv);
+        self.channel_event(slot, None, "leave", conn, None, drv);
         // The floor passes on (or the request is dequeued); the leaver is told nothing.
         self.with_floor(slot, drv, |f, emit| f.leave(now.mono, conn, emit));
     }
@@ -375,15 +458,17 @@ impl Gateway<'_> {
         drv: &mut impl Driver,
     ) -> Result<(), Error> {
         let slot = self.find_channel(channel_id)?;
+        // A field's value (1004) before the state check 2002 (PROTOCOL.md's order); the
+        // member count needs the channel, so after 2000.
+        if capacity.is_some_and(|c| c < self.channel(slot).map_or(0, |ch| ch.members)) {
+            return Err(Error::new(
+                ErrorCode::Malformed,
+                "capacity below the current member count",
+            ));
+        }
         self.creator_check(conn, slot)?;
         let ch = self.channel_mut(slot)?;
         if let Some(c) = capacity {
-            if usize::from(c) < ch.members.len() {
-                return Err(Error::new(
-                    ErrorCode::Malformed,
-                    "capacity below the current member count",
-                ));
-            }
             ch.capacity = c;
         }
         if let Some(n) = name {
@@ -392,10 +477,9 @@ impl Gateway<'_> {
         if let Some(f) = freq {
             ch.freq = f;
         }
-        let members = self.recipients(slot, None);
-        self.channel_event(slot, &members, "update", conn, None, drv);
+        self.channel_event(slot, None, "update", conn, None, drv);
         let Gateway { channels, out, .. } = self;
-        let ch = occupied(channels, slot)?;
+        let ch = occupied(channels.as_slice(), slot)?;
         out.send(
             drv,
             &[conn],
@@ -416,11 +500,10 @@ impl Gateway<'_> {
     ) -> Result<(), Error> {
         let slot = self.find_channel(channel_id)?;
         self.creator_check(conn, slot)?;
-        let members = self.recipients(slot, None);
-        self.channel_event(slot, &members, "delete", conn, None, drv);
+        self.channel_event(slot, None, "delete", conn, None, drv);
         {
             let Gateway { channels, out, .. } = &mut *self;
-            let ch = occupied(channels, slot)?;
+            let ch = occupied(channels.as_slice(), slot)?;
             out.send(
                 drv,
                 &[conn],
@@ -429,14 +512,21 @@ impl Gateway<'_> {
                 id,
             );
         }
-        for m in &members {
-            if let Some(s) = self.conn_mut(*m).and_then(|c| c.session.as_mut()) {
-                s.joined.retain(|&j| usize::from(j) != slot);
-            }
-        }
-        if let Some(ch) = self.channels.get_mut(slot).and_then(Option::take) {
-            for m in &ch.members {
-                self.peers.remove(m.ssrc);
+        let Some(ch) = self
+            .channels
+            .as_mut_slice()
+            .get_mut(slot)
+            .and_then(Option::take)
+        else {
+            return Ok(());
+        };
+        let mut at = ch.head;
+        // The whole list goes, so each removed endpoint's `next` still names a live one.
+        while let Some(conn) = self.relay.get(at as usize).map(|e| e.conn()) {
+            self.detach(conn, at as usize);
+            match self.relay.remove(at as usize) {
+                Some(e) => at = e.next,
+                None => break,
             }
         }
         Ok(())
@@ -444,7 +534,11 @@ impl Gateway<'_> {
 
     pub(super) fn channel_list(&mut self, conn: ConnId, id: Option<u32>, drv: &mut impl Driver) {
         let Gateway { channels, out, .. } = self;
-        let list = channels.iter().flatten().map(|ch| fields(ch, None));
+        let list = channels
+            .as_slice()
+            .iter()
+            .flatten()
+            .map(|ch| fields(ch, None));
         match encode_channel_list(list, id, &mut out.buf) {
             Ok(n) => out.send_raw(drv, &[conn], n),
             Err(_) => out.encode_failures += 1,
@@ -463,10 +557,14 @@ impl Gateway<'_> {
             conns,
             channels,
             out,
+            relay,
             ..
         } = self;
-        let ch = occupied(channels, slot)?;
+        let conns = conns.as_slice();
+        let ch = occupied(channels.as_slice(), slot)?;
         let f = fields(ch, None);
+        let (fit, truncated) =
+            member_names_fit(relay.members(ch).map(|(_, m)| user_of(conns, m.conn())));
         let ack = AckInfo {
             req_op: op::CHANNEL_INFO,
             channel_id: f.channel_id,
@@ -476,12 +574,18 @@ impl Gateway<'_> {
             member_count: f.member_count,
             creator: f.creator,
             created_at: f.created_at,
-            members: StrSeq::new(ch.members.iter().map(|m| user_of(conns, m.conn))),
+            members: StrSeq::new(
+                relay
+                    .members(ch)
+                    .map(|(_, m)| user_of(conns, m.conn()))
+                    .take(fit),
+            ),
             floor: crate::protocol::FloorInfo {
                 state: if ch.floor.is_idle() { "idle" } else { "taken" },
                 holder: ch.floor.holder().map(|(h, _)| user_of(conns, h)),
                 queue: StrSeq::new(ch.floor.queue().map(|(u, _)| user_of(conns, u))),
             },
+            truncated,
         };
         out.send(drv, &[conn], op::ACK, ack, id);
         Ok(())
@@ -492,15 +596,15 @@ impl Gateway<'_> {
         now: Now,
         conn: ConnId,
         channel_id: &str,
-        content: &str,
+        content: Result<&str, ErrorCode>,
         id: Option<u32>,
         drv: &mut impl Driver,
     ) -> Result<(), Error> {
         let slot = self.find_channel(channel_id)?;
-        if !self.channel(slot)?.is_member(conn) {
+        if self.membership(conn, slot).is_none() {
             return Err(ErrorCode::NotMember.into());
         }
-        let members = self.recipients(slot, None);
+        let content = content?;
         if id.is_some() {
             let ack = AckPlain {
                 req_op: op::MESSAGE_CREATE,
@@ -511,18 +615,42 @@ impl Gateway<'_> {
             conns,
             channels,
             out,
+            relay,
             ..
         } = self;
-        let ch = occupied(channels, slot)?;
+        let conns = conns.as_slice();
+        let ch = occupied(channels.as_slice(), slot)?;
         let ev = MessageEvent {
             channel_id: &ch.id,
             user_id: user_of(conns, conn),
             content,
             timestamp: now.unix_ms,
         };
-        out.send(drv, &members, op::MESSAGE_EVENT, ev, None);
+        let members = relay.members(ch).map(|(_, m)| m.conn());
+        out.send_each(drv, members, op::MESSAGE_EVENT, ev, None);
         Ok(())
     }
+}
+
+/// Bytes of the outbound frame a member list may take: the frame limit less room for the
+/// other fields, of which the largest is CHANNEL_INFO's floor queue
+/// ([`crate::config::MAX_FLOOR_QUEUE`] user_ids).
+const MEMBER_LIST_BUDGET: usize = MAX_OUTBOUND_FRAME - 4096;
+
+/// How many of `names` fit in [`MEMBER_LIST_BUDGET`] as a JSON array (user_ids need no
+/// escapes: two quotes and a comma each), and whether that cuts the list (PROTOCOL.md:
+/// a list that would not fit is cut and says so).
+fn member_names_fit<'n>(names: impl Iterator<Item = &'n str>) -> (usize, bool) {
+    let mut used = 0;
+    let mut fit = 0;
+    for n in names {
+        used += n.len() + 3;
+        if used > MEMBER_LIST_BUDGET {
+            return (fit, true);
+        }
+        fit += 1;
+    }
+    (fit, false)
 }
 
 /// The channel in a slot a lookup has just found: its absence is an internal error.

@@ -108,8 +108,10 @@ pub enum Request {
     MessageCreate {
         /// The channel.
         channel_id: Id,
-        /// The text, unescaped; at most the chat limit.
-        content: heapless::String<MAX_CHAT_LEN>,
+        /// The text, unescaped and within the chat limit; or why not (3000 empty, 3001 too
+        /// long), answered only after the channel and membership checks (PROTOCOL.md's
+        /// order: 2000, then 3002, then the content).
+        content: Result<heapless::String<MAX_CHAT_LEN>, ErrorCode>,
     },
     /// op 30.
     FloorRequest {
@@ -321,21 +323,22 @@ pub fn decode_request(op_code: u8, frame: &[u8], max_members: usize) -> Result<R
             let v: MessageD<'_> = d(frame)?;
             let channel_id = id_field(v.channel_id, "invalid channel_id")?;
             let mut buf = [0u8; MAX_INBOUND_FRAME];
-            let n = json::unescape_into(v.content.0, &mut buf).map_err(|e| match e {
-                UnescapeError::TooLong => Error::from(ErrorCode::MessageTooLong),
-                UnescapeError::Invalid => malformed("invalid escape in content"),
-            })?;
-            if n == 0 {
-                return Err(ErrorCode::EmptyMessage.into());
-            }
-            let text = buf
-                .get(..n)
-                .and_then(|b| core::str::from_utf8(b).ok())
-                .ok_or(malformed("content is not UTF-8"))?;
-            let mut content = heapless::String::new();
-            content
-                .push_str(text)
-                .map_err(|_| Error::from(ErrorCode::MessageTooLong))?;
+            let content = match json::unescape_into(v.content.0, &mut buf) {
+                Err(UnescapeError::TooLong) => Err(ErrorCode::MessageTooLong),
+                Err(UnescapeError::Invalid) => return Err(malformed("invalid escape in content")),
+                Ok(0) => Err(ErrorCode::EmptyMessage),
+                Ok(n) => {
+                    let text = buf
+                        .get(..n)
+                        .and_then(|b| core::str::from_utf8(b).ok())
+                        .ok_or(malformed("content is not UTF-8"))?;
+                    let mut content = heapless::String::new();
+                    match content.push_str(text) {
+                        Ok(()) => Ok(content),
+                        Err(_) => Err(ErrorCode::MessageTooLong),
+                    }
+                }
+            };
             Request::MessageCreate {
                 channel_id,
                 content,
@@ -461,12 +464,16 @@ mod tests {
             r#"{{"op":20,"d":{{"channel_id":"c","content":"{}x"}}}}"#,
             "é".repeat(512)
         );
-        assert_eq!(req(20, &long).unwrap_err().code, ErrorCode::MessageTooLong);
+        let content = |frame: &str| match req(20, frame).unwrap() {
+            Request::MessageCreate { content, .. } => content,
+            r => panic!("{r:?}"),
+        };
+        assert_eq!(content(&long), Err(ErrorCode::MessageTooLong));
         let empty = r#"{"op":20,"d":{"channel_id":"c","content":""}}"#;
-        assert_eq!(req(20, empty).unwrap_err().code, ErrorCode::EmptyMessage);
+        assert_eq!(content(empty), Err(ErrorCode::EmptyMessage));
         let emoji = r#"{"op":20,"d":{"channel_id":"c","content":"hi \ud83d\ude00"}}"#;
         match req(20, emoji).unwrap() {
-            Request::MessageCreate { content, .. } => assert_eq!(content.as_str(), "hi 😀"),
+            Request::MessageCreate { content, .. } => assert_eq!(content.unwrap(), "hi 😀"),
             r => panic!("{r:?}"),
         }
     }

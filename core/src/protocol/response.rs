@@ -151,6 +151,9 @@ pub struct AckJoin<'a, I> {
     /// Server -> client keys, when the client sent `crypto`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crypto: Option<CryptoAnswer<'a>>,
+    /// `true` when `active_members` was cut to fit the outbound frame limit.
+    #[serde(skip_serializing_if = "core::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// CHANNEL_INFO's `floor`.
@@ -190,6 +193,9 @@ pub struct AckInfo<'a, M, Q> {
     pub members: StrSeq<M>,
     /// Floor state.
     pub floor: FloorInfo<'a, Q>,
+    /// `true` when `members` was cut to fit the outbound frame limit.
+    #[serde(skip_serializing_if = "core::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// CHANNEL_EVENT's payload.

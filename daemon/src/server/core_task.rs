@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
+use livechat_core::gateway::ConnId;
 use livechat_core::gateway::{Driver, Frame, Gateway};
-use livechat_core::hub::ConnId;
 use livechat_core::time::{Instant as CoreInstant, Now};
 use log::{debug, error, info, warn};
 use std::os::fd::AsRawFd;
@@ -79,9 +79,6 @@ impl Registry {
 struct Io<'a> {
     reg: &'a mut Registry,
     slow: &'a mut Vec<ConnId>,
-    /// The queue of a connection being opened: the core greets it (HELLO) before its id,
-    /// and so its registry slot, is known.
-    opening: Option<(&'a mpsc::Sender<Message>, &'a Arc<AtomicUsize>)>,
 }
 
 /// Whether a frame of `len` bytes may join a queue holding `mine` bytes, with `total`
@@ -100,12 +97,7 @@ impl Driver for Io<'_> {
         let text = Utf8Bytes::from(text.to_owned());
         let len = text.len();
         for c in to {
-            let out = self
-                .reg
-                .get(*c)
-                .map(|h| (&h.out, &h.queued))
-                .or(self.opening);
-            if let Some((out, queued)) = out {
+            if let Some((out, queued)) = self.reg.get(*c).map(|h| (&h.out, &h.queued)) {
                 // Big answers count by their size: a client that does not read is closed
                 // after a few of them, not after hundreds.
                 if !fits(
@@ -228,11 +220,11 @@ pub(super) async fn core_loop(
                 let now = clock.now();
                 match cmd {
                     Cmd::Open { peer, out, queued, kill, reply } => {
-                        let mut io = Io { reg: &mut reg, slow: &mut slow, opening: Some((&out, &queued)) };
-                        let res = gw.open(now, peer, &mut io);
-                        if let Ok(id) = res {
-                            reg.insert(Handle { id, out, queued, kill: Some(kill) });
-                        }
+                        // Registered first, so HELLO goes out through the connection's handle.
+                        let res = gw.accept(now, peer, &mut Io { reg: &mut reg, slow: &mut slow }).map(|accepted| {
+                            reg.insert(Handle { id: accepted.conn(), out, queued, kill: Some(kill) });
+                            gw.greet(now, accepted, &mut Io { reg: &mut reg, slow: &mut slow })
+                        });
                         let _ = reply.send(res);
                     }
                     Cmd::Frame { conn, frame } => {
@@ -241,20 +233,20 @@ pub(super) async fn core_loop(
                             InFrame::Binary(n) => Frame::Binary(*n),
                             InFrame::Ping => Frame::Ping,
                         };
-                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
+                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow });
                     }
                     Cmd::Closed { conn, slow: was_slow } => {
                         if was_slow {
                             svc.counters.slow_closed += 1;
                         }
                         reg.take(conn);
-                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
+                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow });
                     }
                 }
             }
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 let now = clock.now();
-                gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow, opening: None });
+                gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow });
             }
             r = udp.readable() => {
                 if r.is_ok() {
@@ -283,7 +275,6 @@ pub(super) async fn core_loop(
                 &mut Io {
                     reg: &mut reg,
                     slow: &mut slow,
-                    opening: None,
                 },
             );
         }
@@ -336,7 +327,9 @@ mod tests {
         assert!(!fits(OUTBOUND_FAIR_BYTES + 1, 0, OUTBOUND_TOTAL_BYTES));
         const {
             assert!(
-                livechat_core::config::MAX_CONNECTIONS * OUTBOUND_FAIR_BYTES
+                (livechat_core::config::DEFAULT_MAX_SESSIONS
+                    + livechat_core::config::MAX_UNIDENTIFIED)
+                    * OUTBOUND_FAIR_BYTES
                     <= OUTBOUND_TOTAL_BYTES
             )
         };

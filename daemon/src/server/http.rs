@@ -18,7 +18,7 @@ use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use livechat_core::config::MAX_INBOUND_FRAME;
 use livechat_core::gateway::ConnectionsFull;
-use livechat_core::hub::PeerInfo;
+use livechat_core::gateway::PeerInfo;
 use log::{debug, info, warn};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};

@@ -8,7 +8,7 @@ use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
-use livechat_core::gateway::{TX_ROOM, Transmit, TxOutcome};
+use livechat_core::relay::{TX_ROOM, Transmit, TxOutcome};
 
 use super::UDP_BUF;
 

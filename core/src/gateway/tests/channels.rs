@@ -21,7 +21,7 @@ fn join_d(channel: &str, ssrc: u32) -> Value {
 
 impl Sim {
     /// Sends `o` with `d` and an id; its ACK is the next frame; returns the ACK's `d`.
-    fn ack(&mut self, c: crate::hub::ConnId, o: i64, d: Value) -> Value {
+    fn ack(&mut self, c: crate::gateway::ConnId, o: i64, d: Value) -> Value {
         let id = super::fresh_id();
         self.send(c, json!({"op": o, "d": d, "id": id}));
         let f = self.next(c, "an ACK");
@@ -33,7 +33,7 @@ impl Sim {
         f["d"].clone()
     }
 
-    fn info(&mut self, c: crate::hub::ConnId, channel: &str) -> Value {
+    fn info(&mut self, c: crate::gateway::ConnId, channel: &str) -> Value {
         self.ack(c, INFO, chan(channel))
     }
 }

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::{Sim, chan, fresh_id, fresh_ssrc, ms};
 use crate::config::{Limits, MAX_FLOOR_QUEUE};
 use crate::gateway::CLOSE_ZOMBIE;
-use crate::hub::ConnId;
+use crate::gateway::ConnId;
 use crate::time::Duration;
 
 const CH: &str = "radio";

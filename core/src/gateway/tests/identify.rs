@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Sim, chan};
 use crate::config::Limits;
-use crate::hub::ConnId;
+use crate::gateway::ConnId;
 
 const IDENTIFY: i64 = 3;
 const NOT_IDENTIFIED: i64 = 1000;

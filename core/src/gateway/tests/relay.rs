@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Sim, code};
 use crate::config::Limits;
-use crate::hub::ConnId;
+use crate::gateway::ConnId;
 use crate::srtp::{Context, MasterKey, Suite};
 use crate::testing::RecordingTransmit as Net;
 use crate::time::Duration;
@@ -217,7 +217,7 @@ fn non_holders_replays_forgeries_and_strangers_are_dropped() {
     forger.send(&mut s, &mut net, &fw);
     assert_eq!(s.gw.media_stats().drop_auth, 1);
     assert_eq!(
-        s.gw.peers().find(|p| p.ssrc == 1).unwrap().latched,
+        s.gw.endpoints().find(|p| p.ssrc() == 1).unwrap().latched,
         Some(a.addr)
     );
     // Unknown SSRC and garbage.
@@ -267,11 +267,11 @@ fn plain_rtp_from_another_ip_is_spoofed_and_leaving_removes_the_peer() {
     assert!(net.sent.is_empty());
     a.send(&mut s, &mut net, &w);
     assert_eq!(net.sent.len(), 1);
-    assert_eq!(s.gw.peers().count(), 2);
+    assert_eq!(s.gw.endpoints().count(), 2);
     s.req(b.conn, json!({"op":12,"d":{"channel_id":"ch"}}));
-    assert_eq!(s.gw.peers().count(), 1);
+    assert_eq!(s.gw.endpoints().count(), 1);
     s.gw.close(s.now, a.conn, &mut s.rec);
-    assert_eq!(s.gw.peers().count(), 0);
+    assert_eq!(s.gw.endpoints().count(), 0);
     // The SSRC is free again.
     let c = s.user("c");
     let r = s.req(c, json!({"op":11,"d":{"channel_id":"ch","ssrc":1}}));

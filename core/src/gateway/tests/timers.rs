@@ -22,7 +22,7 @@ fn sim() -> Sim {
 #[test]
 fn hello_announces_the_configured_heartbeat_interval() {
     let mut s = sim();
-    let peer = crate::hub::PeerInfo {
+    let peer = crate::gateway::PeerInfo {
         ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         tls: false,
     };

@@ -1,9 +1,11 @@
-//! The tables: connections (with their identified sessions) and channels (with members).
-//! Fixed arrays indexed by small integers; a full table is an answer, never a panic.
+//! The rows of the gateway's tables: connections (with their identified sessions) and
+//! channels.
+//! They live in storage the driver provides ([`crate::storage::Tables`]); a channel's
+//! members are its media endpoints ([`crate::relay::Relay`]), linked in join order. A full
+//! table is an answer, never a panic.
 
 use core::net::IpAddr;
 
-use crate::config::{MAX_JOINED_PER_SESSION, MAX_MEMBERS};
 use crate::floor::Floor;
 use crate::protocol::{Freq, Id, Name};
 use crate::time::Instant;
@@ -12,22 +14,22 @@ use crate::time::Instant;
 /// kept after the slot was reused never reaches the new occupant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId {
-    index: u16,
-    generation: u16,
+    index: u32,
+    generation: u32,
 }
 
 impl ConnId {
-    /// The slot index, below [`crate::config::MAX_CONNECTIONS`]; drivers may index their
-    /// own tables by it.
+    /// The slot index, below the connection table's capacity
+    /// ([`crate::storage::Capacities::connections`]); drivers may index their own tables by it.
     pub const fn index(self) -> usize {
         self.index as usize
     }
 
-    pub(crate) const fn new(index: u16, generation: u16) -> Self {
+    pub(crate) const fn new(index: u32, generation: u32) -> Self {
         ConnId { index, generation }
     }
 
-    pub(crate) const fn generation(self) -> u16 {
+    pub(crate) const fn generation(self) -> u32 {
         self.generation
     }
 }
@@ -65,14 +67,17 @@ pub struct Session {
     pub priority: u8,
     /// The token's priority cap.
     pub priority_cap: u8,
-    /// Channel slots joined.
-    pub joined: heapless::Vec<u16, MAX_JOINED_PER_SESSION>,
+    /// Channels joined, at most [`crate::config::MAX_JOINED_PER_SESSION`]. The memberships themselves are
+    /// the relay's endpoints, linked per session from `joined_head`.
+    pub joined: u8,
+    pub(crate) joined_head: u32,
 }
 
-/// A connection slot.
+/// A connection slot, a row of the table the driver provides
+/// ([`crate::storage::Tables::conns`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Conn {
-    pub(crate) generation: u16,
+pub struct Conn {
+    pub(crate) generation: u32,
     pub(crate) open: bool,
     pub(crate) peer: PeerInfo,
     /// When HELLO went out: the identify deadline counts from it.
@@ -106,15 +111,6 @@ impl Conn {
     };
 }
 
-/// A channel member: the session and its audio SSRC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Member {
-    /// The member's connection.
-    pub conn: ConnId,
-    /// Its audio SSRC, unique on the server.
-    pub ssrc: u32,
-}
-
 /// A channel.
 #[derive(Debug, Clone)]
 pub struct Channel {
@@ -130,26 +126,18 @@ pub struct Channel {
     pub creator: Id,
     /// Creation time, ms since the Unix epoch.
     pub created_at: u64,
-    /// Members in join order.
-    pub members: heapless::Vec<Member, MAX_MEMBERS>,
     /// Who may talk.
     pub floor: Floor<ConnId>,
+    /// The member list: endpoint slots of the first and last member in join order, linked
+    /// through [`crate::relay::Endpoint`].
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+    pub(crate) members: u16,
 }
 
 impl Channel {
-    /// Whether `conn` is a member.
-    pub fn is_member(&self, conn: ConnId) -> bool {
-        self.members.iter().any(|m| m.conn == conn)
-    }
-
-    /// Removes `conn` from the members, keeping the join order; whether it was one.
-    pub fn remove_member(&mut self, conn: ConnId) -> bool {
-        match self.members.iter().position(|m| m.conn == conn) {
-            Some(i) => {
-                self.members.remove(i);
-                true
-            }
-            None => false,
-        }
+    /// Members.
+    pub fn member_count(&self) -> usize {
+        usize::from(self.members)
     }
 }

@@ -1,13 +1,14 @@
 //! Floor control ops (30-32) and events (50-56): the gateway's side of [`crate::floor`]:
 //! membership and priority caps before the machine, recipients and encoding after it.
 
-use super::{Driver, Gateway, Recipients, user_of};
+use super::{Driver, Gateway, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Audience, Floor, FloorError, FloorEvent};
-use crate::hub::{Channel, ConnId};
+use crate::gateway::ConnId;
 use crate::protocol::{
     AckPlain, FloorChannel, FloorDeny, FloorGranted, FloorQueuePos, FloorRevoke, FloorTaken, op,
 };
+use crate::relay::NONE;
 use crate::time::Now;
 
 /// The event sink handed to floor calls.
@@ -26,31 +27,29 @@ impl Gateway<'_> {
             conns,
             channels,
             out,
+            relay,
             ..
         } = self;
-        let Channel {
-            floor, members, id, ..
-        } = channels.get_mut(slot)?.as_mut()?;
-        let channel_id = id.as_str();
-        let members = &*members;
-        let conns = &*conns;
+        let ch = channels.as_mut_slice().get_mut(slot)?.as_mut()?;
+        let head = ch.head;
+        let channel_id = ch.id.as_str();
+        let floor = &mut ch.floor;
+        let conns = conns.as_slice();
+        let relay = &*relay;
         let mut emit = |ev: FloorEvent<ConnId>| {
-            let mut to = Recipients::new();
-            match ev.audience() {
-                Audience::One(c) => {
-                    let _ = to.push(c);
-                }
-                Audience::AllBut(x) => {
-                    for m in members.iter().filter(|m| m.conn != x) {
-                        let _ = to.push(m.conn);
-                    }
-                }
-                Audience::All => {
-                    for m in members.iter() {
-                        let _ = to.push(m.conn);
-                    }
-                }
-            }
+            // One recipient is told whether or not it is still a member (a leaver's own
+            // events are not emitted by the floor); the others are the members.
+            let (one, except, first) = match ev.audience() {
+                Audience::One(c) => (Some(c), None, NONE),
+                Audience::AllBut(x) => (None, Some(x), head),
+                Audience::All => (None, None, head),
+            };
+            let to = one.into_iter().chain(
+                relay
+                    .members_from(first)
+                    .map(|(_, e)| e.conn())
+                    .filter(move |&c| Some(c) != except),
+            );
             match ev {
                 FloorEvent::Granted {
                     to: c,
@@ -61,14 +60,14 @@ impl Gateway<'_> {
                         user_id: user_of(conns, c),
                         max_duration_ms: max_duration.as_millis(),
                     };
-                    out.send(drv, &to, op::FLOOR_GRANTED, d, None);
+                    out.send_each(drv, to, op::FLOOR_GRANTED, d, None);
                 }
                 FloorEvent::Deny { reason, .. } => {
                     let d = FloorDeny {
                         channel_id,
                         reason: reason.as_str(),
                     };
-                    out.send(drv, &to, op::FLOOR_DENY, d, None);
+                    out.send_each(drv, to, op::FLOOR_DENY, d, None);
                 }
                 FloorEvent::Revoke { to: c, cause } => {
                     let d = FloorRevoke {
@@ -76,7 +75,7 @@ impl Gateway<'_> {
                         user_id: user_of(conns, c),
                         cause: cause.as_str(),
                     };
-                    out.send(drv, &to, op::FLOOR_REVOKE, d, None);
+                    out.send_each(drv, to, op::FLOOR_REVOKE, d, None);
                 }
                 FloorEvent::Taken { holder, priority } => {
                     let d = FloorTaken {
@@ -84,10 +83,10 @@ impl Gateway<'_> {
                         user_id: user_of(conns, holder),
                         priority,
                     };
-                    out.send(drv, &to, op::FLOOR_TAKEN, d, None);
+                    out.send_each(drv, to, op::FLOOR_TAKEN, d, None);
                 }
                 FloorEvent::Idle => {
-                    out.send(drv, &to, op::FLOOR_IDLE, FloorChannel { channel_id }, None);
+                    out.send_each(drv, to, op::FLOOR_IDLE, FloorChannel { channel_id }, None);
                 }
                 FloorEvent::QueuePos { position, size, .. } => {
                     let d = FloorQueuePos {
@@ -95,10 +94,10 @@ impl Gateway<'_> {
                         position,
                         queue_size: size,
                     };
-                    out.send(drv, &to, op::FLOOR_QUEUE_POS_INFO, d, None);
+                    out.send_each(drv, to, op::FLOOR_QUEUE_POS_INFO, d, None);
                 }
                 FloorEvent::Pong { .. } => {
-                    out.send(drv, &to, op::FLOOR_PONG, FloorChannel { channel_id }, None);
+                    out.send_each(drv, to, op::FLOOR_PONG, FloorChannel { channel_id }, None);
                 }
             }
         };
@@ -114,12 +113,7 @@ impl Gateway<'_> {
     /// The channel's slot, checking the session is a member (2000, then 2004).
     fn floor_channel(&self, conn: ConnId, channel_id: &str) -> Result<usize, Error> {
         let slot = self.find_channel(channel_id)?;
-        let member = self
-            .channels
-            .get(slot)
-            .and_then(Option::as_ref)
-            .is_some_and(|c| c.is_member(conn));
-        if member {
+        if self.membership(conn, slot).is_some() {
             Ok(slot)
         } else {
             Err(ErrorCode::NotJoined.into())
@@ -167,6 +161,7 @@ impl Gateway<'_> {
         let slot = self.floor_channel(conn, channel_id)?;
         let permitted = self
             .channels
+            .as_slice()
             .get(slot)
             .and_then(Option::as_ref)
             .is_some_and(|c| {

@@ -1,0 +1,737 @@
+//! The media relay (PROTOCOL.md sections 2 and 3): it owns the media endpoints, one per
+//! member's media session, keyed by SSRC, and relays RTP: authenticate, latch, gate on the
+//! floor, re-protect once per listener.
+//!
+//! The signaling side tells it who joined ([`Relay::add`], then linking it into the channel)
+//! and left (unlinking, [`Relay::remove`]); a channel's members are its endpoints, linked in
+//! join order, so membership is kept once. Floor decisions stay with the signaling side,
+//! asked through [`Floors`] for each RTP packet.
+//!
+//! Endpoints are found by SSRC (RTP and RTCP carry one) and by latched address
+//! ([`Relay::latched_at`]: what STUN and DTLS records, which carry no SSRC, are matched by);
+//! an ICE username fragment is one more key of the same kind of index.
+//!
+//! RTCP from clients is consumed: it latches and keeps the endpoint alive, and is never
+//! forwarded. Listeners' receiver reports describe the server's re-protected streams, not
+//! the talker's, and talkers do not need them in push-to-talk; the server sends no RTCP.
+
+mod endpoint;
+mod index;
+mod transmit;
+
+pub use endpoint::{Endpoint, EndpointStats, Keys, Source};
+pub use transmit::{TX_ROOM, Transmit, TxOutcome};
+
+use core::net::SocketAddr;
+
+use crate::config::MAX_DATAGRAM;
+use crate::gateway::{Channel, ConnId};
+use crate::srtp;
+use crate::storage::{IndexSlot, Table};
+use crate::time::{Instant, Now};
+use crate::wire::demux::{self, Kind};
+use crate::wire::{rtcp, rtp};
+use index::Index;
+
+/// "No slot" in the member links.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Why a datagram was dropped; each has its own counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drop {
+    /// Not RTP or RTCP (STUN and DTLS are not served yet), or unparseable.
+    Malformed,
+    /// An SSRC no member joined with.
+    UnknownSsrc,
+    /// SRTP/SRTCP authentication failed (forged or corrupted).
+    AuthFailed,
+    /// Replayed or too old for the replay window.
+    Replay,
+    /// SRTP from a new SSRC while the context's stream table is full
+    /// ([`crate::config::SRTP_MAX_STREAMS`]).
+    TooManyStreams,
+    /// The stream's packet index space is used up (RFC 3711 section 9.2: rekey).
+    KeyExhausted,
+    /// A relayed copy did not fit the send buffer with its SRTP tag.
+    Buffer,
+    /// Plain RTP from an address other than the member's gateway connection.
+    Spoofed,
+    /// RTP from a member who does not hold the floor (keepalives land here too).
+    NotHolder,
+    /// A listener with no latched address yet (counted per listener per packet).
+    NoLatch,
+    /// The sender's socket buffer was full.
+    SendFailed,
+}
+
+impl From<srtp::Error> for Drop {
+    fn from(e: srtp::Error) -> Self {
+        match e {
+            srtp::Error::AuthFailed => Drop::AuthFailed,
+            srtp::Error::Replayed | srtp::Error::IndexTooOld => Drop::Replay,
+            srtp::Error::TooManyStreams => Drop::TooManyStreams,
+            srtp::Error::KeyExhausted => Drop::KeyExhausted,
+            srtp::Error::BufferTooSmall { .. } => Drop::Buffer,
+            srtp::Error::TooShort | srtp::Error::Malformed => Drop::Malformed,
+        }
+    }
+}
+
+/// Global media counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaStats {
+    /// Datagrams received.
+    pub packets_in: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Datagrams sent.
+    pub packets_out: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// RTP packets relayed (once per talker packet, whatever the fan-out).
+    pub relayed: u64,
+    /// Drops: not RTP/RTCP or malformed.
+    pub drop_malformed: u64,
+    /// Drops: unknown SSRC.
+    pub drop_unknown_ssrc: u64,
+    /// Drops: authentication failed.
+    pub drop_auth: u64,
+    /// Drops: replayed.
+    pub drop_replay: u64,
+    /// Drops: a new SSRC over the SRTP context's stream limit.
+    pub drop_too_many_streams: u64,
+    /// Drops: SRTP packet index exhausted.
+    pub drop_key_exhausted: u64,
+    /// Drops: a relayed copy did not fit its buffer.
+    pub drop_buffer: u64,
+    /// Drops: plain RTP from a foreign address.
+    pub drop_spoofed: u64,
+    /// Drops: RTP from a non-holder.
+    pub drop_not_holder: u64,
+    /// Drops: listener not latched.
+    pub drop_no_latch: u64,
+    /// Drops: send failed.
+    pub drop_send: u64,
+}
+
+impl MediaStats {
+    /// Counts one drop.
+    pub fn drop(&mut self, why: Drop) {
+        let c = match why {
+            Drop::Malformed => &mut self.drop_malformed,
+            Drop::UnknownSsrc => &mut self.drop_unknown_ssrc,
+            Drop::AuthFailed => &mut self.drop_auth,
+            Drop::Replay => &mut self.drop_replay,
+            Drop::TooManyStreams => &mut self.drop_too_many_streams,
+            Drop::KeyExhausted => &mut self.drop_key_exhausted,
+            Drop::Buffer => &mut self.drop_buffer,
+            Drop::Spoofed => &mut self.drop_spoofed,
+            Drop::NotHolder => &mut self.drop_not_holder,
+            Drop::NoLatch => &mut self.drop_no_latch,
+            Drop::SendFailed => &mut self.drop_send,
+        };
+        *c += 1;
+    }
+
+    /// Every drop, whatever the reason.
+    pub fn drops(&self) -> u64 {
+        self.drop_malformed
+            + self.drop_unknown_ssrc
+            + self.drop_auth
+            + self.drop_replay
+            + self.drop_too_many_streams
+            + self.drop_key_exhausted
+            + self.drop_buffer
+            + self.drop_spoofed
+            + self.drop_not_holder
+            + self.drop_no_latch
+            + self.drop_send
+    }
+}
+
+/// Why an endpoint could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRefused {
+    /// The endpoint table (or its SSRC index) is at its capacity (error 2006).
+    Full,
+    /// Another endpoint has one of its SSRCs (error 2007).
+    SsrcInUse,
+}
+
+/// What the relay asks the signaling side about each authenticated RTP packet.
+pub trait Floors {
+    /// Whether `conn` holds the floor of the channel in `channel`; when it does, the packet
+    /// counts as floor activity (PROTOCOL.md's floor timers) and the answer is the channel's
+    /// member list, to fan out to.
+    fn talk(&mut self, channel: u32, conn: ConnId, now: Instant) -> Result<&Channel, Drop>;
+}
+
+/// The media endpoints and the relay between them.
+pub struct Relay<'a> {
+    slots: &'a mut dyn Table<Option<Endpoint>>,
+    by_ssrc: Index<'a>,
+    by_addr: Index<'a>,
+    /// Most endpoints: the limit or the storage's capacity, whichever is less.
+    cap: usize,
+    len: usize,
+    /// SSRCs in the index, against its capacity.
+    ssrcs: usize,
+    /// No slot below this one is free: where the search for one starts.
+    free: usize,
+    stats: MediaStats,
+}
+
+impl<'a> Relay<'a> {
+    /// A relay over `slots` and the zeroed `ssrc_index` and `addr_index` (all emptied),
+    /// holding at most `limit` endpoints (and no more than `addr_index` has room for);
+    /// `seed` keys the indexes' hash.
+    pub fn new(
+        slots: &'a mut dyn Table<Option<Endpoint>>,
+        ssrc_index: &'a mut [IndexSlot],
+        addr_index: &'a mut [IndexSlot],
+        limit: usize,
+        seed: u64,
+    ) -> Self {
+        slots.clear();
+        let by_addr = Index::new(addr_index, seed);
+        let cap = limit
+            .min(slots.capacity())
+            .min(by_addr.capacity())
+            .min(crate::config::TABLE_LIMIT);
+        Relay {
+            slots,
+            by_ssrc: Index::new(ssrc_index, seed),
+            by_addr,
+            cap,
+            len: 0,
+            ssrcs: 0,
+            free: 0,
+            stats: MediaStats::default(),
+        }
+    }
+
+    /// Removes every endpoint, rewriting only the index entries in use, zeroes the
+    /// counters, and starts over with `limit` and `seed`.
+    pub fn clear(&mut self, limit: usize, seed: u64) {
+        for i in 0..self.slots.as_slice().len() {
+            if let Some(e) = self.slots.as_slice().get(i).and_then(Option::as_ref) {
+                let (ssrcs, latched) = (e.ssrcs.clone(), e.latched);
+                for s in ssrcs {
+                    self.by_ssrc.remove(s);
+                }
+                if let Some(a) = latched {
+                    self.by_addr.remove_entry(addr_key(a), i);
+                }
+            }
+        }
+        self.slots.clear();
+        self.by_ssrc.reseed(seed);
+        self.by_addr.reseed(seed);
+        self.cap = limit
+            .min(self.slots.capacity())
+            .min(self.by_addr.capacity())
+            .min(crate::config::TABLE_LIMIT);
+        self.len = 0;
+        self.ssrcs = 0;
+        self.free = 0;
+        self.stats = MediaStats::default();
+    }
+
+    /// Endpoints in the table.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Most endpoints the table holds.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Media counters.
+    pub fn stats(&self) -> MediaStats {
+        self.stats
+    }
+
+    /// The slot of the endpoint with this SSRC.
+    pub fn find(&self, ssrc: u32) -> Option<usize> {
+        self.by_ssrc.get(ssrc)
+    }
+
+    /// The slots of the endpoints latched to `addr` (several when one client socket carries
+    /// the media of several channels).
+    pub fn latched_at(&self, addr: SocketAddr) -> impl Iterator<Item = usize> + '_ {
+        self.by_addr
+            .all(addr_key(addr))
+            .filter(move |&at| self.get(at).is_some_and(|e| e.latched == Some(addr)))
+    }
+
+    /// Adds an endpoint, unlinked, and returns its slot. Its SSRCs must be new on the
+    /// server; a full table or index is [`JoinRefused::Full`].
+    pub fn add(&mut self, endpoint: Endpoint) -> Result<usize, JoinRefused> {
+        if endpoint.ssrcs.iter().any(|&s| self.by_ssrc.contains(s)) {
+            return Err(JoinRefused::SsrcInUse);
+        }
+        let n = endpoint.ssrcs.len();
+        if self.len >= self.cap || self.ssrcs + n > self.by_ssrc.capacity() {
+            return Err(JoinRefused::Full);
+        }
+        let (ssrcs, latched) = (endpoint.ssrcs.clone(), endpoint.latched);
+        let from = self.free;
+        let free = self
+            .slots
+            .as_slice()
+            .get(from..)
+            .and_then(|rest| rest.iter().position(Option::is_none))
+            .map(|i| i + from);
+        let slot = match free {
+            Some(i) => {
+                if let Some(s) = self.slots.as_mut_slice().get_mut(i) {
+                    *s = Some(endpoint);
+                }
+                i
+            }
+            None => {
+                let i = self.slots.as_slice().len();
+                self.slots
+                    .push(Some(endpoint))
+                    .map_err(|_| JoinRefused::Full)?;
+                i
+            }
+        };
+        self.free = slot + 1;
+        for s in ssrcs {
+            // Cannot fail: the index has room for every SSRC counted.
+            self.by_ssrc.insert(s, slot);
+        }
+        if let Some(a) = latched {
+            // Cannot fail: the address index has room for one entry per endpoint.
+            self.by_addr.insert_entry(addr_key(a), slot);
+        }
+        self.ssrcs += n;
+        self.len += 1;
+        Ok(slot)
+    }
+
+    /// The endpoint in `slot`.
+    pub fn get(&self, slot: usize) -> Option<&Endpoint> {
+        self.slots.as_slice().get(slot)?.as_ref()
+    }
+
+    /// The endpoint in `slot`, mutably.
+    pub fn get_mut(&mut self, slot: usize) -> Option<&mut Endpoint> {
+        self.slots.as_mut_slice().get_mut(slot)?.as_mut()
+    }
+
+    /// Removes the endpoint in `slot` (unlinked from its channel, or its whole channel
+    /// going).
+    pub fn remove(&mut self, slot: usize) -> Option<Endpoint> {
+        let e = self.slots.as_mut_slice().get_mut(slot)?.take()?;
+        self.free = self.free.min(slot);
+        for &s in &e.ssrcs {
+            self.by_ssrc.remove(s);
+        }
+        if let Some(a) = e.latched {
+            self.by_addr.remove_entry(addr_key(a), slot);
+        }
+        self.ssrcs -= e.ssrcs.len();
+        self.len -= 1;
+        Some(e)
+    }
+
+    /// Every endpoint.
+    pub fn iter(&self) -> impl Iterator<Item = &Endpoint> {
+        self.slots.as_slice().iter().flatten()
+    }
+
+    /// Appends the endpoint in `slot` to the members of `ch`.
+    pub(crate) fn link(&mut self, slot: usize, ch: &mut Channel) {
+        let tail = ch.tail;
+        if let Some(e) = self.get_mut(slot) {
+            e.prev = tail;
+            e.next = NONE;
+        }
+        match self.get_mut(tail as usize) {
+            Some(t) => t.next = slot as u32,
+            None => ch.head = slot as u32,
+        }
+        ch.tail = slot as u32;
+        ch.members = ch.members.saturating_add(1);
+    }
+
+    /// Takes the endpoint in `slot` out of the members of `ch`, keeping the others' order.
+    pub(crate) fn unlink(&mut self, slot: usize, ch: &mut Channel) {
+        let Some((prev, next)) = self.get(slot).map(|e| (e.prev, e.next)) else {
+            return;
+        };
+        match self.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => ch.head = next,
+        }
+        match self.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => ch.tail = prev,
+        }
+        if let Some(e) = self.get_mut(slot) {
+            e.prev = NONE;
+            e.next = NONE;
+        }
+        ch.members = ch.members.saturating_sub(1);
+    }
+
+    /// The members of `ch` in join order, with their slots.
+    pub fn members<'s>(&'s self, ch: &Channel) -> Members<'s, 'a> {
+        self.members_from(ch.head)
+    }
+
+    /// The members from slot `head` on, following the join-order links.
+    pub(crate) fn members_from<'s>(&'s self, head: u32) -> Members<'s, 'a> {
+        Members {
+            relay: self,
+            at: head,
+        }
+    }
+
+    /// One datagram from the media port. Relayed copies go out through `tx` before this
+    /// returns; `buf` is decrypted in place.
+    pub fn handle_datagram(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        buf: &mut [u8],
+        floors: &mut impl Floors,
+        tx: &mut impl Transmit,
+    ) {
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += buf.len() as u64;
+        if buf.len() > MAX_DATAGRAM {
+            self.stats.drop(Drop::Malformed);
+            return;
+        }
+        let r = match demux::classify(buf) {
+            Kind::Rtp => self.on_rtp(now, src, buf, floors, tx),
+            Kind::Rtcp => self.on_rtcp(now, src, buf),
+            // ICE-lite and DTLS-SRTP come with browser support.
+            Kind::Stun | Kind::Dtls | Kind::Unknown => Err(Drop::Malformed),
+        };
+        if let Err(why) = r {
+            self.stats.drop(why);
+        }
+    }
+
+    fn on_rtp(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        buf: &mut [u8],
+        floors: &mut impl Floors,
+        tx: &mut impl Transmit,
+    ) -> Result<(), Drop> {
+        // The one parse of the header: SRTP and the fan-out use this view.
+        let packet = rtp::Packet::new_checked_header(buf).map_err(|_| Drop::Malformed)?;
+        let at = self.find(packet.ssrc()).ok_or(Drop::UnknownSsrc)?;
+        let plain = self.accept(at, now, src, |e| accept_rtp(e, src, packet))?;
+        let e = self.get(at).ok_or(Drop::UnknownSsrc)?;
+        let Source::Member { conn, channel } = e.source;
+        // Listeners' keepalives end here too, after latching.
+        let head = floors.talk(channel, conn, now.mono)?.head;
+        self.stats.relayed += 1;
+        let mut next = head;
+        while let Some(after) = self.get(next as usize).map(|e| e.next) {
+            if next as usize != at {
+                self.relay_to(now, next as usize, &plain, tx);
+            }
+            next = after;
+        }
+        Ok(())
+    }
+
+    fn on_rtcp(&mut self, now: Now, src: SocketAddr, buf: &mut [u8]) -> Result<(), Drop> {
+        // The first packet's sender SSRC is in the clear in SRTCP too (RFC 3711 section 3.4).
+        let header = rtcp::Header::new_checked(buf).map_err(|_| Drop::Malformed)?;
+        let at = self.find(header.ssrc()).ok_or(Drop::UnknownSsrc)?;
+        let plain = self.accept(at, now, src, |e| accept_rtcp(e, src, header))?;
+        if rtcp::Compound::new(plain).any(|p| p.is_err()) {
+            return Err(Drop::Malformed);
+        }
+        Ok(())
+    }
+
+    /// Authenticates a datagram for the endpoint in `at` with `check` and latches its
+    /// address, keeping the address index in step. Returns what `check` gives.
+    fn accept<P: Plain>(
+        &mut self,
+        at: usize,
+        now: Now,
+        src: SocketAddr,
+        check: impl FnOnce(&mut Endpoint) -> Result<P, Drop>,
+    ) -> Result<P, Drop> {
+        let e = self.get_mut(at).ok_or(Drop::UnknownSsrc)?;
+        let before = e.latched;
+        let plain = check(e).inspect_err(|_| e.stats.dropped += 1)?;
+        e.latched = Some(src);
+        e.last_rx = now.mono;
+        e.stats.packets_in += 1;
+        e.stats.bytes_in += plain.len() as u64;
+        if before != Some(src) {
+            if let Some(old) = before {
+                self.by_addr.remove_entry(addr_key(old), at);
+            }
+            // Cannot fail: the address index has room for one entry per endpoint.
+            self.by_addr.insert_entry(addr_key(src), at);
+        }
+        Ok(plain)
+    }
+
+    /// Sends one listener its copy, built in the driver's buffer: re-protected with its
+    /// server -> client context, or as is for a plain-RTP listener.
+    fn relay_to(
+        &mut self,
+        now: Now,
+        at: usize,
+        plain: &rtp::Packet<impl AsRef<[u8]>>,
+        tx: &mut impl Transmit,
+    ) {
+        let Relay { slots, stats, .. } = self;
+        let Some(rx) = slots.as_mut_slice().get_mut(at).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(dst) = rx.destination(now.mono) else {
+            stats.drop(Drop::NoLatch);
+            return;
+        };
+        let mut why = Drop::Buffer;
+        let keys = &mut rx.keys;
+        let outcome = tx.send_with(dst, |room| match keys {
+            Keys::Sdes { outbound, .. } => outbound
+                .protect_rtp_into(plain, room)
+                .map_err(|e| why = Drop::from(e))
+                .ok(),
+            Keys::Plain => {
+                let bytes = plain.as_bytes();
+                room.get_mut(..bytes.len())?.copy_from_slice(bytes);
+                Some(bytes.len())
+            }
+        });
+        match outcome {
+            TxOutcome::Taken(n) => {
+                stats.packets_out += 1;
+                stats.bytes_out += n as u64;
+                rx.stats.packets_out += 1;
+                rx.stats.bytes_out += n as u64;
+            }
+            TxOutcome::NotBuilt => stats.drop(why),
+            TxOutcome::Failed => stats.drop(Drop::SendFailed),
+        }
+    }
+}
+
+/// The address index's key: the address folded to 32 bits (the index hashes it again with
+/// its seed; different addresses may share a key, so lookups compare the latch).
+fn addr_key(a: SocketAddr) -> u32 {
+    let ip = match a.ip().to_canonical() {
+        core::net::IpAddr::V4(v4) => u64::from(v4.to_bits()),
+        core::net::IpAddr::V6(v6) => {
+            let b = v6.to_bits();
+            crate::gateway::splitmix64((b >> 64) as u64) ^ b as u64
+        }
+    };
+    let h = crate::gateway::splitmix64(ip ^ (u64::from(a.port()) << 48));
+    (h ^ (h >> 32)) as u32
+}
+
+/// An accepted datagram's plain bytes, counted by their length.
+trait Plain {
+    fn len(&self) -> usize;
+}
+
+impl<T: AsRef<[u8]>> Plain for rtp::Packet<T> {
+    fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+}
+
+impl Plain for &[u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+}
+
+/// Authenticates an RTP packet from `e` in place (or, for plain RTP, checks it comes from
+/// the member's gateway IP). Returns the plain packet's view.
+fn accept_rtp<'b>(
+    e: &mut Endpoint,
+    src: SocketAddr,
+    packet: rtp::Packet<&'b mut [u8]>,
+) -> Result<rtp::Packet<&'b mut [u8]>, Drop> {
+    match &mut e.keys {
+        Keys::Sdes { inbound, .. } => Ok(inbound.unprotect_rtp_packet(packet)?),
+        Keys::Plain => {
+            check_plain_source(e, src)?;
+            Ok(packet)
+        }
+    }
+}
+
+/// [`accept_rtp`] for an RTCP compound packet: returns the plain compound.
+fn accept_rtcp<'b>(
+    e: &mut Endpoint,
+    src: SocketAddr,
+    header: rtcp::Header<&'b mut [u8]>,
+) -> Result<&'b [u8], Drop> {
+    match &mut e.keys {
+        Keys::Sdes { inbound, .. } => Ok(inbound.unprotect_rtcp_header(header)?),
+        Keys::Plain => {
+            check_plain_source(e, src)?;
+            Ok(header.into_inner())
+        }
+    }
+}
+
+/// Plain RTP cannot be told from a forgery on the same IP: that is why it is a policy
+/// choice. From any other IP it is one.
+fn check_plain_source(e: &Endpoint, src: SocketAddr) -> Result<(), Drop> {
+    if src.ip().to_canonical() == e.gateway_ip.to_canonical() {
+        Ok(())
+    } else {
+        Err(Drop::Spoofed)
+    }
+}
+
+/// The members of one channel in join order: `(slot, endpoint)`.
+pub struct Members<'s, 'a> {
+    relay: &'s Relay<'a>,
+    at: u32,
+}
+
+impl<'s> Iterator for Members<'s, '_> {
+    type Item = (usize, &'s Endpoint);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let slot = self.at as usize;
+        let e = self.relay.get(slot)?;
+        self.at = e.next;
+        Some((slot, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::{IpAddr, Ipv4Addr};
+
+    /// Floors where nobody holds the floor: packets latch, then stop.
+    struct Nobody;
+
+    impl Floors for Nobody {
+        fn talk(&mut self, _: u32, _: ConnId, _: Instant) -> Result<&Channel, Drop> {
+            Err(Drop::NotHolder)
+        }
+    }
+
+    struct Nowhere;
+
+    impl Transmit for Nowhere {
+        fn send_to(&mut self, _: SocketAddr, _: &[u8]) -> bool {
+            true
+        }
+    }
+
+    fn plain(ssrc: u32, channel: u32) -> Endpoint {
+        Endpoint {
+            source: Source::Member {
+                conn: ConnId::new(ssrc, 1),
+                channel,
+            },
+            ssrcs: heapless::Vec::from_slice(&[ssrc]).unwrap(),
+            gateway_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            keys: Keys::Plain,
+            latched: None,
+            last_rx: Instant::ZERO,
+            stats: EndpointStats::default(),
+            prev: NONE,
+            next: NONE,
+            session_next: NONE,
+        }
+    }
+
+    fn rtp(ssrc: u32) -> [u8; 12] {
+        let mut p = [0u8; 12];
+        p[0] = 0x80;
+        p[8..].copy_from_slice(&ssrc.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn endpoints_are_found_by_latched_address() {
+        let mut slots: Vec<Option<Endpoint>> = Vec::with_capacity(8);
+        let (mut by_ssrc, mut by_addr) = (vec![0u64; 32], vec![0u64; 16]);
+        let mut relay = Relay::new(&mut slots, &mut by_ssrc, &mut by_addr, 8, 3);
+        let now = Now::new(Instant::from_millis(5), 0);
+        // One radio socket in two channels (two endpoints), another radio elsewhere.
+        let a = relay.add(plain(1, 0)).unwrap();
+        let b = relay.add(plain(2, 1)).unwrap();
+        let c = relay.add(plain(3, 0)).unwrap();
+        let radio: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let other: SocketAddr = "127.0.0.1:4002".parse().unwrap();
+        assert_eq!(relay.latched_at(radio).count(), 0);
+        for (ssrc, from) in [(1, radio), (2, radio), (3, other)] {
+            relay.handle_datagram(now, from, &mut rtp(ssrc), &mut Nobody, &mut Nowhere);
+        }
+        assert_eq!(relay.stats().drop_not_holder, 3, "latched, then gated");
+        let mut at_radio: Vec<usize> = relay.latched_at(radio).collect();
+        at_radio.sort();
+        assert_eq!(at_radio, [a, b]);
+        assert_eq!(relay.latched_at(other).collect::<Vec<_>>(), [c]);
+        // A latch that moves leaves its old address.
+        let moved: SocketAddr = "127.0.0.1:4004".parse().unwrap();
+        relay.handle_datagram(now, moved, &mut rtp(1), &mut Nobody, &mut Nowhere);
+        assert_eq!(relay.latched_at(radio).collect::<Vec<_>>(), [b]);
+        assert_eq!(relay.latched_at(moved).collect::<Vec<_>>(), [a]);
+        // Removed endpoints leave the index; clearing empties it.
+        relay.remove(b);
+        assert_eq!(relay.latched_at(radio).count(), 0);
+        relay.clear(8, 4);
+        assert_eq!(relay.latched_at(other).count(), 0);
+        assert!(by_addr.iter().chain(&by_ssrc).all(|&e| e == 0));
+    }
+
+    #[test]
+    fn each_srtp_error_has_its_own_drop_counter() {
+        let errors = [
+            (srtp::Error::AuthFailed, Drop::AuthFailed),
+            (srtp::Error::Replayed, Drop::Replay),
+            (srtp::Error::IndexTooOld, Drop::Replay),
+            (srtp::Error::TooManyStreams, Drop::TooManyStreams),
+            (srtp::Error::KeyExhausted, Drop::KeyExhausted),
+            (srtp::Error::BufferTooSmall { needed: 9 }, Drop::Buffer),
+            (srtp::Error::TooShort, Drop::Malformed),
+            (srtp::Error::Malformed, Drop::Malformed),
+        ];
+        let mut stats = MediaStats::default();
+        for (e, want) in errors {
+            assert_eq!(Drop::from(e), want, "{e:?}");
+            stats.drop(Drop::from(e));
+        }
+        assert_eq!(stats.drop_auth, 1);
+        assert_eq!(stats.drop_replay, 2);
+        assert_eq!(stats.drop_too_many_streams, 1);
+        assert_eq!(stats.drop_key_exhausted, 1);
+        assert_eq!(stats.drop_buffer, 1);
+        assert_eq!(stats.drop_malformed, 2);
+        for why in [
+            Drop::UnknownSsrc,
+            Drop::Spoofed,
+            Drop::NotHolder,
+            Drop::NoLatch,
+            Drop::SendFailed,
+        ] {
+            stats.drop(why);
+        }
+        assert_eq!(stats.drops(), 13, "every reason counts once in the total");
+    }
+}

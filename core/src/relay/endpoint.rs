@@ -1,0 +1,123 @@
+//! A media endpoint: one source of media the relay knows, with its SSRCs, keys, latched
+//! address and counters.
+
+use core::net::{IpAddr, SocketAddr};
+
+use crate::config::{ENDPOINT_SSRCS, LATCH_IDLE};
+use crate::gateway::ConnId;
+use crate::srtp::Context;
+use crate::time::Instant;
+
+/// Whose media an endpoint carries.
+///
+/// A channel member's media session is the one kind today; a source that is not a session
+/// (a camera pulled over RTSP) is another variant, and every place that needs a member's
+/// connection destructures this and will say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A member of a channel: its gateway connection and the channel slot.
+    Member {
+        /// The member's connection.
+        conn: ConnId,
+        /// The channel slot it joined.
+        channel: u32,
+    },
+}
+
+/// How an endpoint's media is protected. Keys negotiated over DTLS (browsers) are another
+/// variant beside these.
+// Endpoints are fixed-size rows of a table and the core has no allocator to box into; the
+// bytes a plain endpoint leaves unused are never written.
+#[allow(clippy::large_enum_variant)]
+pub enum Keys {
+    /// Plain RTP: accepted only from the IP of the member's gateway connection.
+    Plain,
+    /// SRTP with SDES keys from CHANNEL_JOIN (PROTOCOL.md section 3).
+    Sdes {
+        /// Client -> server.
+        inbound: Context,
+        /// Server -> client.
+        outbound: Context,
+    },
+}
+
+/// Per-endpoint counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Datagrams accepted from the endpoint.
+    pub packets_in: u64,
+    /// Bytes accepted from the endpoint.
+    pub bytes_in: u64,
+    /// Datagrams sent to the endpoint.
+    pub packets_out: u64,
+    /// Bytes sent to the endpoint.
+    pub bytes_out: u64,
+    /// Datagrams from the endpoint's SSRCs that were dropped.
+    pub dropped: u64,
+}
+
+/// One endpoint's media state.
+pub struct Endpoint {
+    /// Whose media it is.
+    pub source: Source,
+    /// Its SSRCs, each unique on the server (the index keys): today the audio SSRC of
+    /// CHANNEL_JOIN; audio and video under BUNDLE fit.
+    pub ssrcs: heapless::Vec<u32, ENDPOINT_SSRCS>,
+    /// The IP of its gateway connection: plain RTP latches only from there.
+    pub gateway_ip: IpAddr,
+    /// Its keys.
+    pub keys: Keys,
+    /// Where its media goes, learnt from its authenticated packets.
+    pub latched: Option<SocketAddr>,
+    /// When it last sent an accepted packet.
+    pub last_rx: Instant,
+    /// Counters.
+    pub stats: EndpointStats,
+    /// The previous and next member of its channel (in join order), `NONE` at the ends.
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    /// The next membership of the same session, `NONE` at the end.
+    pub(crate) session_next: u32,
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("source", &self.source)
+            .field("ssrcs", &self.ssrcs)
+            .field("srtp", &self.is_srtp())
+            .field("latched", &self.latched)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// The first SSRC (the audio SSRC given at CHANNEL_JOIN).
+    pub fn ssrc(&self) -> u32 {
+        self.ssrcs.first().copied().unwrap_or(0)
+    }
+
+    /// The member's connection.
+    pub fn conn(&self) -> ConnId {
+        let Source::Member { conn, .. } = self.source;
+        conn
+    }
+
+    /// The channel slot of the member.
+    pub fn channel(&self) -> u32 {
+        let Source::Member { channel, .. } = self.source;
+        channel
+    }
+
+    /// Whether its media is SRTP.
+    pub fn is_srtp(&self) -> bool {
+        matches!(self.keys, Keys::Sdes { .. })
+    }
+
+    /// The address to send to, unless it is unknown or has gone idle.
+    pub fn destination(&self, now: Instant) -> Option<SocketAddr> {
+        self.latched
+            .filter(|_| now.saturating_since(self.last_rx) < LATCH_IDLE)
+    }
+}
