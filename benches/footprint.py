@@ -5,11 +5,11 @@ Starts the daemon on loopback (ports chosen by the kernel, no config file), wait
 `ready` line, lets it settle, and reads /proc/PID/status (VmRSS, VmHWM) and /proc/PID/smaps
 (resident memory by mapping: the binary, libc and the loader, [heap], [stack], anonymous
 mappings). Then N clients connect over plain ws://, IDENTIFY, and all JOIN one channel (with
-SDES keys when --crypto, as SRTP clients do); the figures are read again while they stay
+SDES keys when --crypto, as SRTP clients do; none with --no-join); the figures are read again while they stay
 connected (each client keeps reading, and heartbeats).
 
     python3 benches/footprint.py [--bin PATH] [--runner "qemu-aarch64-static -L ..."]
-                                 [--clients 100] [--per-channel N] [--crypto] [--json]
+                                 [--clients 100] [--per-channel N] [--crypto] [--no-join] [--json]
                                  [--set LIVECHAT_KEY=VALUE ...]
 
 --per-channel spreads the joins over channels of N members (default: one channel for all);
@@ -149,7 +149,7 @@ class Member:
             await self.ws.send(json.dumps({"op": 1, "d": None}))
 
 
-async def connect_all(http, n, crypto, per_channel):
+async def connect_all(http, n, crypto, per_channel, join=True):
     members = []
     for i in range(n):
         ws = await websockets.connect(f"ws://{http}/gateway", max_size=None, compression=None)
@@ -158,6 +158,10 @@ async def connect_all(http, n, crypto, per_channel):
         uid = f"u{i:04d}"
         await ws.send(json.dumps({"op": 3, "d": {"user_id": uid, "token": token(uid)}}))
         await m.recv_op(4)  # READY
+        if not join:
+            m.tasks = [asyncio.ensure_future(m.keep_reading()), asyncio.ensure_future(m.heartbeat())]
+            members.append(m)
+            continue
         channel = f"footprint{i // per_channel}"
         if i % per_channel == 0:
             await ws.send(json.dumps({"op": 10, "d": {"channel_id": channel}, "id": 1}))
@@ -187,6 +191,7 @@ async def main():
     ap.add_argument("--set", action="append", default=[], metavar="LIVECHAT_KEY=VALUE",
                     help="a setting for the daemon")
     ap.add_argument("--crypto", action="store_true", help="JOIN with SDES keys (SRTP)")
+    ap.add_argument("--no-join", action="store_true", help="clients identify and join no channel")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds before each reading")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
@@ -196,7 +201,8 @@ async def main():
     try:
         await asyncio.sleep(a.settle)
         idle = measure(p.pid, a.bin)
-        members = await connect_all(http, a.clients, a.crypto, a.per_channel or a.clients)
+        members = await connect_all(http, a.clients, a.crypto, a.per_channel or a.clients,
+                                    join=not a.no_join)
         await asyncio.sleep(a.settle)
         loaded = measure(p.pid, a.bin)
         assert p.poll() is None, "livechatd exited during the measurement"
@@ -225,7 +231,8 @@ async def main():
     print(f"size        {result['binary_bytes']} bytes ({result['binary_bytes'] / kib / kib:.2f} MiB)")
     if a.runner:
         print(f"runner      {a.runner} (RSS below is the emulator's process)")
-    for label, m in (("idle", idle), (f"{a.clients} clients joined" + (" (SRTP)" if a.crypto else ""), loaded)):
+    what = "identified" if a.no_join else "joined" + (" (SRTP)" if a.crypto else "")
+    for label, m in (("idle", idle), (f"{a.clients} clients {what}", loaded)):
         s = m["status"]
         print(f"\n{label}: VmRSS {s['VmRSS']} kB ({s['VmRSS'] / kib:.2f} MiB), VmHWM {s['VmHWM']} kB, "
               f"RssAnon {s['RssAnon']} kB, RssFile {s['RssFile']} kB, Pss {s['Pss']} kB, "
