@@ -26,23 +26,32 @@ mod http;
 mod inbound;
 mod udp;
 
-/// Frames queued toward one connection, at most (the writer takes them one at a time).
-const OUTBOUND_QUEUE: usize = 256;
-/// Bytes queued toward one connection, at most: two of the largest frames, so a client
-/// that reads keeps up, and one that does not is closed as a slow consumer (1008) before
-/// it holds more than this (plus what tungstenite and the kernel hold for its socket).
-pub(crate) const OUTBOUND_QUEUE_BYTES: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME;
-/// Bytes queued toward all connections together, at most (docs/reliability.md "Front
-/// door"). Past it, a frame for a connection that already holds more than
-/// [`OUTBOUND_FAIR_BYTES`] closes that connection as a slow consumer; connections holding
-/// less still get theirs, and they cannot exceed it together (1664 x 2 KiB < 4 MiB).
+/// Frames queued toward one connection, at most (the writer takes them one at a time):
+/// room for a whole burst of the rate limit's 200 requests into a channel, and more.
+const OUTBOUND_QUEUE: usize = 512;
+/// Bytes queued toward one connection, at most: a member of a busy channel gets another
+/// member's whole burst of 200 messages of 1 KiB at the speed the core makes them, while
+/// its socket takes a few dozen frames per round trip; those frames are shared by every
+/// member's queue, so this costs little memory (what all queues hold together is bounded
+/// by [`OUTBOUND_TOTAL_BYTES`]). A client that does not read is closed as a slow consumer
+/// (1008) before it holds more than this (plus what tungstenite and the kernel hold).
+pub(crate) const OUTBOUND_QUEUE_BYTES: usize = 256 * 1024;
+/// Bytes of outbound frames alive (queued, or being handed to tungstenite) toward all
+/// connections together, at most (docs/reliability.md "Front door"); a frame broadcast to
+/// many connections is one allocation and counts once. Past it, a frame for a connection
+/// whose queue is not empty and would go over [`OUTBOUND_FAIR_BYTES`] closes that
+/// connection as a slow consumer; a connection whose queue is empty always gets its frame,
+/// so a client that reads is never closed for what others hold.
 pub(crate) const OUTBOUND_TOTAL_BYTES: usize = 4 * 1024 * 1024;
 /// A connection's fair share of [`OUTBOUND_TOTAL_BYTES`] when it is exhausted.
 pub(crate) const OUTBOUND_FAIR_BYTES: usize = 2 * 1024;
+/// Bytes queued toward a connection that has not identified, at most: it is only ever sent
+/// HELLO, READY, ERROR and HEARTBEAT_ACK, each under a few hundred bytes.
+pub(crate) const UNIDENTIFIED_QUEUE_BYTES: usize = 4 * 1024;
 /// Longest one frame may take to be written to a connection's socket; beyond it the
 /// client is not reading and is closed as a slow consumer (1008).
 pub(crate) const WRITE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
-/// Bytes queued toward all connections (queues and frames being written), for
+/// Bytes of outbound frames alive, each counted once however many queues hold it, for
 /// [`OUTBOUND_TOTAL_BYTES`].
 pub(crate) static OUTBOUND_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// Longest a client may take to send its request head, TLS handshake excluded (it has its

@@ -28,6 +28,10 @@ const MAX_PENDING_PER_IP: usize = 32;
 /// Slack on every deadline for a loaded 2-core machine.
 const SLACK: Duration = Duration::from_secs(2);
 
+/// One test at a time: each starts its own daemon and floods it against 1 s deadlines, and
+/// two floods at once on a small machine would measure each other.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The daemon's resident memory, from /proc.
 fn rss_kib(d: &Daemon) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid()))
@@ -205,6 +209,7 @@ impl RawWs {
 
 #[tokio::test]
 async fn silent_and_partial_request_heads_are_shed_at_the_header_deadline() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     let to = d.connect_addr();
     // 600 connections from one IP: half say nothing, half send part of a request head.
@@ -248,6 +253,7 @@ async fn silent_and_partial_request_heads_are_shed_at_the_header_deadline() {
 
 #[tokio::test]
 async fn connections_before_the_upgrade_are_bounded_from_many_addresses() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     let to = d.connect_addr();
     // 40 addresses x 20 silent connections: beyond the total, the oldest are shed.
@@ -276,6 +282,7 @@ async fn connections_before_the_upgrade_are_bounded_from_many_addresses() {
 
 #[tokio::test]
 async fn descriptor_exhaustion_sheds_the_oldest_idle_connection_and_recovers() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     // A descriptor limit below what the connections before the upgrade may take, so that
     // accept runs out of descriptors long before those limits.
@@ -313,6 +320,7 @@ async fn descriptor_exhaustion_sheds_the_oldest_idle_connection_and_recovers() {
 
 #[tokio::test]
 async fn oversized_request_heads_get_431_and_hold_no_memory() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     let to = d.connect_addr();
     let before = rss_kib(&d);
@@ -400,6 +408,7 @@ async fn unidentified_flood(
 
 #[tokio::test]
 async fn unidentified_connections_never_lock_out_clients_and_go_at_the_identify_deadline() {
+    let _serial = SERIAL.lock().await;
     let identify_ms = 3000;
     let d = Daemon::builder()
         .env("LIVECHAT_IDENTIFY_TIMEOUT_MS", &identify_ms.to_string())
@@ -434,6 +443,7 @@ async fn unidentified_connections_never_lock_out_clients_and_go_at_the_identify_
 
 #[tokio::test]
 async fn unfinished_fragmented_messages_are_bounded_and_closed_1009_beyond() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     let to = d.connect_addr();
     let baseline = rss_kib(&d);
@@ -479,6 +489,7 @@ async fn unfinished_fragmented_messages_are_bounded_and_closed_1009_beyond() {
 
 #[tokio::test]
 async fn frames_between_the_inbound_limit_and_the_hard_cap_are_not_buffered() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     let to = d.connect_addr();
     let baseline = rss_kib(&d);
@@ -508,6 +519,7 @@ async fn frames_between_the_inbound_limit_and_the_hard_cap_are_not_buffered() {
 
 #[tokio::test]
 async fn identified_connections_at_their_inbound_worst_fit_the_ceiling_arithmetic() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     let to = d.connect_addr();
     let baseline = rss_kib(&d);
@@ -548,6 +560,7 @@ async fn identified_connections_at_their_inbound_worst_fit_the_ceiling_arithmeti
 
 #[tokio::test]
 async fn a_client_that_does_not_read_is_closed_as_a_slow_consumer() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     // Channels with long names make CHANNEL_LIST answers of about 32 kB (the outbound limit).
     let mut owner = Client::identified(&d, "owner").await;
@@ -607,6 +620,7 @@ async fn a_client_that_does_not_read_is_closed_as_a_slow_consumer() {
 
 #[tokio::test]
 async fn upgrade_requests_are_checked_as_rfc_6455_section_4_2_1_says() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     let ok = raw_response(&d, &upgrade_request(KEY, "")).await;
     assert!(ok.starts_with("HTTP/1.1 101"), "{ok}");
@@ -655,6 +669,7 @@ async fn upgrade_requests_are_checked_as_rfc_6455_section_4_2_1_says() {
 
 #[tokio::test]
 async fn websocket_protocol_and_utf8_violations_close_with_1002_and_1007() {
+    let _serial = SERIAL.lock().await;
     let d = Daemon::start().await;
     let to = d.connect_addr();
     let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -688,4 +703,98 @@ async fn websocket_protocol_and_utf8_violations_close_with_1002_and_1007() {
     assert_eq!(f["op"], op::ERROR);
     assert_eq!(f["d"]["code"], 1005);
     c.assert_alive("after a 30 kB frame").await;
+}
+
+/// Members of the burst channel.
+const BURST_MEMBERS: usize = 150;
+/// Messages in the burst: nearly the rate limit's whole burst (LIVECHAT_RATE 200/50), less
+/// the IDENTIFY and CHANNEL_JOIN before it.
+const BURST_MESSAGES: usize = 195;
+
+/// One member reading every MESSAGE_EVENT of the burst as it comes: how many it got, and
+/// how its connection ended if it did.
+async fn read_burst(mut c: Client, from: String) -> (String, usize, Option<String>) {
+    let mut got = 0;
+    while got < BURST_MESSAGES {
+        match c
+            .try_recv_where(Duration::from_secs(20), |f| {
+                f["op"] == op::MESSAGE_EVENT && f["d"]["user_id"] == from.as_str()
+            })
+            .await
+        {
+            Ok(_) => got += 1,
+            Err(closed) => return (c.label().to_owned(), got, Some(format!("{closed:?}"))),
+        }
+    }
+    (c.label().to_owned(), got, None)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_into_a_big_channel_closes_only_the_member_that_does_not_read() {
+    let _serial = SERIAL.lock().await;
+    let d = Daemon::start().await;
+    let mut owner = Client::identified(&d, "owner").await;
+    owner.create("burst").await;
+    // Members whose sockets take the whole burst, as a phone's reading task would: the
+    // test's 150 readers share two threads with the daemon, so they read late.
+    let mut members = Vec::new();
+    for i in 0..BURST_MEMBERS {
+        let user = if i == 0 {
+            "sender".to_owned()
+        } else {
+            format!("m{i}")
+        };
+        let mut m = Client::open_with_recv_buffer(&d, &user, 1 << 20).await;
+        m.expect_hello().await;
+        m.identify(&d, &user).await;
+        m.join("burst").await;
+        members.push(m);
+    }
+    let mut sender = members.remove(0);
+    let mut deaf = Client::open_with_recv_buffer(&d, "deaf", 4096).await;
+    deaf.expect_hello().await;
+    deaf.identify(&d, "deaf").await;
+    deaf.join("burst").await;
+    // Everyone else reads the join events the deaf member caused, then keeps reading.
+    let from = sender.uid().to_owned();
+    let readers: Vec<_> = members
+        .into_iter()
+        .map(|m| tokio::spawn(read_burst(m, from.clone())))
+        .collect();
+    let content = "x".repeat(1000);
+    for _ in 0..BURST_MESSAGES {
+        sender
+            .try_send_text(
+                &json!({"op": op::MESSAGE_CREATE, "d": {"channel_id": "burst", "content": content}})
+                    .to_string(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("the sender's burst is sent: {e}; {}", d.logs()));
+    }
+    let (label, got, closed) = read_burst(sender, from.clone()).await;
+    assert_eq!(
+        (got, closed),
+        (BURST_MESSAGES, None),
+        "{label}, the sender, gets every message of its burst: {}",
+        d.logs()
+    );
+    for r in readers {
+        let (label, got, closed) = r.await.expect("reader task");
+        assert_eq!(
+            (got, closed),
+            (BURST_MESSAGES, None),
+            "{label}, who reads, gets every message of the burst and stays open: {}",
+            d.logs()
+        );
+    }
+    // The burst fits its queue and socket, but not its write timeout (5 s).
+    tokio::time::sleep(Duration::from_secs(5) + SLACK).await;
+    let (closed, _) = deaf
+        .expect_close(Duration::from_secs(10), "a member that does not read")
+        .await;
+    assert!(
+        closed.code() == Some(1008) || closed.code().is_none(),
+        "the member that does not read is closed as a slow consumer: {closed}"
+    );
+    assert_rss_under_ceiling(&d, "a burst into a channel of 150");
 }

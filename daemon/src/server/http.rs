@@ -31,8 +31,8 @@ use super::inbound::{Guard, Oversized, is_fragmented_too_large};
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
     CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING,
-    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_BYTES, OUTBOUND_QUEUE, TCP_SOCKET_BUF,
-    WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
+    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_QUEUE, TCP_SOCKET_BUF, WRITE_TIMEOUT,
+    WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
 
 #[derive(Default)]
@@ -549,7 +549,6 @@ async fn connection(
                             k = &mut kill_rx => return (true, k.ok()),
                         }
                         queued.fetch_sub(len, Ordering::Relaxed);
-                        OUTBOUND_BYTES.fetch_sub(len, Ordering::Relaxed);
                     }
                 }
             }
@@ -612,10 +611,9 @@ async fn connection(
         let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
     }
     let _ = timeout(CLOSE_GRACE, sink.close()).await;
-    // What is left in the queue goes with it: the core can no longer queue (the channel is
-    // closed), so the count is final.
+    // What is left in the queue goes with it (each frame gives its bytes back to
+    // `OUTBOUND_BYTES` when its last holder drops it).
     drop(out_rx);
-    OUTBOUND_BYTES.fetch_sub(queued.swap(0, Ordering::Relaxed), Ordering::Relaxed);
     if !closed_by_core {
         let _ = core.send(Cmd::Closed { conn, slow }).await;
     }
