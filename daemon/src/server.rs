@@ -79,7 +79,11 @@ pub(crate) const ACCEPT_BACKOFF: StdDuration = StdDuration::from_millis(50);
 /// At most one log line per this interval about descriptor exhaustion (with a count).
 pub(crate) const ACCEPT_LOG_INTERVAL: StdDuration = StdDuration::from_secs(10);
 /// Commands queued from all connections toward the core task; readers wait when it is full.
-pub(crate) const CORE_QUEUE: usize = 1024;
+/// Each holds at most one inbound frame (a copy, at most [`MAX_INBOUND_FRAME`] bytes), so
+/// the queue holds at most 2 MiB; the core takes 128 commands per turn anyway.
+///
+/// [`MAX_INBOUND_FRAME`]: livechat_core::config::MAX_INBOUND_FRAME
+pub(crate) const CORE_QUEUE: usize = 128;
 /// How long a close frame may take to go out before the connection is simply dropped.
 pub(crate) const CLOSE_GRACE: StdDuration = StdDuration::from_millis(500);
 /// How long shutdown waits for connections to close (PROTOCOL.md: exit within 3 s).

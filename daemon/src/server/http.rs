@@ -556,7 +556,11 @@ async fn connection(
         let reader = async {
             loop {
                 let frame = match stream.next().await {
-                    Some(Ok(Message::Text(t))) => InFrame::Text(Bytes::from(t)),
+                    // A copy: the frame shares tungstenite's read buffer, whose whole
+                    // allocation it would keep alive while queued toward the core.
+                    Some(Ok(Message::Text(t))) => {
+                        InFrame::Text(Bytes::copy_from_slice(t.as_bytes()))
+                    }
                     Some(Ok(Message::Binary(b))) => match oversized.take() {
                         Some(n) if b.is_empty() => InFrame::Binary(n),
                         _ => InFrame::Binary(b.len()),
