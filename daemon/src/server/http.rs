@@ -561,10 +561,10 @@ async fn connection(
                     Some(Ok(Message::Text(t))) => {
                         InFrame::Text(Bytes::copy_from_slice(t.as_bytes()))
                     }
-                    Some(Ok(Message::Binary(b))) => match oversized.take() {
-                        Some(n) if b.is_empty() => InFrame::Binary(n),
-                        _ => InFrame::Binary(b.len()),
-                    },
+                    Some(Ok(Message::Binary(b))) if b.is_empty() => {
+                        InFrame::Binary(oversized.take().unwrap_or(0))
+                    }
+                    Some(Ok(Message::Binary(b))) => InFrame::Binary(b.len()),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => InFrame::Ping,
                     Some(Ok(Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => return None,
