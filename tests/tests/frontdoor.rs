@@ -43,6 +43,19 @@ fn rss_kib(d: &Daemon) -> u64 {
         .expect("VmRSS in /proc status")
 }
 
+/// TCP sockets closed by their process but still held by the kernel (/proc/net/sockstat).
+fn tcp_orphans() -> u64 {
+    let stat = std::fs::read_to_string("/proc/net/sockstat").expect("reading /proc/net/sockstat");
+    stat.lines()
+        .find_map(|l| l.strip_prefix("TCP:"))
+        .and_then(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "orphan")?;
+            words.next()?.parse().ok()
+        })
+        .expect("the TCP orphan count in /proc/net/sockstat")
+}
+
 fn assert_rss_under_ceiling(d: &Daemon, during: &str) -> u64 {
     let rss = rss_kib(d);
     eprintln!("RSS during {during}: {rss} KiB");
@@ -600,6 +613,23 @@ async fn a_client_that_does_not_read_is_closed_as_a_slow_consumer() {
         .wait_for_log("slow consumer", Duration::from_secs(10))
         .await;
     assert!(found, "slow consumers are closed: {}", d.logs());
+    // Closed with their sockets full, they are reset rather than left in the kernel as
+    // orphans waiting for a window that never opens.
+    let until = Instant::now() + Duration::from_secs(10);
+    while d.logs().matches("slow consumer").count() < slow.len() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let orphans = tcp_orphans();
+    eprintln!(
+        "TCP orphans after {} slow consumers closed: {orphans}",
+        slow.len()
+    );
+    assert!(
+        orphans < 10,
+        "{orphans} orphaned TCP sockets after closing {} slow consumers",
+        slow.len()
+    );
     for c in &mut slow {
         let (closed, _) = c
             .expect_close(Duration::from_secs(10), "slow consumer")

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -312,12 +313,13 @@ async fn serve(
     front: Arc<Front>,
 ) {
     let tls = front.tls.is_some();
+    let fd = tcp.as_raw_fd();
     let slot = Arc::new(Mutex::new(Some(slot)));
     let svc_front = front.clone();
     let service = hyper::service::service_fn(move |req| {
         let front = svc_front.clone();
         let slot = slot.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(req, peer, tls, &front, &slot)) }
+        async move { Ok::<_, std::convert::Infallible>(route(req, peer, fd, tls, &front, &slot)) }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -409,6 +411,7 @@ fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Empty<
 fn route(
     mut req: Request<Incoming>,
     peer: SocketAddr,
+    fd: RawFd,
     tls: bool,
     front: &Arc<Front>,
     slot: &Mutex<Option<DoorSlot>>,
@@ -443,7 +446,8 @@ fn route(
                 let cap = front.cap;
                 match ip_slot {
                     Some(_slot) => {
-                        connection(ws, peer, tls, front.core.clone(), door_slot, oversized).await;
+                        let core = front.core.clone();
+                        connection(ws, peer, fd, tls, core, door_slot, oversized).await;
                     }
                     None => {
                         info!(
@@ -484,6 +488,44 @@ fn ws_config() -> WebSocketConfig {
     config
 }
 
+/// Whether the socket's send queue (bytes not yet acknowledged by the client) empties
+/// within [`CLOSE_GRACE`].
+async fn send_queue_drains(fd: RawFd) -> bool {
+    let until = tokio::time::Instant::now() + CLOSE_GRACE;
+    loop {
+        let mut unsent: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ on a TCP socket) writes one int through the pointer,
+        // which lives for the call; `fd` is open while the caller holds its connection.
+        let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut unsent) };
+        if r != 0 || unsent == 0 {
+            return r == 0;
+        }
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Makes closing the socket reset the connection and free its buffers at once.
+fn abort_on_close(fd: RawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `linger` lives for the call and the length is its size; `fd` is open while
+    // the caller holds its connection.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
 type Ws = WebSocketStream<Guard<TokioIo<hyper::upgrade::Upgraded>>>;
 
 async fn refuse(mut ws: Ws, code: u16, reason: &str) {
@@ -495,6 +537,7 @@ async fn refuse(mut ws: Ws, code: u16, reason: &str) {
 async fn connection(
     ws: Ws,
     peer: SocketAddr,
+    fd: RawFd,
     tls: bool,
     core: mpsc::Sender<Cmd>,
     door_slot: DoorSlot,
@@ -611,10 +654,23 @@ async fn connection(
     let slow = local_close
         .as_ref()
         .is_some_and(|f| u16::from(f.code) == CLOSE_SLOW);
+    let server_closed = local_close.is_some();
+    let mut flushed = true;
     if let Some(frame) = local_close {
-        let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+        let sent = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+        flushed = matches!(sent, Ok(Ok(())));
     }
-    let _ = timeout(CLOSE_GRACE, sink.close()).await;
+    if flushed {
+        flushed = timeout(CLOSE_GRACE, sink.close()).await.is_ok();
+    }
+    // A socket closed with bytes the client never took stays in the kernel as an orphan
+    // (charged to the service's memory cgroup) until the client reads or TCP gives up,
+    // minutes for a zero window. A client the server closes gets [`CLOSE_GRACE`] to take
+    // the close frame, then the connection is reset (SO_LINGER 0, RFC 9293 section
+    // 3.10.5 ABORT) rather than left to linger.
+    if server_closed && !(flushed && send_queue_drains(fd).await) {
+        abort_on_close(fd);
+    }
     // What is left in the queue goes with it (each frame gives its bytes back to
     // `OUTBOUND_BYTES` when its last holder drops it).
     drop(out_rx);
