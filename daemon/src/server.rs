@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, UdpSocket as StdUdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration as StdDuration;
 
 use hyper::body::Bytes;
@@ -61,8 +61,14 @@ pub(crate) const HEADER_READ_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 /// closes beyond it. An upgrade request is a few hundred bytes; this is hyper's minimum.
 pub(crate) const MAX_REQUEST_HEAD: usize = 8192;
 /// Connections accepted and not yet in the core's table (TLS handshake, request head,
-/// upgrade). Beyond it the oldest idle one is shed for each new one.
+/// upgrade). Beyond it the oldest idle one is shed for each new one, or the new one is
+/// closed when none is idle.
 pub(crate) const MAX_PENDING: usize = 256;
+/// Connections closed at the door before their upgrade: over [`MAX_PENDING_PER_IP`], or
+/// over [`MAX_PENDING`] with none idle to shed (the stats line's `door_refused`).
+pub(crate) static DOOR_REFUSED: AtomicU64 = AtomicU64::new(0);
+/// Idle connections shed before their upgrade to make room (the stats line's `door_shed`).
+pub(crate) static DOOR_SHED: AtomicU64 = AtomicU64::new(0);
 /// Connections from one IP not yet in the core's table; the next one is closed at once.
 /// Room for a NAT of clients reconnecting together; far below [`MAX_PENDING`], so one
 /// address cannot shed everyone else's.

@@ -31,9 +31,9 @@ use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key
 use super::inbound::{Guard, Oversized, is_fragmented_too_large};
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
-    CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING,
-    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_QUEUE, TCP_SOCKET_BUF, WRITE_TIMEOUT,
-    WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
+    CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, DOOR_REFUSED, DOOR_SHED, HEADER_READ_TIMEOUT,
+    InFrame, MAX_PENDING, MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_QUEUE, TCP_SOCKET_BUF,
+    WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
 
 #[derive(Default)]
@@ -109,6 +109,8 @@ struct DoorSlot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refused {
     PerIp,
+    /// [`MAX_PENDING`] connections, none idle.
+    Full,
 }
 
 impl Door {
@@ -119,15 +121,21 @@ impl Door {
     /// Takes a place for a connection from `ip`. Beyond [`MAX_PENDING_PER_IP`] the new
     /// connection is refused; beyond [`MAX_PENDING`] in total the oldest idle one is shed
     /// instead, so that a flood from many addresses cannot keep a real client out (its
-    /// connection is the newest, and the newest is the last to go).
+    /// connection is the newest, and the newest is the last to go), and with none idle
+    /// the new one is refused.
     fn admit(door: &Arc<Door>, ip: IpAddr) -> Result<(DoorSlot, oneshot::Receiver<()>), Refused> {
         let mut d = door.lock();
         let n = d.per_ip.get(&ip).copied().unwrap_or(0);
-        if n >= MAX_PENDING_PER_IP {
-            return Err(Refused::PerIp);
-        }
-        if d.total >= MAX_PENDING {
-            d.shed_oldest();
+        let refused = if n >= MAX_PENDING_PER_IP {
+            Some(Refused::PerIp)
+        } else if d.total >= MAX_PENDING && !d.shed_oldest() {
+            Some(Refused::Full)
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            DOOR_REFUSED.fetch_add(1, Ordering::Relaxed);
+            return Err(why);
         }
         d.per_ip.insert(ip, n + 1);
         d.total += 1;
@@ -158,7 +166,11 @@ impl Door {
 
 impl DoorInner {
     fn shed_oldest(&mut self) -> bool {
-        self.sheddable.pop_first().is_some()
+        let shed = self.sheddable.pop_first().is_some();
+        if shed {
+            DOOR_SHED.fetch_add(1, Ordering::Relaxed);
+        }
+        shed
     }
 }
 
@@ -290,11 +302,17 @@ pub(super) async fn accept_loop(
         };
         let (slot, shed) = match Door::admit(&front.door, peer.ip()) {
             Ok(x) => x,
-            Err(Refused::PerIp) => {
-                debug!(
-                    "{}: {MAX_PENDING_PER_IP} connections before their upgrade already; closing",
-                    peer.ip()
-                );
+            Err(why) => {
+                match why {
+                    Refused::PerIp => debug!(
+                        "{}: {MAX_PENDING_PER_IP} connections before their upgrade already; closing",
+                        peer.ip()
+                    ),
+                    Refused::Full => debug!(
+                        "{}: {MAX_PENDING} connections before their upgrade, none idle; closing",
+                        peer.ip()
+                    ),
+                }
                 continue;
             }
         };
@@ -676,5 +694,47 @@ async fn connection(
     drop(out_rx);
     if !closed_by_core {
         let _ = core.send(Cmd::Closed { conn, slow }).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u32) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n))
+    }
+
+    #[test]
+    fn the_door_sheds_the_oldest_idle_connection_and_refuses_when_none_is_idle() {
+        let door = Arc::new(Door::default());
+        let mut held = Vec::new();
+        for i in 0..MAX_PENDING as u32 {
+            let (mut slot, rx) = Door::admit(&door, ip(i)).expect("room");
+            slot.upgrading();
+            held.push((slot, rx));
+        }
+        assert_eq!(door.total(), MAX_PENDING);
+        let refused = DOOR_REFUSED.load(Ordering::Relaxed);
+        assert_eq!(
+            Door::admit(&door, ip(9999)).err(),
+            Some(Refused::Full),
+            "none idle to shed: the total stays bounded"
+        );
+        assert_eq!(door.total(), MAX_PENDING);
+        assert!(DOOR_REFUSED.load(Ordering::Relaxed) > refused);
+        // One idle connection: the next one sheds it.
+        drop(held.pop());
+        let (_idle, mut idle_rx) = Door::admit(&door, ip(10_000)).expect("room");
+        let shed = DOOR_SHED.load(Ordering::Relaxed);
+        let (_new, _) = Door::admit(&door, ip(10_001)).expect("the idle one is shed");
+        assert!(DOOR_SHED.load(Ordering::Relaxed) > shed);
+        assert!(
+            matches!(
+                idle_rx.try_recv(),
+                Err(oneshot::error::TryRecvError::Closed)
+            ),
+            "the idle connection is told to end"
+        );
     }
 }
