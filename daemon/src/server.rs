@@ -98,8 +98,12 @@ pub(crate) const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(2);
 /// would dominate the daemon's memory on a Pi); frames larger than it still work, up to
 /// the inbound limit.
 pub(crate) const WS_READ_BUFFER: usize = 2048;
-/// Most bytes one connection's WebSocket may hold unwritten: two of the largest frames.
-pub(crate) const WS_MAX_WRITE_BUFFER: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME + 1024;
+/// Largest frame written: longer messages go in fragments of this size, so tungstenite's
+/// write buffer (which keeps the capacity of the largest frame it held) stays small.
+pub(crate) const OUT_FRAGMENT: usize = 4096;
+/// Most bytes one connection's WebSocket may hold unwritten: a fragment, and the pongs and
+/// close frame that may join it while the socket refuses writes.
+pub(crate) const WS_MAX_WRITE_BUFFER: usize = 2 * OUT_FRAGMENT;
 /// Largest UDP datagram read.
 pub(crate) const UDP_BUF: usize = 2048;
 /// Receive and send buffer asked for on the media socket (the kernel caps it at

@@ -25,6 +25,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key};
 
@@ -32,8 +34,8 @@ use super::inbound::{Guard, Oversized, is_fragmented_too_large};
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
     CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, DOOR_REFUSED, DOOR_SHED, HEADER_READ_TIMEOUT,
-    InFrame, MAX_PENDING, MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_QUEUE, TCP_SOCKET_BUF,
-    WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
+    InFrame, MAX_PENDING, MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUT_FRAGMENT, OUTBOUND_QUEUE,
+    TCP_SOCKET_BUF, WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
 
 #[derive(Default)]
@@ -506,6 +508,33 @@ fn ws_config() -> WebSocketConfig {
     config
 }
 
+/// Writes one message, in fragments of at most [`OUT_FRAGMENT`] bytes (RFC 6455 section
+/// 5.4), each written out before the next: tungstenite's write buffer keeps the capacity of
+/// the largest frame it ever held, so whole 32 KiB answers would leave every connection
+/// that got one holding 32 KiB for life.
+async fn write_message(
+    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+    m: Message,
+) -> Result<(), tungstenite::Error> {
+    let text = match m {
+        Message::Text(t) if t.len() > OUT_FRAGMENT => Bytes::from(t),
+        m => return sink.send(m).await,
+    };
+    let mut at = 0;
+    while at < text.len() {
+        let end = (at + OUT_FRAGMENT).min(text.len());
+        let opcode = if at == 0 {
+            OpCode::Data(Data::Text)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let frame = Frame::message(text.slice(at..end), opcode, end == text.len());
+        sink.send(Message::Frame(frame)).await?;
+        at = end;
+    }
+    Ok(())
+}
+
 /// Whether the socket's send queue (bytes not yet acknowledged by the client) empties
 /// within [`CLOSE_GRACE`].
 async fn send_queue_drains(fd: RawFd) -> bool {
@@ -599,7 +628,7 @@ async fn connection(
                         let Some(m) = m else { return (true, None) };
                         let len = m.len();
                         tokio::select! {
-                            r = timeout(WRITE_TIMEOUT, sink.send(m)) => match r {
+                            r = timeout(WRITE_TIMEOUT, write_message(&mut sink, m)) => match r {
                                 Ok(Ok(())) => {}
                                 Ok(Err(_)) => return (false, None),
                                 Err(_) => {
