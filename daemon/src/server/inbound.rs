@@ -32,6 +32,13 @@ const MAX_HEADER: usize = 14;
 pub(super) const MAX_FRAGMENTED: u64 = 4096;
 /// Bytes read from the socket at a time (tungstenite reads from here in turn).
 const SCRATCH: usize = 2048;
+/// Payload length beyond which a frame's header is handed on in a read of its own.
+/// Tungstenite reserves a frame's whole length in its read buffer once it has the header,
+/// on top of the payload bytes it read with it, and its buffer (`BytesMut`) doubles when it
+/// cannot reuse its allocation: a 16 KiB frame whose header came with a little payload
+/// would grow the buffer to 32 KiB for life. With each read holding bytes of one frame
+/// only, and the header of a big one alone, the buffer never holds more than one frame.
+const READ_ALONE: usize = 1024;
 
 /// The length of the frame dropped by [`Guard`] whose stand-in tungstenite is reading, taken
 /// by the connection task when tungstenite delivers the empty binary message. The guard
@@ -99,6 +106,9 @@ pub(super) struct Guard<S> {
     /// The length of the dropped frame whose stand-in is in `out`, until its first byte is
     /// handed on.
     standin: Option<usize>,
+    /// The header in `out` is handed on in a read of its own (its payload is over
+    /// [`READ_ALONE`] bytes).
+    header_alone: bool,
 }
 
 impl<S> Guard<S> {
@@ -116,6 +126,7 @@ impl<S> Guard<S> {
             fragmented: None,
             oversized,
             standin: None,
+            header_alone: false,
         }
     }
 
@@ -176,10 +187,12 @@ impl<S> Guard<S> {
                 self.out_len = 6;
             }
             self.standin = Some(payload as usize);
+            self.header_alone = false;
             self.state = State::Drop { left: payload };
         } else {
             self.out[..len].copy_from_slice(h);
             self.out_len = len;
+            self.header_alone = payload > READ_ALONE as u64;
             self.state = State::Pass { left: payload };
         }
         self.out_at = 0;
@@ -232,19 +245,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
                     FragmentedTooLarge,
                 )));
             }
-            // Header bytes waiting go first; a stand-in starts a read of its own.
+            // Header bytes waiting go first, and a header starts a read of its own: each
+            // read hands on bytes of one frame only (see [`READ_ALONE`]).
             if this.out_at < this.out_len {
-                if let Some(len) = this.standin {
-                    if buf.filled().len() > start {
-                        return Poll::Ready(Ok(()));
-                    }
+                if this.out_at == 0 && buf.filled().len() > start {
+                    return Poll::Ready(Ok(()));
+                }
+                if let Some(len) = this.standin.take() {
                     this.oversized.0.store(len, Ordering::Relaxed);
-                    this.standin = None;
                 }
                 let n = (this.out_len - this.out_at).min(buf.remaining());
                 buf.put_slice(&this.out[this.out_at..this.out_at + n]);
                 this.out_at += n;
-                if buf.remaining() == 0 {
+                let header_done = this.out_at == this.out_len;
+                if buf.remaining() == 0 || (header_done && this.header_alone) {
                     return Poll::Ready(Ok(()));
                 }
                 continue;
@@ -258,6 +272,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
                         let n = (left.min((end - at) as u64) as usize).min(buf.remaining());
                         buf.put_slice(&this.scratch[at..at + n]);
                         this.advance_payload(left, n, false);
+                        if matches!(this.state, State::Header { .. }) {
+                            // The frame's last byte: the read ends with it.
+                            this.scratch_at += n;
+                            return Poll::Ready(Ok(()));
+                        }
                         n
                     }
                     State::Drop { left } => {
@@ -492,14 +511,47 @@ mod tests {
             o.clone(),
         );
         let mut buf = [0u8; 4096];
-        let n = g.read(&mut buf).await.expect("in memory");
-        let mut before = frame(true, 2, 5);
-        before.extend(frame(true, 2, 0));
-        assert_eq!(&buf[..n], &before[..], "the frames before the stand-in");
-        assert_eq!(o.take(), None, "nothing stored while they are delivered");
+        for before in [frame(true, 2, 5), frame(true, 2, 0)] {
+            let n = g.read(&mut buf).await.expect("in memory");
+            assert_eq!(&buf[..n], &before[..], "a frame before the stand-in");
+            assert_eq!(o.take(), None, "nothing stored while it is delivered");
+        }
         let n = g.read(&mut buf).await.expect("in memory");
         assert_eq!(&buf[..n], &[0x82, 0x80, 1, 2, 3, 4][..], "the stand-in");
         assert_eq!(o.take(), Some(len));
+    }
+
+    /// Each read holds bytes of one frame only, and a big frame's header comes alone, so
+    /// tungstenite's read buffer never holds more than the frame it is reading.
+    #[tokio::test]
+    async fn reads_never_cross_a_frame_and_a_big_header_comes_alone() {
+        let mut input = frame(true, 1, 10);
+        input.extend(frame(true, 1, MAX_INBOUND_FRAME));
+        input.extend(frame(true, 1, 10));
+        let o = Oversized::default();
+        let mut g = Guard::new(
+            Trickle {
+                data: input,
+                at: 0,
+                step: 1 << 20,
+            },
+            o,
+        );
+        let mut buf = [0u8; 8192];
+        let mut reads = Vec::new();
+        loop {
+            let n = g.read(&mut buf).await.expect("in memory");
+            if n == 0 {
+                break;
+            }
+            reads.push(n);
+        }
+        let small = frame(true, 1, 10).len();
+        assert_eq!(reads.first(), Some(&small), "the first frame alone");
+        assert_eq!(reads.get(1), Some(&8), "the big frame's header alone");
+        let payload: usize = reads[2..reads.len() - 1].iter().sum();
+        assert_eq!(payload, MAX_INBOUND_FRAME, "then its payload, nothing more");
+        assert_eq!(reads.last(), Some(&small), "the last frame alone");
     }
 
     #[tokio::test]
