@@ -40,9 +40,14 @@ pub(crate) const OUTBOUND_QUEUE_BYTES: usize = 256 * 1024;
 /// connections together, at most (docs/reliability.md "Front door"); a frame broadcast to
 /// many connections is one allocation and counts once. Past it, a frame for a connection
 /// whose queue is not empty and would go over [`OUTBOUND_FAIR_BYTES`] closes that
-/// connection as a slow consumer; a connection whose queue is empty always gets its frame,
-/// so a client that reads is never closed for what others hold.
+/// connection as a slow consumer; a connection whose queue is empty gets its frame up to
+/// [`OUTBOUND_HARD_BYTES`], so a client that reads is not closed for what others hold.
 pub(crate) const OUTBOUND_TOTAL_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of outbound frames alive beyond which even a connection whose queue is empty gets
+/// only its fair share: [`OUTBOUND_TOTAL_BYTES`] and room for a few dozen connections
+/// that read to get an answer of the largest size each. Outbound frames alive are at most
+/// this plus every connection's fair share: 5 MiB + 1664 x 2 KiB = 8.3 MiB.
+pub(crate) const OUTBOUND_HARD_BYTES: usize = OUTBOUND_TOTAL_BYTES + 1024 * 1024;
 /// A connection's fair share of [`OUTBOUND_TOTAL_BYTES`] when it is exhausted.
 pub(crate) const OUTBOUND_FAIR_BYTES: usize = 2 * 1024;
 /// Bytes queued toward a connection that has not identified, at most: it is only ever sent

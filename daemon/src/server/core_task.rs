@@ -22,8 +22,8 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use super::udp::{RxBatch, TxBatch};
 use super::{
     CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_BYTES, OUTBOUND_FAIR_BYTES,
-    OUTBOUND_QUEUE, OUTBOUND_QUEUE_BYTES, OUTBOUND_TOTAL_BYTES, SHUTDOWN_GRACE, Signals,
-    UNIDENTIFIED_QUEUE_BYTES, close_frame,
+    OUTBOUND_HARD_BYTES, OUTBOUND_QUEUE, OUTBOUND_QUEUE_BYTES, OUTBOUND_TOTAL_BYTES,
+    SHUTDOWN_GRACE, Signals, UNIDENTIFIED_QUEUE_BYTES, close_frame,
 };
 use crate::alloc_count;
 use crate::dump::DriverCounters;
@@ -95,12 +95,13 @@ struct Io<'a> {
 }
 
 /// Whether a frame of `len` bytes may join a queue holding `mine` bytes, bounded by `cap`,
-/// with `total` bytes of frames queued toward everyone. An empty queue always takes it: a
-/// client that reads is never closed for what others hold.
+/// with `total` bytes of frames queued toward everyone. An empty queue takes it up to
+/// [`OUTBOUND_HARD_BYTES`]: a client that reads is not closed for what others hold.
 fn fits(len: usize, mine: usize, cap: usize, total: usize) -> bool {
-    mine == 0
-        || (mine + len <= cap
-            && (total + len <= OUTBOUND_TOTAL_BYTES || mine + len <= OUTBOUND_FAIR_BYTES))
+    if mine == 0 {
+        return total + len <= OUTBOUND_HARD_BYTES || len <= OUTBOUND_FAIR_BYTES;
+    }
+    mine + len <= cap && (total + len <= OUTBOUND_TOTAL_BYTES || mine + len <= OUTBOUND_FAIR_BYTES)
 }
 
 /// One outbound frame's bytes, shared by every queue it joins: counted once in
@@ -254,7 +255,8 @@ impl Clock {
     }
 }
 
-/// Open connections per client IP, shared by the accept path.
+/// Runs the core until SIGTERM or SIGINT: commands from the connections, media datagrams,
+/// the core's timers and the service events, then closes every connection (1001).
 pub(super) async fn core_loop(
     mut gw: Box<Gateway<'static>>,
     mut rx: mpsc::Receiver<Cmd>,
@@ -405,9 +407,11 @@ mod tests {
         assert!(!fits(100, OUTBOUND_FAIR_BYTES, cap, OUTBOUND_TOTAL_BYTES));
         assert!(fits(100, 1, cap, OUTBOUND_TOTAL_BYTES));
         assert!(!fits(OUTBOUND_FAIR_BYTES, 1, cap, OUTBOUND_TOTAL_BYTES));
-        // An empty queue takes any frame, so a client that reads is never closed for
-        // what others hold.
+        // An empty queue takes any frame up to the hard bound, so a client that reads is
+        // not closed for what others hold; beyond it, its fair share.
         assert!(fits(big, 0, cap, OUTBOUND_TOTAL_BYTES));
+        assert!(!fits(big, 0, cap, OUTBOUND_HARD_BYTES));
+        assert!(fits(OUTBOUND_FAIR_BYTES, 0, cap, OUTBOUND_HARD_BYTES));
         assert!(fits(big, 0, UNIDENTIFIED_QUEUE_BYTES, 0));
         // A connection that has not identified holds a few KiB at most.
         assert!(fits(200, 100, UNIDENTIFIED_QUEUE_BYTES, 0));
@@ -421,6 +425,7 @@ mod tests {
             assert!(
                 livechat_core::config::MAX_CONNECTIONS * OUTBOUND_FAIR_BYTES
                     <= OUTBOUND_TOTAL_BYTES
+                    && OUTBOUND_TOTAL_BYTES < OUTBOUND_HARD_BYTES
             )
         };
     }
