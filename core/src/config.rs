@@ -14,7 +14,7 @@ pub const MAX_CONNECTIONS: usize = MAX_SESSIONS + MAX_UNIDENTIFIED;
 /// connections that never identify keep every real client out. 128 connections arriving
 /// within the time a client takes to send IDENTIFY (milliseconds) is far beyond the churn
 /// of a Pi's clients; the memory ceiling (docs/reliability.md "Front door") counts each
-/// one at up to 39 KiB.
+/// one at up to 36 KiB.
 pub const MAX_UNIDENTIFIED: usize = 128;
 /// Identified sessions: the cap of `LIVECHAT_MAX_SESSIONS` (whose default is PROTOCOL.md
 /// section 5's 1024). Room for 100 channels of a talker and ten listeners, one session each.

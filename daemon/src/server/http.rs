@@ -495,7 +495,9 @@ fn route(
 /// The WebSocket limits of every gateway connection. Frames and messages are limited to the
 /// protocol's inbound limit: a whole frame above it (up to the hard cap) never reaches
 /// tungstenite but its empty stand-in does ([`Guard`]); anything else above it fails the
-/// connection with 1009. So no connection buffers more than the inbound limit.
+/// connection with 1009. A connection's read buffer holds at most one frame ([`Guard`]
+/// hands on one frame per read), beside a fragmented message of at most 4096 bytes; the
+/// worst case per connection is in docs/reliability.md "Front door".
 fn ws_config() -> WebSocketConfig {
     let mut config = WebSocketConfig::default();
     config.max_message_size = Some(MAX_INBOUND_FRAME);
