@@ -195,28 +195,53 @@ impl RawWs {
     async fn close_code(&mut self, within: Duration) -> Option<u16> {
         let deadline = Instant::now() + within;
         loop {
-            let mut h = [0u8; 2];
-            tokio::time::timeout_at(deadline, self.s.read_exact(&mut h))
-                .await
-                .ok()?
-                .ok()?;
-            let len = match h[1] & 0x7f {
-                126 => {
-                    let mut b = [0u8; 2];
-                    self.s.read_exact(&mut b).await.ok()?;
-                    u16::from_be_bytes(b) as usize
-                }
-                127 => {
-                    let mut b = [0u8; 8];
-                    self.s.read_exact(&mut b).await.ok()?;
-                    u64::from_be_bytes(b) as usize
-                }
-                n => n as usize,
-            };
-            let mut payload = vec![0u8; len];
-            self.s.read_exact(&mut payload).await.ok()?;
-            if h[0] & 0x0f == 0x8 {
+            let (first, payload) = self.next_frame(deadline).await?;
+            if first & 0x0f == 0x8 {
                 return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            }
+        }
+    }
+
+    /// The next server frame (its first byte and payload), if one comes by `deadline`.
+    async fn next_frame(&mut self, deadline: Instant) -> Option<(u8, Vec<u8>)> {
+        let mut h = [0u8; 2];
+        tokio::time::timeout_at(deadline, self.s.read_exact(&mut h))
+            .await
+            .ok()?
+            .ok()?;
+        let len = match h[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                self.s.read_exact(&mut b).await.ok()?;
+                u16::from_be_bytes(b) as usize
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.s.read_exact(&mut b).await.ok()?;
+                u64::from_be_bytes(b) as usize
+            }
+            n => n as usize,
+        };
+        let mut payload = vec![0u8; len];
+        self.s.read_exact(&mut payload).await.ok()?;
+        Some((h[0], payload))
+    }
+
+    /// The next text frame that parses as JSON with `op`, if one comes within `within`
+    /// before a close.
+    async fn next_op(&mut self, op: i64, within: Duration) -> Option<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let (first, payload) = self.next_frame(deadline).await?;
+            match first & 0x0f {
+                0x8 => return None,
+                0x1 => {
+                    let v: Value = serde_json::from_slice(&payload).ok()?;
+                    if v["op"] == op {
+                        return Some(v);
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -386,8 +411,10 @@ async fn oversized_request_heads_get_431_and_hold_no_memory() {
 
 /// Opens `n` WebSockets from attacker addresses, `per_ip` from each; they read HELLO and
 /// then do nothing, or ping every 500 ms when `ping`.
+/// `n` connections that never identify, `per_ip` from each address from 127.0.0.`first`.
 async fn unidentified_flood(
     d: &Daemon,
+    first: usize,
     n: usize,
     per_ip: usize,
     ping: bool,
@@ -395,7 +422,7 @@ async fn unidentified_flood(
     let to = d.connect_addr();
     let mut tasks = Vec::new();
     for i in 0..n {
-        let ip = attacker_ip(100 + i / per_ip);
+        let ip = attacker_ip(first + i / per_ip);
         let tcp = tcp_from(ip, to).await.expect("attacker connect");
         let (ws, _) = tokio_tungstenite::client_async(format!("ws://{to}/gateway"), tcp)
             .await
@@ -429,18 +456,21 @@ async fn unidentified_connections_never_lock_out_clients_and_go_at_the_identify_
         .env("LIVECHAT_IDENTIFY_TIMEOUT_MS", &identify_ms.to_string())
         .start()
         .await;
-    let started = Instant::now();
-    // 600 that never identify from 24 addresses, half of them pinging and heartbeating.
-    let mut flood = unidentified_flood(&d, 300, 25, false).await;
-    flood.extend(unidentified_flood(&d, 300, 25, true).await);
-    for round in 0..3 {
-        real_client_is_served(&d, &format!("600 unidentified connections, round {round}")).await;
+    // 600 that never identify from 24 addresses, half of them pinging and heartbeating, in
+    // waves of 100 with a real client served between them.
+    let mut flood = Vec::new();
+    for wave in 0..6 {
+        let first = 100 + wave * 4;
+        flood.extend(unidentified_flood(&d, first, 100, 25, wave % 2 == 1).await);
+        real_client_is_served(&d, &format!("600 unidentified connections, wave {wave}")).await;
         assert_rss_under_ceiling(&d, "600 unidentified connections");
     }
+    // The last of them got HELLO by now: all are gone at the deadline from here.
+    let flooded = Instant::now();
     let deadline = Duration::from_millis(identify_ms) + SLACK;
     let mut codes = std::collections::BTreeMap::new();
     for t in flood {
-        let left = deadline.saturating_sub(started.elapsed()) + SLACK;
+        let left = deadline.saturating_sub(flooded.elapsed());
         let code = timeout(left, t)
             .await
             .expect("an unidentified connection outlived the identify deadline")
@@ -529,6 +559,17 @@ async fn frames_between_the_inbound_limit_and_the_hard_cap_are_not_buffered() {
         "120 big frames in progress cost {} KiB",
         during.saturating_sub(baseline)
     );
+    // They live on: the rest of a frame gets ERROR 1005, and no close.
+    for ws in conns.iter_mut().take(10) {
+        ws.s.write_all(&[b'x'; 1000])
+            .await
+            .expect("the frame's end");
+        let error = ws
+            .next_op(op::ERROR, Duration::from_secs(3))
+            .await
+            .expect("ERROR for the frame over the inbound limit, the connection open");
+        assert_eq!(error["d"]["code"], 1005, "{error}");
+    }
     drop(conns);
 }
 
