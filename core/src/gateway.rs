@@ -16,6 +16,7 @@ mod relay;
 pub use relay::{TX_ROOM, Transmit, TxOutcome};
 
 use core::fmt::Write;
+use core::net::IpAddr;
 
 use serde::Serialize;
 
@@ -32,6 +33,21 @@ use crate::protocol::{
 };
 use crate::time::{Duration, Instant, Now};
 use crate::token::TokenKey;
+
+/// The address that counts for `ip` when connections are shed by source: an IPv6 address by
+/// its /64 prefix (RFC 4291 section 2.5.4: the interface identifier is the low 64 bits, so
+/// one host or network holds the whole /64), IPv4-mapped addresses as IPv4.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(core::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !u128::from(u64::MAX),
+            )),
+        },
+        v4 => v4,
+    }
+}
 
 /// The `server` string in HELLO.
 pub const SERVER_NAME: &str = concat!("livechatd/", env!("CARGO_PKG_VERSION"));
@@ -342,19 +358,12 @@ impl<'p> Gateway<'p> {
         drv: &mut impl Driver,
     ) -> Result<ConnId, ConnectionsFull> {
         let unidentified = self.conns.iter().filter(|c| c.open && c.session.is_none());
-        if unidentified.clone().count() >= MAX_UNIDENTIFIED {
-            let oldest = self
-                .conns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.open && c.session.is_none())
-                .min_by_key(|(_, c)| c.opened_at)
-                .map(|(i, c)| ConnId::new(i as u16, c.generation));
-            if let Some(id) = oldest {
-                self.unidentified_shed += 1;
-                drv.close(id, CLOSE_FULL, "server full");
-                self.drop_connection(now, id, drv);
-            }
+        if unidentified.count() >= MAX_UNIDENTIFIED
+            && let Some(id) = self.unidentified_to_shed()
+        {
+            self.unidentified_shed += 1;
+            drv.close(id, CLOSE_FULL, "server full");
+            self.drop_connection(now, id, drv);
         }
         let index = self
             .conns
@@ -382,6 +391,28 @@ impl<'p> Gateway<'p> {
         self.out.send(drv, &[id], op::HELLO, hello, None);
         self.bump_deadline(now.mono + self.zombie_after().min(self.cfg.limits.identify_timeout));
         Ok(id)
+    }
+
+    /// The unidentified connection to close for a new one: the oldest of the address holding
+    /// the most (IPv6 addresses by their /64, what one host is usually given), so that a
+    /// flood from a few addresses sheds its own connections, not other people's.
+    fn unidentified_to_shed(&self) -> Option<ConnId> {
+        let mut held: heapless::Vec<(usize, IpAddr, Instant), MAX_UNIDENTIFIED> =
+            heapless::Vec::new();
+        for (i, c) in self.conns.iter().enumerate() {
+            if c.open
+                && c.session.is_none()
+                && held.push((i, address_key(c.peer.ip), c.opened_at)).is_err()
+            {
+                break;
+            }
+        }
+        let (i, _, _) = held.iter().max_by_key(|(_, key, opened_at)| {
+            let same = held.iter().filter(|(_, k, _)| k == key).count();
+            (same, core::cmp::Reverse(*opened_at))
+        })?;
+        let c = self.conns.get(*i)?;
+        Some(ConnId::new(*i as u16, c.generation))
     }
 
     /// The connection ended (closed by the client, a network error, or closed by the
