@@ -74,7 +74,8 @@ pub(crate) const MAX_PENDING: usize = 256;
 pub(crate) static DOOR_REFUSED: AtomicU64 = AtomicU64::new(0);
 /// Idle connections shed before their upgrade to make room (the stats line's `door_shed`).
 pub(crate) static DOOR_SHED: AtomicU64 = AtomicU64::new(0);
-/// Connections from one IP not yet in the core's table; the next one is closed at once.
+/// Connections from one IP (an IPv6 /64) not yet in the core's table; the next one is
+/// closed at once.
 /// Room for a NAT of clients reconnecting together; far below [`MAX_PENDING`], so one
 /// address cannot shed everyone else's.
 pub(crate) const MAX_PENDING_PER_IP: u32 = 32;

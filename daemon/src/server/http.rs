@@ -18,7 +18,7 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use livechat_core::config::MAX_INBOUND_FRAME;
-use livechat_core::gateway::ConnectionsFull;
+use livechat_core::gateway::{ConnectionsFull, address_key};
 use livechat_core::hub::PeerInfo;
 use log::{debug, info, warn};
 use tokio::net::{TcpListener, TcpStream};
@@ -92,9 +92,9 @@ struct DoorInner {
     /// Connections holding a place, shed or not.
     total: usize,
     next_id: u64,
-    /// Idle connections that may be shed, oldest first (ids grow with accept order).
-    /// Dropping a sender tells its connection task to end.
-    sheddable: BTreeMap<u64, oneshot::Sender<()>>,
+    /// Idle connections that may be shed, oldest first (ids grow with accept order), with
+    /// their address. Dropping a sender tells its connection task to end.
+    sheddable: BTreeMap<u64, (IpAddr, oneshot::Sender<()>)>,
 }
 
 /// One connection's place at the [`Door`], released when dropped.
@@ -126,6 +126,7 @@ impl Door {
     /// connection is the newest, and the newest is the last to go), and with none idle
     /// the new one is refused.
     fn admit(door: &Arc<Door>, ip: IpAddr) -> Result<(DoorSlot, oneshot::Receiver<()>), Refused> {
+        let ip = address_key(ip);
         let mut d = door.lock();
         let n = d.per_ip.get(&ip).copied().unwrap_or(0);
         let refused = if n >= MAX_PENDING_PER_IP {
@@ -144,7 +145,7 @@ impl Door {
         d.next_id += 1;
         let id = d.next_id;
         let (tx, rx) = oneshot::channel();
-        d.sheddable.insert(id, tx);
+        d.sheddable.insert(id, (ip, tx));
         Ok((
             DoorSlot {
                 door: door.clone(),
@@ -156,7 +157,7 @@ impl Door {
         ))
     }
 
-    /// Tells the oldest idle connection to end; whether there was one.
+    /// Tells an idle connection to end ([`DoorInner::shed_oldest`]); whether there was one.
     fn shed_oldest(&self) -> bool {
         self.lock().shed_oldest()
     }
@@ -167,8 +168,18 @@ impl Door {
 }
 
 impl DoorInner {
+    /// Tells the oldest idle connection of the address holding the most places to end, so
+    /// that a flood from a few addresses sheds its own connections first.
     fn shed_oldest(&mut self) -> bool {
-        let shed = self.sheddable.pop_first().is_some();
+        let victim = self
+            .sheddable
+            .iter()
+            .max_by_key(|(id, (ip, _))| {
+                let held = self.per_ip.get(ip).copied().unwrap_or(0);
+                (held, std::cmp::Reverse(**id))
+            })
+            .map(|(id, _)| *id);
+        let shed = victim.and_then(|id| self.sheddable.remove(&id)).is_some();
         if shed {
             DOOR_SHED.fetch_add(1, Ordering::Relaxed);
         }
@@ -179,7 +190,12 @@ impl DoorInner {
 impl DoorSlot {
     /// The connection is being upgraded: it is no longer idle, so no longer sheddable.
     fn upgrading(&mut self) {
-        self.keep = self.door.lock().sheddable.remove(&self.id);
+        self.keep = self
+            .door
+            .lock()
+            .sheddable
+            .remove(&self.id)
+            .map(|(_, tx)| tx);
     }
 }
 
@@ -766,6 +782,41 @@ mod tests {
                 Err(oneshot::error::TryRecvError::Closed)
             ),
             "the idle connection is told to end"
+        );
+    }
+
+    #[test]
+    fn the_door_sheds_the_address_holding_the_most_first() {
+        let door = Arc::new(Door::default());
+        let (_alone, mut alone_rx) = Door::admit(&door, ip(1)).expect("room");
+        // One IPv6 host, from many addresses of its /64: beyond 32 places it is refused.
+        let mut flood = Vec::new();
+        for i in 1..100u16 {
+            let v6 = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i);
+            if let Ok(x) = Door::admit(&door, IpAddr::V6(v6)) {
+                flood.push(x);
+            }
+        }
+        assert_eq!(flood.len(), MAX_PENDING_PER_IP as usize);
+        let mut others = Vec::new();
+        while door.total() < MAX_PENDING {
+            let n = others.len() as u32;
+            others.push(Door::admit(&door, ip(100 + n)).expect("room"));
+        }
+        let _new = Door::admit(&door, ip(5000)).expect("one is shed");
+        assert!(
+            matches!(
+                alone_rx.try_recv(),
+                Err(oneshot::error::TryRecvError::Empty)
+            ),
+            "the oldest connection, alone on its address, stays"
+        );
+        assert!(
+            matches!(
+                flood[0].1.try_recv(),
+                Err(oneshot::error::TryRecvError::Closed)
+            ),
+            "the flood's oldest is shed"
         );
     }
 }
