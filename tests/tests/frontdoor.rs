@@ -27,6 +27,11 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_PENDING_PER_IP: usize = 32;
 /// An identified connection at its worst, as docs/reliability.md "Front door" counts it.
 const IDENTIFIED_WORST_KIB: u64 = 36;
+/// A TLS connection past its handshake, before its upgrade, as docs/reliability.md "Front
+/// door" counts it.
+const TLS_PENDING_KIB: u64 = 24;
+/// A TLS connection at its worst (identified), as docs/reliability.md "Front door" counts it.
+const TLS_WORST_KIB: u64 = 44;
 /// Slack on every deadline for a loaded 2-core machine.
 const SLACK: Duration = Duration::from_secs(2);
 
@@ -896,4 +901,160 @@ async fn a_burst_into_a_big_channel_closes_only_the_member_that_does_not_read() 
         "the member that does not read is closed as a slow consumer: {closed}"
     );
     assert_rss_under_ceiling(&d, "a burst into a channel of 150");
+}
+
+/// A masked client frame (RFC 6455 section 5.2) with key 0 (the payload goes as it is).
+fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![first];
+    match payload.len() {
+        n @ 0..=125 => f.push(0x80 | n as u8),
+        n @ 126..=0xffff => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&[0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test]
+async fn tls_connections_at_their_worst_fit_the_ceiling_arithmetic() {
+    use std::sync::Arc;
+    let _serial = SERIAL.lock().await;
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
+    let dir = std::env::temp_dir().join(format!("lc-frontdoor-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).expect("write cert");
+    std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write key");
+    let d = Daemon::builder()
+        .env("LIVECHAT_TLS_CERT", &cert.display().to_string())
+        .env("LIVECHAT_TLS_KEY", &key.display().to_string())
+        .start()
+        .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(
+            ck.cert.der().to_vec(),
+        ))
+        .expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let to = d.connect_addr();
+    let handshake = |from: IpAddr| {
+        let connector = connector.clone();
+        async move {
+            let tcp = tcp_from(from, to).await.expect("connect");
+            let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+            connector.connect(name, tcp).await.expect("TLS handshake")
+        }
+    };
+    // Before the upgrade: 200 connections past their TLS handshake, silent.
+    let idle = rss_kib(&d);
+    let mut silent = Vec::new();
+    for i in 0..200 {
+        silent.push(handshake(attacker_ip(700 + i / 25)).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pending = rss_kib(&d).saturating_sub(idle) / 200;
+    eprintln!("TLS connection before its upgrade: {pending} KiB each");
+    assert!(
+        pending <= TLS_PENDING_KIB,
+        "{pending} KiB per TLS connection before its upgrade, over the {TLS_PENDING_KIB} KiB \
+         of the ceiling arithmetic"
+    );
+    drop(silent);
+    // Their memory goes back to the kernel at the next trim (every 5 s), so that the
+    // baseline below is not memory they freed.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let open = |from: IpAddr| {
+        let handshake = &handshake;
+        async move {
+            let mut s = handshake(from).await;
+            s.write_all(upgrade_request(KEY, "").as_bytes())
+                .await
+                .expect("upgrade");
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                assert_eq!(s.read(&mut byte).await.expect("response"), 1, "{head:?}");
+                head.push(byte[0]);
+            }
+            assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+            s
+        }
+    };
+    let identify = |user: &str| {
+        let d = json!({"user_id": user, "token": d.token(user)});
+        masked_frame(
+            0x81,
+            json!({"op": op::IDENTIFY, "d": d}).to_string().as_bytes(),
+        )
+    };
+    // Channels with long names make CHANNEL_LIST answers of about 32 kB.
+    let mut owner = open(attacker_ip(600)).await;
+    owner.write_all(&identify("owner")).await.expect("identify");
+    for i in 0..150 {
+        let d = json!({"channel_id": format!("channel-{i:03}-{}", "c".repeat(16)),
+            "name": "n".repeat(64), "freq": "f".repeat(16)});
+        let create = json!({"op": op::CHANNEL_CREATE, "d": d}).to_string();
+        owner
+            .write_all(&masked_frame(0x81, create.as_bytes()))
+            .await
+            .expect("create");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let baseline = rss_kib(&d);
+    // As plain identified connections at their worst, over TLS.
+    let pad = format!(r#"{{"op":1,"pad":"{}"}}"#, "x".repeat(16_384 - 17));
+    let big = [
+        masked_frame(0x81, pad.as_bytes()),
+        masked_frame(0x81, pad.as_bytes()),
+    ]
+    .concat();
+    let n = 200;
+    let mut conns = Vec::new();
+    for i in 0..n {
+        let mut s = open(attacker_ip(610 + i / 50)).await;
+        s.write_all(&identify(&format!("tls{i}")))
+            .await
+            .expect("identify");
+        s.write_all(&masked_frame(0x81, br#"{"op":15}"#))
+            .await
+            .expect("channel list");
+        s.write_all(&big[..8]).await.expect("header");
+        s.flush().await.expect("header");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        s.write_all(&big[8..]).await.expect("two big frames");
+        s.write_all(&masked_frame(0x01, &[b'x'; 2000]))
+            .await
+            .expect("fragment");
+        s.write_all(&masked_frame(0x00, &[b'x'; 2000]))
+            .await
+            .expect("fragment");
+        s.write_all(&masked_frame(0x89, b"p")).await.expect("ping");
+        s.flush().await.expect("flush");
+        conns.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = assert_rss_under_ceiling(&d, "200 TLS connections at their worst");
+    let each = during.saturating_sub(baseline) / n as u64;
+    eprintln!("TLS connection at its worst: {each} KiB each");
+    assert!(
+        each <= TLS_WORST_KIB,
+        "{each} KiB per TLS connection, over the {TLS_WORST_KIB} KiB of the ceiling arithmetic"
+    );
+    drop(conns);
+    let _ = std::fs::remove_dir_all(&dir);
 }
