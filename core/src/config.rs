@@ -10,7 +10,8 @@ use crate::time::Duration;
 /// oldest unidentified one (1013): refusing the new one instead would let a steady flood of
 /// connections that never identify keep every real client out. 128 connections arriving
 /// within the time a client takes to send IDENTIFY (milliseconds) is far beyond the churn
-/// of a Pi's clients; the memory ceiling (docs/reliability.md "Front door") counts each.
+/// of a Pi's clients; the memory ceiling (docs/reliability.md "Front door") counts each
+/// one at up to 36 KiB.
 pub const MAX_UNIDENTIFIED: usize = 128;
 /// Default identified sessions (`LIVECHAT_MAX_SESSIONS`, PROTOCOL.md section 5).
 pub const DEFAULT_MAX_SESSIONS: usize = 1024;

@@ -10,6 +10,7 @@ mod state;
 pub use state::{Channel, Conn, ConnId, PeerInfo, Session};
 
 use core::fmt::Write;
+use core::net::IpAddr;
 
 use serde::Serialize;
 
@@ -26,6 +27,21 @@ use crate::relay::{Drop, Endpoint, Floors, MediaStats, Relay, Transmit};
 use crate::storage::{Capacities, Table, Tables};
 use crate::time::{Duration, Instant, Now};
 use crate::token::TokenKey;
+
+/// The address that counts for `ip` when connections are shed by source: an IPv6 address by
+/// its /64 prefix (RFC 4291 section 2.5.4: the interface identifier is the low 64 bits, so
+/// one host or network holds the whole /64), IPv4-mapped addresses as IPv4.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(core::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !u128::from(u64::MAX),
+            )),
+        },
+        v4 => v4,
+    }
+}
 
 /// The `server` string in HELLO.
 pub const SERVER_NAME: &str = concat!("livechatd/", env!("CARGO_PKG_VERSION"));
@@ -526,6 +542,28 @@ impl<'a> Gateway<'a> {
         id
     }
 
+    /// The unidentified connection to close for a new one: the oldest of the address holding
+    /// the most (IPv6 addresses by their /64, what one host is usually given), so that a
+    /// flood from a few addresses sheds its own connections, not other people's.
+    fn unidentified_to_shed(&self) -> Option<ConnId> {
+        let mut held: heapless::Vec<(usize, IpAddr, Instant), MAX_UNIDENTIFIED> =
+            heapless::Vec::new();
+        for (i, c) in self.conns.as_slice().iter().enumerate() {
+            if c.open
+                && c.session.is_none()
+                && held.push((i, address_key(c.peer.ip), c.opened_at)).is_err()
+            {
+                break;
+            }
+        }
+        let (i, _, _) = held.iter().max_by_key(|(_, key, opened_at)| {
+            let same = held.iter().filter(|(_, k, _)| k == key).count();
+            (same, core::cmp::Reverse(*opened_at))
+        })?;
+        let c = self.conns.as_slice().get(*i)?;
+        Some(ConnId::new(*i as u32, c.generation))
+    }
+
     /// The connection ended (closed by the client, a network error, or closed by the
     /// driver for its own reasons such as a full outbound queue): clean up exactly as on
     /// disconnect. Unknown or stale ids are ignored.
@@ -687,21 +725,14 @@ impl<'a> Gateway<'a> {
         self.next_deadline
     }
 
-    /// With [`MAX_UNIDENTIFIED`] connections not identified yet, closes the oldest of them
-    /// (1013), so that a flood of connections that never identify cannot keep new clients out.
+    /// With [`MAX_UNIDENTIFIED`] connections not identified yet, closes one of them (1013),
+    /// so that a flood of connections that never identify cannot keep new clients out.
     fn shed_unidentified(&mut self, now: Now, drv: &mut impl Driver) {
-        let unidentified = |c: &&Conn| c.open && c.session.is_none();
         let conns = self.conns.as_slice();
-        if conns.iter().filter(unidentified).count() < MAX_UNIDENTIFIED {
-            return;
-        }
-        let oldest = conns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| unidentified(c))
-            .min_by_key(|(_, c)| c.opened_at)
-            .map(|(i, c)| ConnId::new(i as u32, c.generation));
-        if let Some(id) = oldest {
+        let unidentified = conns.iter().filter(|c| c.open && c.session.is_none());
+        if unidentified.count() >= MAX_UNIDENTIFIED
+            && let Some(id) = self.unidentified_to_shed()
+        {
             self.unidentified_shed += 1;
             drv.close(id, CLOSE_FULL, "server full");
             self.drop_connection(now, id, drv);

@@ -25,6 +25,10 @@ pub struct DriverCounters {
     pub udp_batches: u64,
     /// Allocations made while handling media datagrams (the `alloc-count` feature only).
     pub udp_allocs: u64,
+    /// Connections closed at the door before their upgrade (per-IP or total bound).
+    pub door_refused: u64,
+    /// Idle connections shed before their upgrade to make room.
+    pub door_shed: u64,
 }
 
 /// Channels whose floor is held.
@@ -56,7 +60,7 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
          rtp_in={} rtp_in_bytes={} rtp_out={} rtp_out_bytes={} relayed={} drops={} \
          (malformed={} unknown_ssrc={} auth={} replay={} too_many_streams={} \
          key_exhausted={} buffer={} spoofed={} not_holder={} no_latch={} send={}) \
-         udp_send_failed={} udp_batches={} udp_allocs={}",
+         udp_send_failed={} udp_batches={} udp_allocs={} door_refused={} door_shed={}",
         s.connections,
         s.sessions,
         s.channels,
@@ -95,6 +99,8 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
         } else {
             "n/a".to_owned()
         },
+        driver.door_refused,
+        driver.door_shed,
     )
 }
 

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, UdpSocket as StdUdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::Duration as StdDuration;
 
 use hyper::body::Bytes;
@@ -26,23 +26,38 @@ mod http;
 mod inbound;
 mod udp;
 
-/// Frames queued toward one connection, at most (the writer takes them one at a time).
-const OUTBOUND_QUEUE: usize = 256;
-/// Bytes queued toward one connection, at most: two of the largest frames, so a client
-/// that reads keeps up, and one that does not is closed as a slow consumer (1008) before
-/// it holds more than this (plus what tungstenite and the kernel hold for its socket).
-pub(crate) const OUTBOUND_QUEUE_BYTES: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME;
-/// Bytes queued toward all connections together, at most (docs/reliability.md "Front
-/// door"). Past it, a frame for a connection that already holds more than
-/// [`OUTBOUND_FAIR_BYTES`] closes that connection as a slow consumer; connections holding
-/// less still get theirs, and they cannot exceed it together (1664 x 2 KiB < 4 MiB).
+/// Frames queued toward one connection, at most (the writer takes them one at a time):
+/// room for a whole burst of the rate limit's 200 requests into a channel, and more.
+const OUTBOUND_QUEUE: usize = 512;
+/// Bytes queued toward one connection, at most: a member of a busy channel gets another
+/// member's whole burst of 200 messages of 1 KiB at the speed the core makes them, while
+/// its socket takes a few dozen frames per round trip; those frames are shared by every
+/// member's queue, so this costs little memory (what all queues hold together is bounded
+/// by [`OUTBOUND_TOTAL_BYTES`]). A client that does not read is closed as a slow consumer
+/// (1008) before it holds more than this (plus what tungstenite and the kernel hold).
+pub(crate) const OUTBOUND_QUEUE_BYTES: usize = 256 * 1024;
+/// Bytes of outbound frames alive (queued, or being handed to tungstenite) toward all
+/// connections together, at most (docs/reliability.md "Front door"); a frame broadcast to
+/// many connections is one allocation and counts once. Past it, a frame for a connection
+/// whose queue is not empty and would go over [`OUTBOUND_FAIR_BYTES`] closes that
+/// connection as a slow consumer; a connection whose queue is empty gets its frame up to
+/// [`OUTBOUND_HARD_BYTES`], so a client that reads is not closed for what others hold.
 pub(crate) const OUTBOUND_TOTAL_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of outbound frames alive beyond which even a connection whose queue is empty gets
+/// only its fair share: [`OUTBOUND_TOTAL_BYTES`] and room for a few dozen connections
+/// that read to get an answer of the largest size each. Outbound frames alive are at most
+/// this plus every connection's fair share: 5 MiB + 1152 x 2 KiB = 7.3 MiB with the default
+/// connection table (1024 sessions + 128 unidentified).
+pub(crate) const OUTBOUND_HARD_BYTES: usize = OUTBOUND_TOTAL_BYTES + 1024 * 1024;
 /// A connection's fair share of [`OUTBOUND_TOTAL_BYTES`] when it is exhausted.
 pub(crate) const OUTBOUND_FAIR_BYTES: usize = 2 * 1024;
+/// Bytes queued toward a connection that has not identified, at most: it is only ever sent
+/// HELLO, READY, ERROR and HEARTBEAT_ACK, each under a few hundred bytes.
+pub(crate) const UNIDENTIFIED_QUEUE_BYTES: usize = 4 * 1024;
 /// Longest one frame may take to be written to a connection's socket; beyond it the
 /// client is not reading and is closed as a slow consumer (1008).
 pub(crate) const WRITE_TIMEOUT: StdDuration = StdDuration::from_secs(5);
-/// Bytes queued toward all connections (queues and frames being written), for
+/// Bytes of outbound frames alive, each counted once however many queues hold it, for
 /// [`OUTBOUND_TOTAL_BYTES`].
 pub(crate) static OUTBOUND_BYTES: AtomicUsize = AtomicUsize::new(0);
 /// Longest a client may take to send its request head, TLS handshake excluded (it has its
@@ -52,9 +67,16 @@ pub(crate) const HEADER_READ_TIMEOUT: StdDuration = StdDuration::from_secs(5);
 /// closes beyond it. An upgrade request is a few hundred bytes; this is hyper's minimum.
 pub(crate) const MAX_REQUEST_HEAD: usize = 8192;
 /// Connections accepted and not yet in the core's table (TLS handshake, request head,
-/// upgrade). Beyond it the oldest idle one is shed for each new one.
+/// upgrade). Beyond it the oldest idle one is shed for each new one, or the new one is
+/// closed when none is idle.
 pub(crate) const MAX_PENDING: usize = 256;
-/// Connections from one IP not yet in the core's table; the next one is closed at once.
+/// Connections closed at the door before their upgrade: over [`MAX_PENDING_PER_IP`], or
+/// over [`MAX_PENDING`] with none idle to shed (the stats line's `door_refused`).
+pub(crate) static DOOR_REFUSED: AtomicU64 = AtomicU64::new(0);
+/// Idle connections shed before their upgrade to make room (the stats line's `door_shed`).
+pub(crate) static DOOR_SHED: AtomicU64 = AtomicU64::new(0);
+/// Connections from one IP (an IPv6 /64) not yet in the core's table; the next one is
+/// closed at once.
 /// Room for a NAT of clients reconnecting together; far below [`MAX_PENDING`], so one
 /// address cannot shed everyone else's.
 pub(crate) const MAX_PENDING_PER_IP: u32 = 32;
@@ -70,7 +92,11 @@ pub(crate) const ACCEPT_BACKOFF: StdDuration = StdDuration::from_millis(50);
 /// At most one log line per this interval about descriptor exhaustion (with a count).
 pub(crate) const ACCEPT_LOG_INTERVAL: StdDuration = StdDuration::from_secs(10);
 /// Commands queued from all connections toward the core task; readers wait when it is full.
-pub(crate) const CORE_QUEUE: usize = 1024;
+/// Each holds at most one inbound frame (a copy, at most [`MAX_INBOUND_FRAME`] bytes), so
+/// the queue holds at most 2 MiB; the core takes 128 commands per turn anyway.
+///
+/// [`MAX_INBOUND_FRAME`]: livechat_core::config::MAX_INBOUND_FRAME
+pub(crate) const CORE_QUEUE: usize = 128;
 /// How long a close frame may take to go out before the connection is simply dropped.
 pub(crate) const CLOSE_GRACE: StdDuration = StdDuration::from_millis(500);
 /// How long shutdown waits for connections to close (PROTOCOL.md: exit within 3 s).
@@ -79,8 +105,12 @@ pub(crate) const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(2);
 /// would dominate the daemon's memory on a Pi); frames larger than it still work, up to
 /// the inbound limit.
 pub(crate) const WS_READ_BUFFER: usize = 2048;
-/// Most bytes one connection's WebSocket may hold unwritten: two of the largest frames.
-pub(crate) const WS_MAX_WRITE_BUFFER: usize = 2 * livechat_core::config::MAX_OUTBOUND_FRAME + 1024;
+/// Largest frame written: longer messages go in fragments of this size, so tungstenite's
+/// write buffer (which keeps the capacity of the largest frame it held) stays small.
+pub(crate) const OUT_FRAGMENT: usize = 4096;
+/// Most bytes one connection's WebSocket may hold unwritten: a fragment, and the pongs and
+/// close frame that may join it while the socket refuses writes.
+pub(crate) const WS_MAX_WRITE_BUFFER: usize = 2 * OUT_FRAGMENT;
 /// Largest UDP datagram read.
 pub(crate) const UDP_BUF: usize = 2048;
 /// Receive and send buffer asked for on the media socket (the kernel caps it at

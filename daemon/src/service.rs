@@ -7,6 +7,7 @@
 //! restarts the daemon after `WatchdogSec=`.
 
 use std::future::pending;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use livechat_core::gateway::Gateway;
@@ -125,6 +126,8 @@ impl Service {
 
     /// Carries out an event from [`Service::next`], in the core loop.
     pub fn handle(&mut self, ev: Event, gw: &Gateway) {
+        self.counters.door_refused = crate::server::DOOR_REFUSED.load(Ordering::Relaxed);
+        self.counters.door_shed = crate::server::DOOR_SHED.load(Ordering::Relaxed);
         match ev {
             Event::Watchdog => self.notify.send("WATCHDOG=1"),
             Event::Status => {

@@ -85,7 +85,8 @@ async fn an_oversized_frame_with_an_id_gets_one_1005_and_the_connection_lives() 
         })
         .await;
     assert_eq!(f["d"]["code"], code::TOO_LARGE, "{f}");
-    c.assert_quiet(ms(200), "one answer to an oversized frame").await;
+    c.assert_quiet(ms(200), "one answer to an oversized frame")
+        .await;
     c.assert_alive("after an oversized frame with an id").await;
 }
 

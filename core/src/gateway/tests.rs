@@ -915,3 +915,42 @@ fn unidentified_connections_never_take_the_slots_of_sessions() {
     let r = s.req(newcomer, json!({"op":3,"d":{"user_id":"late","token":tok}}));
     assert_eq!(code(&r), 2006, "the session limit still holds");
 }
+
+#[test]
+fn the_address_holding_the_most_unidentified_connections_loses_its_oldest() {
+    let mut s = Sim::new(Limits::default());
+    // The oldest unidentified connection comes from a client alone on its address; the
+    // rest of the share from one flooding IPv6 host, each from another address of its /64.
+    s.advance(1);
+    let alone = s.connect_from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+    let mut flood = Vec::new();
+    for i in 1..crate::config::MAX_UNIDENTIFIED {
+        s.advance(1);
+        let ip = core::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i as u16);
+        flood.push(s.connect_from(IpAddr::V6(ip)));
+    }
+    assert!(s.rec.closed.is_empty());
+    s.advance(1);
+    s.connect_from(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)));
+    assert_eq!(
+        s.rec.closed,
+        vec![(flood[0], CLOSE_FULL)],
+        "the flood's oldest goes, not the older client alone on its address"
+    );
+    assert!(s.gw.conn(alone).is_some());
+}
+
+#[test]
+fn addresses_count_ipv6_by_their_64_prefix() {
+    let a = IpAddr::V6(core::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 3, 4, 5, 6));
+    let b = IpAddr::V6(core::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 9, 9, 9, 9));
+    let c = IpAddr::V6(core::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 3, 4, 5, 6));
+    assert_eq!(address_key(a), address_key(b));
+    assert_ne!(address_key(a), address_key(c));
+    let mapped = IpAddr::V6(Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped());
+    assert_eq!(address_key(mapped), IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)));
+    assert_eq!(
+        address_key(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))),
+        IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))
+    );
+}

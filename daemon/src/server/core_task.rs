@@ -22,8 +22,8 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use super::udp::{RxBatch, TxBatch};
 use super::{
     CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_BYTES, OUTBOUND_FAIR_BYTES,
-    OUTBOUND_QUEUE, OUTBOUND_QUEUE_BYTES, OUTBOUND_TOTAL_BYTES, SHUTDOWN_GRACE, Signals,
-    close_frame,
+    OUTBOUND_HARD_BYTES, OUTBOUND_QUEUE, OUTBOUND_QUEUE_BYTES, OUTBOUND_TOTAL_BYTES,
+    SHUTDOWN_GRACE, Signals, UNIDENTIFIED_QUEUE_BYTES, close_frame,
 };
 use crate::alloc_count;
 use crate::dump::DriverCounters;
@@ -33,6 +33,9 @@ struct Handle {
     out: mpsc::Sender<Message>,
     queued: Arc<AtomicUsize>,
     kill: Option<oneshot::Sender<CloseFrame>>,
+    /// Whether the connection has a session; until then it is only ever sent small frames
+    /// and its queue is bounded by [`UNIDENTIFIED_QUEUE_BYTES`].
+    identified: bool,
 }
 
 /// Connections by slot index, as the core numbers them.
@@ -59,6 +62,13 @@ impl Registry {
         }
     }
 
+    fn get_mut(&mut self, c: ConnId) -> Option<&mut Handle> {
+        self.slots
+            .get_mut(c.index())
+            .and_then(Option::as_mut)
+            .filter(|h| h.id == c)
+    }
+
     fn take(&mut self, c: ConnId) -> Option<Handle> {
         let slot = self.slots.get_mut(c.index())?;
         if slot.as_ref().is_some_and(|h| h.id == c) {
@@ -81,11 +91,46 @@ struct Io<'a> {
     slow: &'a mut Vec<ConnId>,
 }
 
-/// Whether a frame of `len` bytes may join a queue holding `mine` bytes, with `total`
-/// queued toward everyone.
-fn fits(len: usize, mine: usize, total: usize) -> bool {
-    mine + len <= OUTBOUND_QUEUE_BYTES
-        && (total + len <= OUTBOUND_TOTAL_BYTES || mine + len <= OUTBOUND_FAIR_BYTES)
+/// Whether a frame of `len` bytes may join a queue holding `mine` bytes, bounded by `cap`,
+/// with `total` bytes of frames queued toward everyone. An empty queue takes it up to
+/// [`OUTBOUND_HARD_BYTES`]: a client that reads is not closed for what others hold.
+fn fits(len: usize, mine: usize, cap: usize, total: usize) -> bool {
+    if mine == 0 {
+        return total + len <= OUTBOUND_HARD_BYTES || len <= OUTBOUND_FAIR_BYTES;
+    }
+    mine + len <= cap && (total + len <= OUTBOUND_TOTAL_BYTES || mine + len <= OUTBOUND_FAIR_BYTES)
+}
+
+/// One outbound frame's bytes, shared by every queue it joins: counted once in
+/// [`OUTBOUND_BYTES`] while it exists, whatever the number of recipients.
+struct Counted(Vec<u8>);
+
+impl Counted {
+    fn new(bytes: Vec<u8>) -> Self {
+        OUTBOUND_BYTES.fetch_add(bytes.len(), Ordering::Relaxed);
+        Counted(bytes)
+    }
+}
+
+impl Counted {
+    /// `text` as one counted allocation that every queue it joins shares.
+    fn shared(text: &str) -> Utf8Bytes {
+        let bytes = hyper::body::Bytes::from_owner(Counted::new(text.as_bytes().to_vec()));
+        // A copy of a `str`: the check cannot fail, and costs one pass over the frame.
+        Utf8Bytes::try_from(bytes).unwrap_or_default()
+    }
+}
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        OUTBOUND_BYTES.fetch_sub(self.0.len(), Ordering::Relaxed);
+    }
 }
 
 impl Driver for Io<'_> {
@@ -94,24 +139,30 @@ impl Driver for Io<'_> {
             error!("core produced a frame that is not UTF-8; dropped");
             return;
         };
-        let text = Utf8Bytes::from(text.to_owned());
         let len = text.len();
+        // Queued toward everyone before this frame, which is one allocation however many
+        // queues it joins.
+        let total = OUTBOUND_BYTES.load(Ordering::Relaxed);
+        let text = Counted::shared(text);
         for c in to {
-            if let Some((out, queued)) = self.reg.get(*c).map(|h| (&h.out, &h.queued)) {
+            let out = self.reg.get(*c).map(|h| {
+                let cap = if h.identified {
+                    OUTBOUND_QUEUE_BYTES
+                } else {
+                    UNIDENTIFIED_QUEUE_BYTES
+                };
+                (&h.out, &h.queued, cap)
+            });
+            if let Some((out, queued, cap)) = out {
                 // Big answers count by their size: a client that does not read is closed
                 // after a few of them, not after hundreds.
-                if !fits(
-                    len,
-                    queued.load(Ordering::Relaxed),
-                    OUTBOUND_BYTES.load(Ordering::Relaxed),
-                ) {
+                if !fits(len, queued.load(Ordering::Relaxed), cap, total) {
                     self.slow.push(*c);
                     continue;
                 }
                 match out.try_send(Message::Text(text.clone())) {
                     Ok(()) => {
                         queued.fetch_add(len, Ordering::Relaxed);
-                        OUTBOUND_BYTES.fetch_add(len, Ordering::Relaxed);
                     }
                     Err(mpsc::error::TrySendError::Full(_)) => self.slow.push(*c),
                     // Its task is gone (the peer went away mid-write): clean up now rather
@@ -134,6 +185,11 @@ impl Driver for Io<'_> {
         }
     }
 }
+
+/// Bytes of frames queued by the core task before it lets the connections' writers run:
+/// a queue grows by at most this (and one frame) between two turns of its writer, well
+/// within [`OUTBOUND_QUEUE_BYTES`].
+const YIELD_AFTER_BYTES: usize = 16 * 1024;
 
 /// `recvmmsg` batches handled in one turn of the loop before the other inputs (signals,
 /// gateway frames, timers) get theirs: at most `UDP_ROUNDS * RX_BATCH` datagrams.
@@ -192,7 +248,8 @@ impl Clock {
     }
 }
 
-/// Open connections per client IP, shared by the accept path.
+/// Runs the core until SIGTERM or SIGINT: commands from the connections, media datagrams,
+/// the core's timers and the service events, then closes every connection (1001).
 pub(super) async fn core_loop(
     mut gw: Box<Gateway<'static>>,
     mut rx: mpsc::Receiver<Cmd>,
@@ -208,6 +265,8 @@ pub(super) async fn core_loop(
     let mut slow = Vec::new();
     let mut udp_rx = RxBatch::new();
     let mut udp_tx = TxBatch::new(udp.as_raw_fd());
+    // Outbound bytes alive when the writers last had their turn.
+    let mut mark = OUTBOUND_BYTES.load(Ordering::Relaxed);
     loop {
         let deadline = gw.poll_timeout().map(|t| clock.to_tokio(t));
         tokio::select! {
@@ -222,7 +281,7 @@ pub(super) async fn core_loop(
                     Cmd::Open { peer, out, queued, kill, reply } => {
                         // Registered first, so HELLO goes out through the connection's handle.
                         let res = gw.accept(now, peer, &mut Io { reg: &mut reg, slow: &mut slow }).map(|accepted| {
-                            reg.insert(Handle { id: accepted.conn(), out, queued, kill: Some(kill) });
+                            reg.insert(Handle { id: accepted.conn(), out, queued, kill: Some(kill), identified: false });
                             gw.greet(now, accepted, &mut Io { reg: &mut reg, slow: &mut slow })
                         });
                         let _ = reply.send(res);
@@ -234,6 +293,9 @@ pub(super) async fn core_loop(
                             InFrame::Ping => Frame::Ping,
                         };
                         gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow });
+                        if let Some(h) = reg.get_mut(conn) {
+                            h.identified = gw.session(conn).is_some();
+                        }
                     }
                     Cmd::Closed { conn, slow: was_slow } => {
                         if was_slow {
@@ -278,6 +340,17 @@ pub(super) async fn core_loop(
                 },
             );
         }
+        // Writers run only when this task yields, and it yields only when all its inputs
+        // are empty (or its budget of 128 is spent): a burst of frames into a big channel
+        // would pile up in every member's queue and close readers as slow consumers. So
+        // it lets them write once it queued [`YIELD_AFTER_BYTES`].
+        let alive = OUTBOUND_BYTES.load(Ordering::Relaxed);
+        if alive >= mark + YIELD_AFTER_BYTES {
+            tokio::task::yield_now().await;
+            mark = OUTBOUND_BYTES.load(Ordering::Relaxed);
+        } else {
+            mark = mark.min(alive);
+        }
     }
     svc.stopping();
     // Shutdown: 1001 to everyone, then wait a little for the close frames to go out.
@@ -318,20 +391,61 @@ mod tests {
     #[test]
     fn queues_are_bounded_in_bytes_alone_and_together() {
         let big = livechat_core::config::MAX_OUTBOUND_FRAME;
-        assert!(fits(big, 0, 0));
-        assert!(fits(big, big, 0), "two of the largest frames fit");
-        assert!(!fits(1, 2 * big, 0), "a third does not");
+        let cap = OUTBOUND_QUEUE_BYTES;
+        assert!(fits(big, 0, cap, 0));
+        assert!(fits(big, cap - big, cap, 0), "up to the cap");
+        assert!(!fits(1, cap, cap, 0), "not beyond it");
         // Everyone together over budget: only connections under their fair share get more.
-        assert!(!fits(100, OUTBOUND_FAIR_BYTES, OUTBOUND_TOTAL_BYTES));
-        assert!(fits(100, 0, OUTBOUND_TOTAL_BYTES));
-        assert!(!fits(OUTBOUND_FAIR_BYTES + 1, 0, OUTBOUND_TOTAL_BYTES));
+        assert!(!fits(100, OUTBOUND_FAIR_BYTES, cap, OUTBOUND_TOTAL_BYTES));
+        assert!(fits(100, 1, cap, OUTBOUND_TOTAL_BYTES));
+        assert!(!fits(OUTBOUND_FAIR_BYTES, 1, cap, OUTBOUND_TOTAL_BYTES));
+        // An empty queue takes any frame up to the hard bound, so a client that reads is
+        // not closed for what others hold; beyond it, its fair share.
+        assert!(fits(big, 0, cap, OUTBOUND_TOTAL_BYTES));
+        assert!(!fits(big, 0, cap, OUTBOUND_HARD_BYTES));
+        assert!(fits(OUTBOUND_FAIR_BYTES, 0, cap, OUTBOUND_HARD_BYTES));
+        assert!(fits(big, 0, UNIDENTIFIED_QUEUE_BYTES, 0));
+        // A connection that has not identified holds a few KiB at most.
+        assert!(fits(200, 100, UNIDENTIFIED_QUEUE_BYTES, 0));
+        assert!(!fits(
+            200,
+            UNIDENTIFIED_QUEUE_BYTES - 100,
+            UNIDENTIFIED_QUEUE_BYTES,
+            0
+        ));
         const {
             assert!(
                 (livechat_core::config::DEFAULT_MAX_SESSIONS
                     + livechat_core::config::MAX_UNIDENTIFIED)
                     * OUTBOUND_FAIR_BYTES
                     <= OUTBOUND_TOTAL_BYTES
+                    && OUTBOUND_TOTAL_BYTES < OUTBOUND_HARD_BYTES
             )
         };
+    }
+
+    /// A frame shared by many queues counts its bytes once, and gives them back when the
+    /// last queue lets go of it.
+    #[test]
+    fn a_frame_counts_once_however_many_queues_hold_it() {
+        let before = OUTBOUND_BYTES.load(Ordering::Relaxed);
+        let text = "x".repeat(30_000);
+        let frame = Counted::shared(&text);
+        let mut queues: Vec<_> = (0..50).map(|_| mpsc::channel(OUTBOUND_QUEUE)).collect();
+        for (tx, _) in &queues {
+            assert!(tx.try_send(Message::Text(frame.clone())).is_ok());
+        }
+        drop(frame);
+        assert_eq!(OUTBOUND_BYTES.load(Ordering::Relaxed) - before, text.len());
+        for (_, rx) in &mut queues[..49] {
+            assert!(rx.try_recv().is_ok());
+        }
+        assert_eq!(
+            OUTBOUND_BYTES.load(Ordering::Relaxed) - before,
+            text.len(),
+            "one queue still holds it"
+        );
+        queues.clear();
+        assert_eq!(OUTBOUND_BYTES.load(Ordering::Relaxed), before);
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,22 +18,23 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use livechat_core::config::MAX_INBOUND_FRAME;
-use livechat_core::gateway::ConnectionsFull;
-use livechat_core::gateway::PeerInfo;
+use livechat_core::gateway::{ConnectionsFull, PeerInfo, address_key};
 use log::{debug, info, warn};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key};
 
 use super::inbound::{Guard, Oversized, is_fragmented_too_large};
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
-    CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, HEADER_READ_TIMEOUT, InFrame, MAX_PENDING,
-    MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUTBOUND_BYTES, OUTBOUND_QUEUE, TCP_SOCKET_BUF,
-    WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
+    CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, DOOR_REFUSED, DOOR_SHED, HEADER_READ_TIMEOUT,
+    InFrame, MAX_PENDING, MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUT_FRAGMENT, OUTBOUND_QUEUE,
+    TCP_SOCKET_BUF, WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
 
 #[derive(Default)]
@@ -89,9 +91,9 @@ struct DoorInner {
     /// Connections holding a place, shed or not.
     total: usize,
     next_id: u64,
-    /// Idle connections that may be shed, oldest first (ids grow with accept order).
-    /// Dropping a sender tells its connection task to end.
-    sheddable: BTreeMap<u64, oneshot::Sender<()>>,
+    /// Idle connections that may be shed, oldest first (ids grow with accept order), with
+    /// their address. Dropping a sender tells its connection task to end.
+    sheddable: BTreeMap<u64, (IpAddr, oneshot::Sender<()>)>,
 }
 
 /// One connection's place at the [`Door`], released when dropped.
@@ -108,6 +110,8 @@ struct DoorSlot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refused {
     PerIp,
+    /// [`MAX_PENDING`] connections, none idle.
+    Full,
 }
 
 impl Door {
@@ -118,22 +122,29 @@ impl Door {
     /// Takes a place for a connection from `ip`. Beyond [`MAX_PENDING_PER_IP`] the new
     /// connection is refused; beyond [`MAX_PENDING`] in total the oldest idle one is shed
     /// instead, so that a flood from many addresses cannot keep a real client out (its
-    /// connection is the newest, and the newest is the last to go).
+    /// connection is the newest, and the newest is the last to go), and with none idle
+    /// the new one is refused.
     fn admit(door: &Arc<Door>, ip: IpAddr) -> Result<(DoorSlot, oneshot::Receiver<()>), Refused> {
+        let ip = address_key(ip);
         let mut d = door.lock();
         let n = d.per_ip.get(&ip).copied().unwrap_or(0);
-        if n >= MAX_PENDING_PER_IP {
-            return Err(Refused::PerIp);
-        }
-        if d.total >= MAX_PENDING {
-            d.shed_oldest();
+        let refused = if n >= MAX_PENDING_PER_IP {
+            Some(Refused::PerIp)
+        } else if d.total >= MAX_PENDING && !d.shed_oldest() {
+            Some(Refused::Full)
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            DOOR_REFUSED.fetch_add(1, Ordering::Relaxed);
+            return Err(why);
         }
         d.per_ip.insert(ip, n + 1);
         d.total += 1;
         d.next_id += 1;
         let id = d.next_id;
         let (tx, rx) = oneshot::channel();
-        d.sheddable.insert(id, tx);
+        d.sheddable.insert(id, (ip, tx));
         Ok((
             DoorSlot {
                 door: door.clone(),
@@ -145,7 +156,7 @@ impl Door {
         ))
     }
 
-    /// Tells the oldest idle connection to end; whether there was one.
+    /// Tells an idle connection to end ([`DoorInner::shed_oldest`]); whether there was one.
     fn shed_oldest(&self) -> bool {
         self.lock().shed_oldest()
     }
@@ -156,15 +167,34 @@ impl Door {
 }
 
 impl DoorInner {
+    /// Tells the oldest idle connection of the address holding the most places to end, so
+    /// that a flood from a few addresses sheds its own connections first.
     fn shed_oldest(&mut self) -> bool {
-        self.sheddable.pop_first().is_some()
+        let victim = self
+            .sheddable
+            .iter()
+            .max_by_key(|(id, (ip, _))| {
+                let held = self.per_ip.get(ip).copied().unwrap_or(0);
+                (held, std::cmp::Reverse(**id))
+            })
+            .map(|(id, _)| *id);
+        let shed = victim.and_then(|id| self.sheddable.remove(&id)).is_some();
+        if shed {
+            DOOR_SHED.fetch_add(1, Ordering::Relaxed);
+        }
+        shed
     }
 }
 
 impl DoorSlot {
     /// The connection is being upgraded: it is no longer idle, so no longer sheddable.
     fn upgrading(&mut self) {
-        self.keep = self.door.lock().sheddable.remove(&self.id);
+        self.keep = self
+            .door
+            .lock()
+            .sheddable
+            .remove(&self.id)
+            .map(|(_, tx)| tx);
     }
 }
 
@@ -289,11 +319,17 @@ pub(super) async fn accept_loop(
         };
         let (slot, shed) = match Door::admit(&front.door, peer.ip()) {
             Ok(x) => x,
-            Err(Refused::PerIp) => {
-                debug!(
-                    "{}: {MAX_PENDING_PER_IP} connections before their upgrade already; closing",
-                    peer.ip()
-                );
+            Err(why) => {
+                match why {
+                    Refused::PerIp => debug!(
+                        "{}: {MAX_PENDING_PER_IP} connections before their upgrade already; closing",
+                        peer.ip()
+                    ),
+                    Refused::Full => debug!(
+                        "{}: {MAX_PENDING} connections before their upgrade, none idle; closing",
+                        peer.ip()
+                    ),
+                }
                 continue;
             }
         };
@@ -312,12 +348,13 @@ async fn serve(
     front: Arc<Front>,
 ) {
     let tls = front.tls.is_some();
+    let fd = tcp.as_raw_fd();
     let slot = Arc::new(Mutex::new(Some(slot)));
     let svc_front = front.clone();
     let service = hyper::service::service_fn(move |req| {
         let front = svc_front.clone();
         let slot = slot.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(req, peer, tls, &front, &slot)) }
+        async move { Ok::<_, std::convert::Infallible>(route(req, peer, fd, tls, &front, &slot)) }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -409,6 +446,7 @@ fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Empty<
 fn route(
     mut req: Request<Incoming>,
     peer: SocketAddr,
+    fd: RawFd,
     tls: bool,
     front: &Arc<Front>,
     slot: &Mutex<Option<DoorSlot>>,
@@ -443,7 +481,8 @@ fn route(
                 let cap = front.cap;
                 match ip_slot {
                     Some(_slot) => {
-                        connection(ws, peer, tls, front.core.clone(), door_slot, oversized).await;
+                        let core = front.core.clone();
+                        connection(ws, peer, fd, tls, core, door_slot, oversized).await;
                     }
                     None => {
                         info!(
@@ -471,7 +510,9 @@ fn route(
 /// The WebSocket limits of every gateway connection. Frames and messages are limited to the
 /// protocol's inbound limit: a whole frame above it (up to the hard cap) never reaches
 /// tungstenite but its empty stand-in does ([`Guard`]); anything else above it fails the
-/// connection with 1009. So no connection buffers more than the inbound limit.
+/// connection with 1009. A connection's read buffer holds at most one frame ([`Guard`]
+/// hands on one frame per read), beside a fragmented message of at most 4096 bytes; the
+/// worst case per connection is in docs/reliability.md "Front door".
 fn ws_config() -> WebSocketConfig {
     let mut config = WebSocketConfig::default();
     config.max_message_size = Some(MAX_INBOUND_FRAME);
@@ -482,6 +523,71 @@ fn ws_config() -> WebSocketConfig {
     config.write_buffer_size = 0;
     config.max_write_buffer_size = WS_MAX_WRITE_BUFFER;
     config
+}
+
+/// Writes one message, in fragments of at most [`OUT_FRAGMENT`] bytes (RFC 6455 section
+/// 5.4), each written out before the next: tungstenite's write buffer keeps the capacity of
+/// the largest frame it ever held, so whole 32 KiB answers would leave every connection
+/// that got one holding 32 KiB for life.
+async fn write_message(
+    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+    m: Message,
+) -> Result<(), tungstenite::Error> {
+    let text = match m {
+        Message::Text(t) if t.len() > OUT_FRAGMENT => Bytes::from(t),
+        m => return sink.send(m).await,
+    };
+    let mut at = 0;
+    while at < text.len() {
+        let end = (at + OUT_FRAGMENT).min(text.len());
+        let opcode = if at == 0 {
+            OpCode::Data(Data::Text)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let frame = Frame::message(text.slice(at..end), opcode, end == text.len());
+        sink.send(Message::Frame(frame)).await?;
+        at = end;
+    }
+    Ok(())
+}
+
+/// Whether the socket's send queue (bytes not yet acknowledged by the client) empties
+/// within [`CLOSE_GRACE`].
+async fn send_queue_drains(fd: RawFd) -> bool {
+    let until = tokio::time::Instant::now() + CLOSE_GRACE;
+    loop {
+        let mut unsent: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ (SIOCOUTQ on a TCP socket) writes one int through the pointer,
+        // which lives for the call; `fd` is open while the caller holds its connection.
+        let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut unsent) };
+        if r != 0 || unsent == 0 {
+            return r == 0;
+        }
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Makes closing the socket reset the connection and free its buffers at once.
+fn abort_on_close(fd: RawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `linger` lives for the call and the length is its size; `fd` is open while
+    // the caller holds its connection.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
 }
 
 type Ws = WebSocketStream<Guard<TokioIo<hyper::upgrade::Upgraded>>>;
@@ -495,6 +601,7 @@ async fn refuse(mut ws: Ws, code: u16, reason: &str) {
 async fn connection(
     ws: Ws,
     peer: SocketAddr,
+    fd: RawFd,
     tls: bool,
     core: mpsc::Sender<Cmd>,
     door_slot: DoorSlot,
@@ -538,7 +645,7 @@ async fn connection(
                         let Some(m) = m else { return (true, None) };
                         let len = m.len();
                         tokio::select! {
-                            r = timeout(WRITE_TIMEOUT, sink.send(m)) => match r {
+                            r = timeout(WRITE_TIMEOUT, write_message(&mut sink, m)) => match r {
                                 Ok(Ok(())) => {}
                                 Ok(Err(_)) => return (false, None),
                                 Err(_) => {
@@ -549,7 +656,6 @@ async fn connection(
                             k = &mut kill_rx => return (true, k.ok()),
                         }
                         queued.fetch_sub(len, Ordering::Relaxed);
-                        OUTBOUND_BYTES.fetch_sub(len, Ordering::Relaxed);
                     }
                 }
             }
@@ -557,11 +663,15 @@ async fn connection(
         let reader = async {
             loop {
                 let frame = match stream.next().await {
-                    Some(Ok(Message::Text(t))) => InFrame::Text(Bytes::from(t)),
-                    Some(Ok(Message::Binary(b))) => match oversized.take() {
-                        Some(n) if b.is_empty() => InFrame::Binary(n),
-                        _ => InFrame::Binary(b.len()),
-                    },
+                    // A copy: the frame shares tungstenite's read buffer, whose whole
+                    // allocation it would keep alive while queued toward the core.
+                    Some(Ok(Message::Text(t))) => {
+                        InFrame::Text(Bytes::copy_from_slice(t.as_bytes()))
+                    }
+                    Some(Ok(Message::Binary(b))) if b.is_empty() => {
+                        InFrame::Binary(oversized.take().unwrap_or(0))
+                    }
+                    Some(Ok(Message::Binary(b))) => InFrame::Binary(b.len()),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => InFrame::Ping,
                     Some(Ok(Message::Frame(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => return None,
@@ -608,15 +718,104 @@ async fn connection(
     let slow = local_close
         .as_ref()
         .is_some_and(|f| u16::from(f.code) == CLOSE_SLOW);
+    let server_closed = local_close.is_some();
+    let mut flushed = true;
     if let Some(frame) = local_close {
-        let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+        let sent = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+        flushed = matches!(sent, Ok(Ok(())));
     }
-    let _ = timeout(CLOSE_GRACE, sink.close()).await;
-    // What is left in the queue goes with it: the core can no longer queue (the channel is
-    // closed), so the count is final.
+    if flushed {
+        flushed = timeout(CLOSE_GRACE, sink.close()).await.is_ok();
+    }
+    // A socket closed with bytes the client never took stays in the kernel as an orphan
+    // (charged to the service's memory cgroup) until the client reads or TCP gives up,
+    // minutes for a zero window. A client the server closes gets [`CLOSE_GRACE`] to take
+    // the close frame, then the connection is reset (SO_LINGER 0, RFC 9293 section
+    // 3.10.5 ABORT) rather than left to linger.
+    if server_closed && !(flushed && send_queue_drains(fd).await) {
+        abort_on_close(fd);
+    }
+    // What is left in the queue goes with it (each frame gives its bytes back to
+    // `OUTBOUND_BYTES` when its last holder drops it).
     drop(out_rx);
-    OUTBOUND_BYTES.fetch_sub(queued.swap(0, Ordering::Relaxed), Ordering::Relaxed);
     if !closed_by_core {
         let _ = core.send(Cmd::Closed { conn, slow }).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u32) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n))
+    }
+
+    #[test]
+    fn the_door_sheds_the_oldest_idle_connection_and_refuses_when_none_is_idle() {
+        let door = Arc::new(Door::default());
+        let mut held = Vec::new();
+        for i in 0..MAX_PENDING as u32 {
+            let (mut slot, rx) = Door::admit(&door, ip(i)).expect("room");
+            slot.upgrading();
+            held.push((slot, rx));
+        }
+        assert_eq!(door.total(), MAX_PENDING);
+        let refused = DOOR_REFUSED.load(Ordering::Relaxed);
+        assert_eq!(
+            Door::admit(&door, ip(9999)).err(),
+            Some(Refused::Full),
+            "none idle to shed: the total stays bounded"
+        );
+        assert_eq!(door.total(), MAX_PENDING);
+        assert!(DOOR_REFUSED.load(Ordering::Relaxed) > refused);
+        // One idle connection: the next one sheds it.
+        drop(held.pop());
+        let (_idle, mut idle_rx) = Door::admit(&door, ip(10_000)).expect("room");
+        let shed = DOOR_SHED.load(Ordering::Relaxed);
+        let (_new, _) = Door::admit(&door, ip(10_001)).expect("the idle one is shed");
+        assert!(DOOR_SHED.load(Ordering::Relaxed) > shed);
+        assert!(
+            matches!(
+                idle_rx.try_recv(),
+                Err(oneshot::error::TryRecvError::Closed)
+            ),
+            "the idle connection is told to end"
+        );
+    }
+
+    #[test]
+    fn the_door_sheds_the_address_holding_the_most_first() {
+        let door = Arc::new(Door::default());
+        let (_alone, mut alone_rx) = Door::admit(&door, ip(1)).expect("room");
+        // One IPv6 host, from many addresses of its /64: beyond 32 places it is refused.
+        let mut flood = Vec::new();
+        for i in 1..100u16 {
+            let v6 = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i);
+            if let Ok(x) = Door::admit(&door, IpAddr::V6(v6)) {
+                flood.push(x);
+            }
+        }
+        assert_eq!(flood.len(), MAX_PENDING_PER_IP as usize);
+        let mut others = Vec::new();
+        while door.total() < MAX_PENDING {
+            let n = others.len() as u32;
+            others.push(Door::admit(&door, ip(100 + n)).expect("room"));
+        }
+        let _new = Door::admit(&door, ip(5000)).expect("one is shed");
+        assert!(
+            matches!(
+                alone_rx.try_recv(),
+                Err(oneshot::error::TryRecvError::Empty)
+            ),
+            "the oldest connection, alone on its address, stays"
+        );
+        assert!(
+            matches!(
+                flood[0].1.try_recv(),
+                Err(oneshot::error::TryRecvError::Closed)
+            ),
+            "the flood's oldest is shed"
+        );
     }
 }

@@ -7,8 +7,8 @@
 //! the server has to read it, but need not keep it: tungstenite is then configured with the
 //! inbound limit as its frame and message limits and never buffers more than that, while
 //! the length of the dropped frame is handed to the connection task through [`Oversized`].
-//! Everything else passes unchanged: a frame over the hard cap or a fragment over the inbound
-//! limit reaches tungstenite's limits, which fail the connection (1009). A message sent in
+//! Everything else passes unchanged: a frame over the hard cap reaches tungstenite's limits,
+//! which fail the connection (1009). A message sent in
 //! fragments (RFC 6455 section 5.4) may total at most [`MAX_FRAGMENTED`]: the guard fails the
 //! connection (1009) at the header of the fragment that would take it over, before its
 //! payload is read. Tungstenite copies fragments into a message of their own while its read
@@ -32,12 +32,20 @@ const MAX_HEADER: usize = 14;
 pub(super) const MAX_FRAGMENTED: u64 = 4096;
 /// Bytes read from the socket at a time (tungstenite reads from here in turn).
 const SCRATCH: usize = 2048;
+/// Payload length beyond which a frame's header is handed on in a read of its own.
+/// Tungstenite reserves a frame's whole length in its read buffer once it has the header,
+/// on top of the payload bytes it read with it, and its buffer (`BytesMut`) doubles when it
+/// cannot reuse its allocation: a 16 KiB frame whose header came with a little payload
+/// would grow the buffer to 32 KiB for life. With each read holding bytes of one frame
+/// only, and the header of a big one alone, the buffer never holds more than one frame.
+const READ_ALONE: usize = 1024;
 
-/// The length of the last frame dropped by [`Guard`], taken by the connection task when
-/// tungstenite delivers the empty frame standing for it. Tungstenite reads no further than
-/// it needs for one frame while frames are pending, so a second oversized frame read in the
-/// same go can only overwrite it with another length over the limit: the answer (1005) is
-/// the same.
+/// The length of the frame dropped by [`Guard`] whose stand-in tungstenite is reading, taken
+/// by the connection task when tungstenite delivers the empty binary message. The guard
+/// stores it when it hands on the stand-in's first byte, and only in a read that hands on
+/// nothing before it: tungstenite delivers every frame before that byte (it parses what it
+/// holds before reading more), so an empty binary message the client sent itself is never
+/// taken for a stand-in, nor the reverse.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Oversized(Arc<AtomicUsize>);
 
@@ -95,6 +103,12 @@ pub(super) struct Guard<S> {
     /// Bytes so far of the message being sent in fragments, if one is.
     fragmented: Option<u64>,
     oversized: Oversized,
+    /// The length of the dropped frame whose stand-in is in `out`, until its first byte is
+    /// handed on.
+    standin: Option<usize>,
+    /// The header in `out` is handed on in a read of its own (its payload is over
+    /// [`READ_ALONE`] bytes).
+    header_alone: bool,
 }
 
 impl<S> Guard<S> {
@@ -111,6 +125,8 @@ impl<S> Guard<S> {
             scratch_len: 0,
             fragmented: None,
             oversized,
+            standin: None,
+            header_alone: false,
         }
     }
 
@@ -159,18 +175,24 @@ impl<S> Guard<S> {
             self.fragmented = if fin { None } else { Some(total) };
         }
         let over_limit = payload > MAX_INBOUND_FRAME as u64 && payload <= HARD_FRAME_CAP as u64;
-        if whole_data_frame && over_limit && masked {
-            // An empty final binary frame with the same mask key (RFC 6455 section 5.3:
-            // the key is the last four bytes of the header).
-            self.out[0] = 0x82;
-            self.out[1] = 0x80;
-            self.out[2..6].copy_from_slice(&h[len - 4..len]);
-            self.out_len = 6;
-            self.oversized.0.store(payload as usize, Ordering::Relaxed);
+        if whole_data_frame && over_limit {
+            // An empty final binary frame with the same reserved bits, mask bit and mask key
+            // (RFC 6455 section 5.3: the key is the last four bytes of the header), so that
+            // tungstenite finds the same protocol errors (1002) in it as in the original.
+            self.out[0] = 0x82 | (h[0] & 0x70);
+            self.out[1] = h[1] & 0x80;
+            self.out_len = 2;
+            if masked {
+                self.out[2..6].copy_from_slice(&h[len - 4..len]);
+                self.out_len = 6;
+            }
+            self.standin = Some(payload as usize);
+            self.header_alone = false;
             self.state = State::Drop { left: payload };
         } else {
             self.out[..len].copy_from_slice(h);
             self.out_len = len;
+            self.header_alone = payload > READ_ALONE as u64;
             self.state = State::Pass { left: payload };
         }
         self.out_at = 0;
@@ -223,12 +245,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
                     FragmentedTooLarge,
                 )));
             }
-            // Header bytes waiting go first.
+            // Header bytes waiting go first, and a header starts a read of its own: each
+            // read hands on bytes of one frame only (see [`READ_ALONE`]).
             if this.out_at < this.out_len {
+                if this.out_at == 0 && buf.filled().len() > start {
+                    return Poll::Ready(Ok(()));
+                }
+                if let Some(len) = this.standin.take() {
+                    this.oversized.0.store(len, Ordering::Relaxed);
+                }
                 let n = (this.out_len - this.out_at).min(buf.remaining());
                 buf.put_slice(&this.out[this.out_at..this.out_at + n]);
                 this.out_at += n;
-                if buf.remaining() == 0 {
+                let header_done = this.out_at == this.out_len;
+                if buf.remaining() == 0 || (header_done && this.header_alone) {
                     return Poll::Ready(Ok(()));
                 }
                 continue;
@@ -242,6 +272,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
                         let n = (left.min((end - at) as u64) as usize).min(buf.remaining());
                         buf.put_slice(&this.scratch[at..at + n]);
                         this.advance_payload(left, n, false);
+                        if matches!(this.state, State::Header { .. }) {
+                            // The frame's last byte: the read ends with it.
+                            this.scratch_at += n;
+                            return Poll::Ready(Ok(()));
+                        }
                         n
                     }
                     State::Drop { left } => {
@@ -438,6 +473,85 @@ mod tests {
                 "what came before the failing fragment is handed on"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_stand_in_keeps_the_reserved_bits_and_the_mask_bit() {
+        let len = MAX_INBOUND_FRAME + 1;
+        let mut rsv = frame(true, 1, len);
+        rsv[0] |= 0x40;
+        let (out, o) = through(rsv, 4096).await;
+        assert_eq!(out, vec![0xc2, 0x80, 1, 2, 3, 4], "RSV1 stays set: 1002");
+        assert_eq!(o.take(), Some(len));
+        // Unmasked: the same header without mask bit and key, no payload.
+        let mut unmasked = vec![0x81, 127];
+        unmasked.extend_from_slice(&(len as u64).to_be_bytes());
+        unmasked.extend(std::iter::repeat_n(b'x', len));
+        let (out, o) = through(unmasked, 4096).await;
+        assert_eq!(out, vec![0x82, 0x00], "still unmasked: 1002");
+        assert_eq!(o.take(), Some(len));
+    }
+
+    /// A stand-in is handed on in a read of its own, and its length only then: frames
+    /// before it, an empty binary one included, are delivered before it is stored.
+    #[tokio::test]
+    async fn a_stand_in_comes_in_a_read_of_its_own() {
+        let len = MAX_INBOUND_FRAME + 1;
+        let mut input = frame(true, 2, 5);
+        input.extend(frame(true, 2, 0));
+        input.extend(frame(true, 1, len));
+        input.extend(frame(true, 1, 3));
+        let o = Oversized::default();
+        let mut g = Guard::new(
+            Trickle {
+                data: input,
+                at: 0,
+                step: 1 << 20,
+            },
+            o.clone(),
+        );
+        let mut buf = [0u8; 4096];
+        for before in [frame(true, 2, 5), frame(true, 2, 0)] {
+            let n = g.read(&mut buf).await.expect("in memory");
+            assert_eq!(&buf[..n], &before[..], "a frame before the stand-in");
+            assert_eq!(o.take(), None, "nothing stored while it is delivered");
+        }
+        let n = g.read(&mut buf).await.expect("in memory");
+        assert_eq!(&buf[..n], &[0x82, 0x80, 1, 2, 3, 4][..], "the stand-in");
+        assert_eq!(o.take(), Some(len));
+    }
+
+    /// Each read holds bytes of one frame only, and a big frame's header comes alone, so
+    /// tungstenite's read buffer never holds more than the frame it is reading.
+    #[tokio::test]
+    async fn reads_never_cross_a_frame_and_a_big_header_comes_alone() {
+        let mut input = frame(true, 1, 10);
+        input.extend(frame(true, 1, MAX_INBOUND_FRAME));
+        input.extend(frame(true, 1, 10));
+        let o = Oversized::default();
+        let mut g = Guard::new(
+            Trickle {
+                data: input,
+                at: 0,
+                step: 1 << 20,
+            },
+            o,
+        );
+        let mut buf = [0u8; 8192];
+        let mut reads = Vec::new();
+        loop {
+            let n = g.read(&mut buf).await.expect("in memory");
+            if n == 0 {
+                break;
+            }
+            reads.push(n);
+        }
+        let small = frame(true, 1, 10).len();
+        assert_eq!(reads.first(), Some(&small), "the first frame alone");
+        assert_eq!(reads.get(1), Some(&8), "the big frame's header alone");
+        let payload: usize = reads[2..reads.len() - 1].iter().sum();
+        assert_eq!(payload, MAX_INBOUND_FRAME, "then its payload, nothing more");
+        assert_eq!(reads.last(), Some(&small), "the last frame alone");
     }
 
     #[tokio::test]
