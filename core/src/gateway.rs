@@ -127,6 +127,14 @@ pub enum Frame<'a> {
     Text(&'a [u8]),
     /// A binary frame of this many bytes (refused: 1005 when over the limit, else 1003).
     Binary(usize),
+    /// A frame of `len` bytes over the inbound limit that the driver dropped as it arrived
+    /// (1005), with the top-level `id` the driver read from it on the way, if any.
+    Oversized {
+        /// Its length.
+        len: usize,
+        /// Its request's `id`.
+        id: Option<u32>,
+    },
     /// A WebSocket ping or pong: activity only.
     Ping,
 }
@@ -606,6 +614,7 @@ impl<'a> Gateway<'a> {
                     Ok(e) => (Some(e.op), e.id),
                     Err(e) => (e.op, e.id),
                 },
+                Frame::Oversized { id, .. } => (None, id),
                 _ => (None, None),
             };
             self.out
@@ -621,6 +630,9 @@ impl<'a> Gateway<'a> {
         let len = match frame {
             Frame::Text(b) => b.len(),
             Frame::Binary(n) => n,
+            // Dropped by the driver because it is over the limit; at least one byte over it
+            // whatever the driver says.
+            Frame::Oversized { len, .. } => len.max(MAX_INBOUND_FRAME + 1),
             Frame::Ping => return,
         };
         if len > MAX_INBOUND_FRAME {
@@ -628,6 +640,7 @@ impl<'a> Gateway<'a> {
             // with `id` gets exactly one answer echoing it); the frame is below the hard cap.
             let id = match frame {
                 Frame::Text(b) => decode_envelope(b).map_or_else(|e| e.id, |e| e.id),
+                Frame::Oversized { id, .. } => id,
                 _ => None,
             };
             self.out

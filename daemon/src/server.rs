@@ -23,6 +23,7 @@ use crate::settings::Settings;
 
 mod core_task;
 mod http;
+mod id_scan;
 mod inbound;
 mod udp;
 
@@ -135,6 +136,11 @@ pub(crate) const CLOSE_BAD_DATA: u16 = 1007;
 pub(crate) enum InFrame {
     Text(Bytes),
     Binary(usize),
+    /// A frame over the inbound limit, dropped as it arrived, with the `id` read from it.
+    Oversized {
+        len: usize,
+        id: Option<u32>,
+    },
     Ping,
 }
 

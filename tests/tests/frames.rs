@@ -72,9 +72,9 @@ async fn a_frame_over_the_inbound_limit_is_1005_and_the_connection_lives_on() {
 }
 
 #[tokio::test]
-async fn an_oversized_frame_with_an_id_gets_one_1005_and_the_connection_lives() {
-    // The payload of a frame over the inbound limit is dropped unread, so its `id` is not
-    // echoed (docs/protocol.md section 14).
+async fn a_1005_echoes_the_id_of_an_oversized_frame() {
+    // PROTOCOL.md: a request with `id` gets exactly one answer echoing it, 1005 included,
+    // although the frame's payload is dropped as it arrives.
     let d = Daemon::start().await;
     let mut c = Client::identified(&d, "alice").await;
     c.send_text(padded_heartbeat(proto::MAX_INBOUND_FRAME + 100, 4242))

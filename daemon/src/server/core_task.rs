@@ -290,6 +290,7 @@ pub(super) async fn core_loop(
                         let f = match &frame {
                             InFrame::Text(b) => Frame::Text(b),
                             InFrame::Binary(n) => Frame::Binary(*n),
+                            InFrame::Oversized { len, id } => Frame::Oversized { len: *len, id: *id },
                             InFrame::Ping => Frame::Ping,
                         };
                         gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow });

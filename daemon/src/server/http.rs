@@ -668,9 +668,13 @@ async fn connection(
                     Some(Ok(Message::Text(t))) => {
                         InFrame::Text(Bytes::copy_from_slice(t.as_bytes()))
                     }
-                    Some(Ok(Message::Binary(b))) if b.is_empty() => {
-                        InFrame::Binary(oversized.take().unwrap_or(0))
-                    }
+                    Some(Ok(Message::Binary(b))) if b.is_empty() => match oversized.take() {
+                        Some(d) => InFrame::Oversized {
+                            len: d.len,
+                            id: d.id,
+                        },
+                        None => InFrame::Binary(0),
+                    },
                     Some(Ok(Message::Binary(b))) => InFrame::Binary(b.len()),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => InFrame::Ping,
                     Some(Ok(Message::Frame(_))) => continue,

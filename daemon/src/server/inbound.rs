@@ -18,11 +18,13 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use livechat_core::config::{HARD_FRAME_CAP, MAX_INBOUND_FRAME};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::id_scan::IdScan;
 
 /// Longest client frame header: 2 bytes, a 64-bit length, a 4-byte mask key.
 const MAX_HEADER: usize = 14;
@@ -40,22 +42,42 @@ const SCRATCH: usize = 2048;
 /// only, and the header of a big one alone, the buffer never holds more than one frame.
 const READ_ALONE: usize = 1024;
 
-/// The length of the frame dropped by [`Guard`] whose stand-in tungstenite is reading, taken
-/// by the connection task when tungstenite delivers the empty binary message. The guard
-/// stores it when it hands on the stand-in's first byte, and only in a read that hands on
-/// nothing before it: tungstenite delivers every frame before that byte (it parses what it
-/// holds before reading more), so an empty binary message the client sent itself is never
-/// taken for a stand-in, nor the reverse.
+/// The frame dropped by [`Guard`] whose stand-in tungstenite is reading: its length and, for
+/// a text frame, the top-level `id` found in its payload as it went by ([`IdScan`]), taken by
+/// the connection task when tungstenite delivers the empty binary message. The guard hands
+/// the stand-in on once the payload is dropped, and stores this when it hands on the
+/// stand-in's first byte, only in a read that hands on nothing before it: tungstenite
+/// delivers every frame before that byte (it parses what it holds before reading more), so
+/// an empty binary message the client sent itself is never taken for a stand-in, nor the
+/// reverse.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Oversized(Arc<AtomicUsize>);
+pub(super) struct Oversized(Arc<AtomicU64>);
+
+/// A dropped frame as [`Oversized`] hands it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Dropped {
+    /// Its length in bytes.
+    pub(super) len: usize,
+    /// The `id` of its request, as far as it could be read.
+    pub(super) id: Option<u32>,
+}
 
 impl Oversized {
-    /// The length of the frame an empty binary message stands for, if it stands for one.
-    pub(super) fn take(&self) -> Option<usize> {
+    /// The frame an empty binary message stands for, if it stands for one.
+    pub(super) fn take(&self) -> Option<Dropped> {
+        // Packed as length << 33 | id present << 32 | id: a length is at most the hard cap.
         match self.0.swap(0, Ordering::Relaxed) {
             0 => None,
-            n => Some(n),
+            v => Some(Dropped {
+                len: (v >> 33) as usize,
+                id: (v & (1 << 32) != 0).then_some(v as u32),
+            }),
         }
+    }
+
+    fn store(&self, d: Dropped) {
+        let id = d.id.map_or(0, |id| 1 << 32 | u64::from(id));
+        self.0.store((d.len as u64) << 33 | id, Ordering::Relaxed);
     }
 }
 
@@ -103,9 +125,12 @@ pub(super) struct Guard<S> {
     /// Bytes so far of the message being sent in fragments, if one is.
     fragmented: Option<u64>,
     oversized: Oversized,
-    /// The length of the dropped frame whose stand-in is in `out`, until its first byte is
-    /// handed on.
-    standin: Option<usize>,
+    /// The frame being dropped: its stand-in's header length in `out` (handed on once the
+    /// payload is dropped), its length, the mask key of its payload and the scan for its
+    /// `id` (text frames only).
+    dropping: Option<Dropping>,
+    /// The dropped frame whose stand-in is in `out`, until its first byte is handed on.
+    standin: Option<Dropped>,
     /// The header in `out` is handed on in a read of its own (its payload is over
     /// [`READ_ALONE`] bytes).
     header_alone: bool,
@@ -125,6 +150,7 @@ impl<S> Guard<S> {
             scratch_len: 0,
             fragmented: None,
             oversized,
+            dropping: None,
             standin: None,
             header_alone: false,
         }
@@ -181,14 +207,29 @@ impl<S> Guard<S> {
             // tungstenite finds the same protocol errors (1002) in it as in the original.
             self.out[0] = 0x82 | (h[0] & 0x70);
             self.out[1] = h[1] & 0x80;
-            self.out_len = 2;
+            let mut key = None;
+            let mut standin_len = 2;
             if masked {
-                self.out[2..6].copy_from_slice(&h[len - 4..len]);
-                self.out_len = 6;
+                let mut k = [0u8; 4];
+                k.copy_from_slice(&h[len - 4..len]);
+                self.out[2..6].copy_from_slice(&k);
+                key = Some(k);
+                standin_len = 6;
             }
-            self.standin = Some(payload as usize);
+            // Nothing is handed on until the payload is dropped, so the `id` read from it
+            // goes with the stand-in.
+            self.out_len = 0;
+            self.dropping = Some(Dropping {
+                standin_len,
+                len: payload as usize,
+                key,
+                at: 0,
+                scan: (opcode == 0x1).then(IdScan::default),
+            });
             self.header_alone = false;
             self.state = State::Drop { left: payload };
+            self.out_at = 0;
+            return;
         } else {
             self.out[..len].copy_from_slice(h);
             self.out_len = len;
@@ -251,8 +292,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
                 if this.out_at == 0 && buf.filled().len() > start {
                     return Poll::Ready(Ok(()));
                 }
-                if let Some(len) = this.standin.take() {
-                    this.oversized.0.store(len, Ordering::Relaxed);
+                if let Some(d) = this.standin.take() {
+                    this.oversized.store(d);
                 }
                 let n = (this.out_len - this.out_at).min(buf.remaining());
                 buf.put_slice(&this.out[this.out_at..this.out_at + n]);
@@ -281,7 +322,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
                     }
                     State::Drop { left } => {
                         let n = left.min((end - at) as u64) as usize;
+                        if let Some(d) = this.dropping.as_mut() {
+                            d.scan(&mut this.scratch[at..at + n]);
+                        }
                         this.advance_payload(left, n, true);
+                        let dropped = matches!(this.state, State::Header { .. });
+                        if let Some(d) = this.dropping.take_if(|_| dropped) {
+                            // Dropped: the stand-in goes next, with what was read.
+                            this.out_len = d.standin_len;
+                            this.out_at = 0;
+                            this.standin = Some(Dropped {
+                                len: d.len,
+                                id: d.scan.and_then(|s| s.id()),
+                            });
+                        }
                         n
                     }
                     State::Failed => 0,
@@ -306,6 +360,33 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
             this.scratch_at = 0;
             this.scratch_len = n;
         }
+    }
+}
+
+/// A frame over the inbound limit while its payload goes by.
+struct Dropping {
+    standin_len: usize,
+    len: usize,
+    key: Option<[u8; 4]>,
+    /// Payload bytes dropped so far (where the mask key stands).
+    at: usize,
+    scan: Option<IdScan>,
+}
+
+impl Dropping {
+    /// Reads the next payload bytes for the `id`, unmasking them in place (RFC 6455 section
+    /// 5.3); they are dropped afterwards.
+    fn scan(&mut self, bytes: &mut [u8]) {
+        let Some(scan) = self.scan.as_mut() else {
+            return;
+        };
+        if let Some(key) = self.key {
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b ^= key[(self.at + i) % 4];
+            }
+        }
+        self.at += bytes.len();
+        scan.feed(bytes);
     }
 }
 
@@ -439,10 +520,49 @@ mod tests {
                 let mut want = vec![0x82, 0x80, 1, 2, 3, 4];
                 want.extend(frame(true, 1, 5));
                 assert_eq!(out, want, "len {len} step {step}");
-                assert_eq!(o.take(), Some(len));
+                assert_eq!(o.take(), Some(Dropped { len, id: None }));
                 assert_eq!(o.take(), None);
             }
         }
+    }
+
+    /// A masked text frame carrying `text` (RFC 6455 section 5.3), as a client sends it.
+    fn masked_text(text: &[u8]) -> Vec<u8> {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let mut f = vec![0x81, 0x80 | 127];
+        f.extend_from_slice(&(text.len() as u64).to_be_bytes());
+        f.extend_from_slice(&key);
+        f.extend(text.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        f
+    }
+
+    #[tokio::test]
+    async fn a_dropped_text_frame_hands_on_the_id_it_carried() {
+        let pad = "p".repeat(MAX_INBOUND_FRAME);
+        let with_id = format!(r#"{{"op":1,"pad":"{pad}","id":4242}}"#);
+        let without = format!(r#"{{"op":1,"pad":"{pad}"}}"#);
+        for step in [1, 999, 1 << 20] {
+            let (out, o) = through(masked_text(with_id.as_bytes()), step).await;
+            assert_eq!(out, vec![0x82, 0x80, 0x37, 0xfa, 0x21, 0x3d], "step {step}");
+            let len = with_id.len();
+            assert_eq!(
+                o.take(),
+                Some(Dropped {
+                    len,
+                    id: Some(4242)
+                }),
+                "step {step}"
+            );
+            let (_, o) = through(masked_text(without.as_bytes()), step).await;
+            let len = without.len();
+            assert_eq!(o.take(), Some(Dropped { len, id: None }), "step {step}");
+        }
+        // A binary frame carries no request: its bytes are not read for one.
+        let mut binary = masked_text(with_id.as_bytes());
+        binary[0] = 0x82;
+        let (_, o) = through(binary, 4096).await;
+        let len = with_id.len();
+        assert_eq!(o.take(), Some(Dropped { len, id: None }));
     }
 
     #[tokio::test]
@@ -482,14 +602,14 @@ mod tests {
         rsv[0] |= 0x40;
         let (out, o) = through(rsv, 4096).await;
         assert_eq!(out, vec![0xc2, 0x80, 1, 2, 3, 4], "RSV1 stays set: 1002");
-        assert_eq!(o.take(), Some(len));
+        assert_eq!(o.take(), Some(Dropped { len, id: None }));
         // Unmasked: the same header without mask bit and key, no payload.
         let mut unmasked = vec![0x81, 127];
         unmasked.extend_from_slice(&(len as u64).to_be_bytes());
         unmasked.extend(std::iter::repeat_n(b'x', len));
         let (out, o) = through(unmasked, 4096).await;
         assert_eq!(out, vec![0x82, 0x00], "still unmasked: 1002");
-        assert_eq!(o.take(), Some(len));
+        assert_eq!(o.take(), Some(Dropped { len, id: None }));
     }
 
     /// A stand-in is handed on in a read of its own, and its length only then: frames
@@ -518,7 +638,7 @@ mod tests {
         }
         let n = g.read(&mut buf).await.expect("in memory");
         assert_eq!(&buf[..n], &[0x82, 0x80, 1, 2, 3, 4][..], "the stand-in");
-        assert_eq!(o.take(), Some(len));
+        assert_eq!(o.take(), Some(Dropped { len, id: None }));
     }
 
     /// Each read holds bytes of one frame only, and a big frame's header comes alone, so

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::{Sim, code};
 use crate::config::Limits;
+use crate::gateway::Frame;
 
 #[test]
 fn chat_content_is_checked_after_the_channel_and_the_membership() {
@@ -80,4 +81,29 @@ fn an_oversized_frame_echoes_its_id() {
     let r = s.send_raw(c, broken.as_bytes());
     assert_eq!(code(&r), 1005);
     assert!(r[0].get("id").is_none(), "{:?}", r[0]);
+}
+
+#[test]
+fn a_frame_the_driver_dropped_echoes_the_id_it_read() {
+    let mut s = Sim::new(Limits::default());
+    let c = s.connect();
+    let dropped = |id| Frame::Oversized {
+        len: crate::config::MAX_INBOUND_FRAME + 1,
+        id,
+    };
+    s.gw.handle_frame(s.now, c, dropped(Some(31)), &mut s.rec);
+    let r = s.take(c);
+    assert_eq!(code(&r), 1005);
+    assert_eq!(r[0]["id"], 31);
+    s.gw.handle_frame(s.now, c, dropped(None), &mut s.rec);
+    let r = s.take(c);
+    assert_eq!(code(&r), 1005);
+    assert!(r[0].get("id").is_none(), "{:?}", r[0]);
+    // Whatever length the driver gives, it is over the limit: never taken for a request.
+    let under = Frame::Oversized {
+        len: 3,
+        id: Some(5),
+    };
+    s.gw.handle_frame(s.now, c, under, &mut s.rec);
+    assert_eq!(code(&s.take(c)), 1005);
 }
