@@ -15,9 +15,9 @@ use livechat_core::token::TokenKey;
 use log::{error, info, warn};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::settings::Settings;
 
@@ -105,7 +105,7 @@ pub(crate) const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(2);
 /// WebSocket read buffer per connection (tungstenite's default of 128 KiB per connection
 /// would dominate the daemon's memory on a Pi); frames larger than it still work, up to
 /// the inbound limit.
-pub(crate) const WS_READ_BUFFER: usize = 2048;
+pub(crate) const WS_READ_BUFFER: usize = 1024;
 /// Largest frame written: longer messages go in fragments of this size, so tungstenite's
 /// write buffer (which keeps the capacity of the largest frame it held) stays small.
 pub(crate) const OUT_FRAGMENT: usize = 4096;
@@ -148,7 +148,9 @@ pub(crate) enum InFrame {
 pub(crate) enum Cmd {
     Open {
         peer: PeerInfo,
-        out: mpsc::Sender<Message>,
+        /// Text frames toward the connection (the queue's slots are the size of one
+        /// `Utf8Bytes`, not of a whole `Message`).
+        out: mpsc::Sender<Utf8Bytes>,
         /// Bytes in `out` and being written, shared with the connection's writer.
         queued: Arc<AtomicUsize>,
         kill: oneshot::Sender<CloseFrame>,

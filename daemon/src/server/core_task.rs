@@ -16,8 +16,8 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::udp::{RxBatch, TxBatch};
 use super::{
@@ -30,7 +30,7 @@ use crate::dump::DriverCounters;
 
 struct Handle {
     id: ConnId,
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Utf8Bytes>,
     queued: Arc<AtomicUsize>,
     kill: Option<oneshot::Sender<CloseFrame>>,
     /// Whether the connection has a session; until then it is only ever sent small frames
@@ -160,7 +160,7 @@ impl Driver for Io<'_> {
                     self.slow.push(*c);
                     continue;
                 }
-                match out.try_send(Message::Text(text.clone())) {
+                match out.try_send(text.clone()) {
                     Ok(()) => {
                         queued.fetch_add(len, Ordering::Relaxed);
                     }
@@ -434,7 +434,7 @@ mod tests {
         let frame = Counted::shared(&text);
         let mut queues: Vec<_> = (0..50).map(|_| mpsc::channel(OUTBOUND_QUEUE)).collect();
         for (tx, _) in &queues {
-            assert!(tx.try_send(Message::Text(frame.clone())).is_ok());
+            assert!(tx.try_send(frame.clone()).is_ok());
         }
         drop(frame);
         assert_eq!(OUTBOUND_BYTES.load(Ordering::Relaxed) - before, text.len());

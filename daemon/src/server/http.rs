@@ -27,7 +27,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message, handshake::derive_accept_key};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes, handshake::derive_accept_key};
 
 use super::inbound::{Guard, Oversized, is_fragmented_too_large};
 use super::{
@@ -531,12 +531,12 @@ fn ws_config() -> WebSocketConfig {
 /// that got one holding 32 KiB for life.
 async fn write_message(
     sink: &mut futures_util::stream::SplitSink<Ws, Message>,
-    m: Message,
+    text: Utf8Bytes,
 ) -> Result<(), tungstenite::Error> {
-    let text = match m {
-        Message::Text(t) if t.len() > OUT_FRAGMENT => Bytes::from(t),
-        m => return sink.send(m).await,
-    };
+    if text.len() <= OUT_FRAGMENT {
+        return sink.send(Message::Text(text)).await;
+    }
+    let text = Bytes::from(text);
     let mut at = 0;
     while at < text.len() {
         let end = (at + OUT_FRAGMENT).min(text.len());
@@ -607,7 +607,7 @@ async fn connection(
     door_slot: DoorSlot,
     oversized: Oversized,
 ) {
-    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUTBOUND_QUEUE);
+    let (out_tx, mut out_rx) = mpsc::channel::<Utf8Bytes>(OUTBOUND_QUEUE);
     let queued = Arc::new(AtomicUsize::new(0));
     let (kill_tx, mut kill_rx) = oneshot::channel::<CloseFrame>();
     let (reply_tx, reply_rx) = oneshot::channel();

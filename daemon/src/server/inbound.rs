@@ -33,7 +33,7 @@ const MAX_HEADER: usize = 14;
 /// protocol does not have.
 pub(super) const MAX_FRAGMENTED: u64 = 4096;
 /// Bytes read from the socket at a time (tungstenite reads from here in turn).
-const SCRATCH: usize = 2048;
+const SCRATCH: usize = 1024;
 /// Payload length beyond which a frame's header is handed on in a read of its own.
 /// Tungstenite reserves a frame's whole length in its read buffer once it has the header,
 /// on top of the payload bytes it read with it, and its buffer (`BytesMut`) doubles when it
