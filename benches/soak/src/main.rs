@@ -186,6 +186,9 @@ fn summary(mut v: Vec<f64>) -> String {
 }
 
 /// The last `stats:` line the daemon logged.
+/// Longest a flooder of the abuse part keeps sending while it is not closed.
+const FLOODER_MAX: Duration = Duration::from_secs(8);
+
 /// The daemon's stats interval in the flood part (LIVECHAT_STATS_INTERVAL_S).
 const STATS_INTERVAL_S: u64 = 5;
 
@@ -1121,8 +1124,8 @@ async fn abuse(opts: &Opts, v: &mut Verdict) {
     let (base_rtt, base_wrong) = measure(opts.abuse_secs).await;
     // Flooders one after another during the second window, each for a quarter of it: one
     // unpaced (it writes as fast as it can and reads its answers only as the connection task
-    // gets to them), then paced ones at 5000, 1000 and 200 CHANNEL_LISTs per second (4 x, 20 x,
-    // 100 x the sustained budget), all without ids.
+    // gets to them), then paced ones at 5000, 1000 and 200 CHANNEL_LISTs per second (100 x, 20 x,
+    // 4 x the sustained budget), all without ids.
     let flood_end = Instant::now() + Duration::from_secs(opts.abuse_secs);
     let each = Duration::from_secs(opts.abuse_secs).mul_f64(0.24);
     let url2 = url.clone();
@@ -1145,8 +1148,10 @@ async fn abuse(opts: &Opts, v: &mut Verdict) {
             }
             let t = Instant::now();
             let window_end = (t + each).min(flood_end);
-            // Send for 60 % of the window; then up to 25 % for a close to show.
-            let stop_at = t + each.mul_f64(0.6);
+            // Persist until closed, bounded: the slowest flooder (200/s, 4 x the sustained
+            // rate) gains 100 strikes a second once its burst is spent, so it is closed about
+            // 3 s after it starts; then up to a quarter of the window for a close to show.
+            let stop_at = t + FLOODER_MAX;
             let mut sent = 0u64;
             let mut tick = tokio::time::interval(Duration::from_millis(10));
             while g.closed().is_none() && sent < 50_000 && Instant::now() < stop_at {
