@@ -230,4 +230,68 @@ mod tests {
         }
         assert_eq!(scan(r#"{"idx":1,"xid":2}"#), None);
     }
+
+    /// Any JSON object, written compactly or pretty, fed in any chunks: the scan finds what
+    /// a JSON parser finds as the top-level `id` when it is a u32, and nothing otherwise.
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::{Map, Value, json};
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<u64>().prop_map(|n| json!(n)),
+                (0u64..=u64::from(u32::MAX)).prop_map(|n| json!(n)),
+                any::<f64>()
+                    .prop_filter("finite", |f| f.is_finite())
+                    .prop_map(|f| json!(f)),
+                "[a-z\\\\\"{}\\[\\],:id é]{0,12}".prop_map(Value::String),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec(("(id|op|d|x|i|idd)", inner), 0..4)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn finds_what_a_parser_finds(
+                members in prop::collection::vec(("(id|op|d|x|\"|i\\\\d)", value()), 0..6),
+                pretty in any::<bool>(),
+                chunk in 1usize..64,
+            ) {
+                let obj: Map<String, Value> = members.into_iter().collect();
+                let want = obj.get("id").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
+                let v = Value::Object(obj);
+                let text = if pretty {
+                    serde_json::to_string_pretty(&v).expect("a Value serializes")
+                } else {
+                    v.to_string()
+                };
+                let mut scan = IdScan::default();
+                for c in text.as_bytes().chunks(chunk) {
+                    scan.feed(c);
+                }
+                prop_assert_eq!(scan.id(), want, "{}", text);
+            }
+
+            #[test]
+            fn any_bytes_are_read_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+                let mut scan = IdScan::default();
+                scan.feed(&bytes);
+                let _ = scan.id();
+            }
+        }
+    }
 }

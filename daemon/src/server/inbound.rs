@@ -681,4 +681,116 @@ mod tests {
         assert_eq!(out, input);
         assert_eq!(o.take(), None);
     }
+
+    /// Any sequence of whole client frames, masked or not, read in any chunks: what the guard
+    /// hands on is each frame unchanged, or for a data frame over the inbound limit (up to the
+    /// hard cap) its empty stand-in with the same reserved bits, mask bit and key; and the
+    /// last stand-in's length and `id` are those of the last dropped frame.
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        struct Spec {
+            opcode: u8,
+            rsv: u8,
+            key: Option<[u8; 4]>,
+            len: usize,
+            id: Option<u32>,
+        }
+
+        fn spec() -> impl Strategy<Value = Spec> {
+            let len = prop_oneof![
+                0usize..200,
+                MAX_INBOUND_FRAME - 2..MAX_INBOUND_FRAME + 3,
+                MAX_INBOUND_FRAME + 1..HARD_FRAME_CAP + 1,
+            ];
+            (
+                prop_oneof![Just(1u8), Just(2u8), Just(9u8), Just(10u8)],
+                prop_oneof![Just(0u8), Just(0x40u8)],
+                prop::option::of(any::<[u8; 4]>()),
+                len,
+                prop::option::of(any::<u32>()),
+            )
+                .prop_map(|(opcode, rsv, key, len, id)| {
+                    // Control frames carry at most 125 bytes (RFC 6455 section 5.5).
+                    let len = if opcode >= 8 { len.min(125) } else { len };
+                    Spec {
+                        opcode,
+                        rsv,
+                        key,
+                        len,
+                        id,
+                    }
+                })
+        }
+
+        /// The frame's bytes on the wire: a JSON text with the id when there is room.
+        fn wire(s: &Spec) -> Vec<u8> {
+            let mut payload = vec![b' '; s.len];
+            if let Some(id) = s.id {
+                let head = format!(r#"{{"id":{id},"p":""#);
+                if s.len >= head.len() + 2 {
+                    payload[..head.len()].copy_from_slice(head.as_bytes());
+                    payload[s.len - 2..].copy_from_slice(br#""}"#);
+                }
+            }
+            let mut f = vec![0x80 | s.rsv | s.opcode];
+            let mask_bit = if s.key.is_some() { 0x80 } else { 0 };
+            match s.len {
+                0..=125 => f.push(mask_bit | s.len as u8),
+                126..=0xffff => {
+                    f.push(mask_bit | 126);
+                    f.extend_from_slice(&(s.len as u16).to_be_bytes());
+                }
+                _ => {
+                    f.push(mask_bit | 127);
+                    f.extend_from_slice(&(s.len as u64).to_be_bytes());
+                }
+            }
+            if let Some(k) = s.key {
+                f.extend_from_slice(&k);
+                f.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+            } else {
+                f.extend_from_slice(&payload);
+            }
+            f
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(96))]
+
+            #[test]
+            fn frames_pass_or_stand_in(
+                specs in prop::collection::vec(spec(), 1..5),
+                step in prop_oneof![1usize..40, 900usize..5000],
+            ) {
+                let mut input = Vec::new();
+                let mut want = Vec::new();
+                let mut last = None;
+                for s in &specs {
+                    let f = wire(s);
+                    input.extend_from_slice(&f);
+                    let data = s.opcode == 1 || s.opcode == 2;
+                    if data && s.len > MAX_INBOUND_FRAME {
+                        want.push(0x82 | s.rsv);
+                        want.push(if s.key.is_some() { 0x80 } else { 0 });
+                        if let Some(k) = s.key {
+                            want.extend_from_slice(&k);
+                        }
+                        let id = s.id.filter(|_| s.opcode == 1);
+                        last = Some(Dropped { len: s.len, id });
+                    } else {
+                        want.extend_from_slice(&f);
+                    }
+                }
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("a runtime for the in-memory reads");
+                let (out, o) = rt.block_on(through(input, step));
+                prop_assert_eq!(out, want);
+                prop_assert_eq!(o.take(), last);
+            }
+        }
+    }
 }
