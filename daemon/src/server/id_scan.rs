@@ -79,16 +79,16 @@ impl IdScan {
             At::Start if b == b'{' => At::KeyNext,
             At::KeyNext if ws || b == b',' => At::KeyNext,
             At::KeyNext if b == b'"' => At::Key(Some(0)),
+            // An escaped key is never taken for `id`; its escapes still have to be skipped.
+            At::Key(_) if self.escaped => {
+                self.escaped = false;
+                At::Key(None)
+            }
             At::Key(m) => match (b, m) {
                 (b'"', Some(2)) => At::Colon(true),
                 (b'"', _) => At::Colon(false),
-                // An escaped key is never taken for `id`; its escape still has to be skipped.
                 (b'\\', _) => {
                     self.escaped = true;
-                    At::Key(None)
-                }
-                (_, None) if self.escaped => {
-                    self.escaped = false;
                     At::Key(None)
                 }
                 (b'i', Some(0)) => At::Key(Some(1)),
@@ -209,6 +209,8 @@ mod tests {
         assert_eq!(scan(r#"{"op":1,"d":["id",{"id":3}],"x":"\"id\":4"}"#), None);
         assert_eq!(scan(r#"{"op":1,"d":{"id":3},"id":8}"#), Some(8));
         assert_eq!(scan(r#"{"op":1,"s":"a\\","id":6}"#), Some(6));
+        assert_eq!(scan(r#"{"\"":null,"id":0}"#), Some(0));
+        assert_eq!(scan(r#"{"a\\":1,"id":2}"#), Some(2));
     }
 
     #[test]
