@@ -21,7 +21,7 @@ use super::{Sim, chan, fresh_id, fresh_ssrc, ms};
 use crate::config::{Limits, MAX_FLOOR_QUEUE};
 use crate::gateway::CLOSE_ZOMBIE;
 use crate::gateway::ConnId;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 
 const CH: &str = "radio";
 /// Floor timers for tests in which they must never fire.
@@ -72,6 +72,18 @@ impl Sim {
             json!({"channel_id": channel, "user_id": me, "max_duration_ms": max_ms}),
             context,
         );
+    }
+
+    /// The member named "holder" asks for the idle floor of [`CH`] at priority 0: FLOOR_GRANTED
+    /// with `max_ms` to it, FLOOR_TAKEN to each of `others`. Returns when it was granted.
+    fn holder_takes(&mut self, h: ConnId, others: &[ConnId], max_ms: u64) -> Instant {
+        self.op(h, REQUEST, chan(CH));
+        let granted_at = self.now.mono;
+        self.granted(h, CH, max_ms, "");
+        for &o in others {
+            self.taken(o, CH, "holder", 0, "");
+        }
+        granted_at
     }
 
     fn taken(&mut self, c: ConnId, channel: &str, holder: &str, priority: u8, context: &str) {
@@ -170,9 +182,7 @@ fn grant_on_idle_goes_to_the_requester_and_taken_to_every_other_member() {
 fn floor_ping_gets_pong_from_the_holder_and_from_a_non_holder() {
     let mut s = sim();
     let [h, o] = s.channel_of(CH, ["holder", "other"]);
-    s.op(h, REQUEST, chan(CH));
-    s.granted(h, CH, LONG_MAX, "");
-    s.taken(o, CH, "holder", 0, "");
+    s.holder_takes(h, &[o], LONG_MAX);
 
     s.op(h, PING, chan(CH));
     s.pong(h, CH, "the holder's ping, no id");
@@ -195,10 +205,7 @@ fn pinging_keeps_the_holder_past_several_ping_intervals() {
     const PING_MS: u64 = 600;
     let mut s = Sim::new(timers(MAX, PING_MS));
     let [h, o] = s.channel_of(CH, ["holder", "other"]);
-    s.op(h, REQUEST, chan(CH));
-    s.granted(h, CH, MAX, "");
-    s.taken(o, CH, "holder", 0, "");
-    let granted_at = s.now.mono;
+    let granted_at = s.holder_takes(h, &[o], MAX);
 
     // Five ping intervals, a FLOOR_PING every 100 ms, each answered by FLOOR_PONG alone.
     while s.now.mono < granted_at + ms(5 * PING_MS) {
@@ -525,9 +532,7 @@ fn floor_ops_on_an_unknown_channel_are_2000_and_from_a_non_member_2004() {
 fn a_request_by_the_holder_is_denied_already_granted() {
     let mut s = sim();
     let [h, o] = s.channel_of(CH, ["holder", "other"]);
-    s.op(h, REQUEST, chan(CH));
-    s.granted(h, CH, LONG_MAX, "");
-    s.taken(o, CH, "holder", 0, "");
+    s.holder_takes(h, &[o], LONG_MAX);
 
     s.op(h, REQUEST, chan(CH));
     s.denied(h, CH, "already_granted", "the holder asks again");
@@ -590,11 +595,7 @@ fn a_silent_holder_is_revoked_timeout_at_its_deadline_then_the_head_is_granted_t
     let all = s.channel_of(CH, ["holder", "queued", "other"]);
     let [h, q, o] = all;
 
-    s.op(h, REQUEST, chan(CH));
-    let granted_at = s.now.mono;
-    s.granted(h, CH, MAX, "");
-    s.taken(q, CH, "holder", 0, "");
-    s.taken(o, CH, "holder", 0, "");
+    let granted_at = s.holder_takes(h, &[q, o], MAX);
     s.advance(100);
     s.op(q, REQUEST, chan(CH));
     s.queue_pos(q, CH, 1, 1, "");
@@ -642,11 +643,7 @@ fn a_pinging_holder_is_revoked_max_duration_at_its_deadline_then_the_head_is_gra
     let all = s.channel_of(CH, ["holder", "queued", "other"]);
     let [h, q, o] = all;
 
-    s.op(h, REQUEST, chan(CH));
-    let granted_at = s.now.mono;
-    s.granted(h, CH, MAX, "");
-    s.taken(q, CH, "holder", 0, "");
-    s.taken(o, CH, "holder", 0, "");
+    let granted_at = s.holder_takes(h, &[q, o], MAX);
     s.op(q, REQUEST, chan(CH));
     s.queue_pos(q, CH, 1, 1, "");
 
@@ -890,11 +887,7 @@ fn deleting_a_channel_with_a_held_floor_sends_only_delete_and_stops_its_timers()
     let mut s = Sim::new(timers(MAX, PING_MS));
     let all = s.channel_of(CH, ["owner", "holder", "queued"]);
     let [owner, h, q] = all;
-    s.op(h, REQUEST, chan(CH));
-    let granted_at = s.now.mono;
-    s.granted(h, CH, MAX, "");
-    s.taken(owner, CH, "holder", 0, "");
-    s.taken(q, CH, "holder", 0, "");
+    let granted_at = s.holder_takes(h, &[owner, q], MAX);
     s.op(q, REQUEST, chan(CH));
     s.queue_pos(q, CH, 1, 1, "");
     assert!(s.gw.poll_timeout() <= Some(granted_at + ms(PING_MS)));
