@@ -21,7 +21,7 @@
 //! 5506 would need `a=rtcp-rsize` in the answer). The media SSRC and sequence numbers pass
 //! unchanged. A new floor holder with video gets a PLI with its next packet.
 //!
-//! Each receiver's copy of RTP is its own ([`rewrite`]): its payload type, its header
+//! Each receiver's copy of RTP is its own (`rewrite`): its payload type, its header
 //! extensions with its IDs and MID, none for radios.
 //!
 //! A WebRTC endpoint (PROTOCOL.md section 4) is latched by the driver's ICE agent
@@ -406,7 +406,17 @@ impl<'a> Relay<'a> {
     /// the endpoint is latched there, and the check counts as activity that keeps the latch.
     /// An id that is gone is counted and ignored.
     pub fn checked(&mut self, now: Now, id: MediaId, addr: SocketAddr) {
-        let Some(at) = self.resolve(id) else {
+        // A failed endpoint stays without media until it leaves (PROTOCOL.md section 4).
+        let live = |e: &Endpoint| {
+            matches!(
+                e.keys,
+                Keys::WebRtc(DtlsKeys::Pending | DtlsKeys::Keyed { .. })
+            )
+        };
+        let Some(at) = self
+            .resolve(id)
+            .filter(|&at| self.get(at).is_some_and(live))
+        else {
             self.stats.stale_media += 1;
             return;
         };

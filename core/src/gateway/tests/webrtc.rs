@@ -531,6 +531,18 @@ fn media_before_keys_from_elsewhere_or_after_failure_is_dropped() {
     assert_eq!(s.gw.media_stats().drop_unkeyed, 5);
     assert_eq!(copies_to(&net, r.addr), 1);
     assert_eq!(s.gw.session(conn).unwrap().joined, 1);
+    // A check after the failure latches nothing.
+    s.gw.media_checked(s.now, media, b.addr);
+    let e = s.gw.endpoints().find(|e| e.conn() == conn).unwrap();
+    assert_eq!(e.latched, None);
+    assert_eq!(s.gw.media_stats().stale_media, 2);
+    // Nor does a radio's endpoint answer to an id made up for it.
+    let radio_at = s.gw.relay.find(r.ssrc).unwrap();
+    let radio_id = s.gw.relay.media_id(radio_at).unwrap();
+    s.gw.media_checked(s.now, radio_id, "127.0.0.1:1".parse().unwrap());
+    s.gw.media_failed(s.now, radio_id);
+    assert_eq!(s.gw.media_stats().stale_media, 4);
+    assert_eq!(s.gw.relay.get(radio_at).unwrap().latched, Some(r.addr));
     // Leave and join again: a new endpoint, a new id.
     s.req(conn, json!({"op":12,"d":{"channel_id":"ch"}}));
     s.answers(audio(0, Some(10)), None);
@@ -542,7 +554,7 @@ fn media_before_keys_from_elsewhere_or_after_failure_is_dropped() {
     s.gw.media_failed(s.now, media);
     assert_eq!(
         s.gw.media_stats().stale_media,
-        2,
+        5,
         "the old id names nothing"
     );
 }
