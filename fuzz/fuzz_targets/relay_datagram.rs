@@ -80,7 +80,7 @@ fn track(pt: u8, mid: &str, ssrc: Option<u32>) -> Track {
 const FORGER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 66)), 6666);
 
 fn key(i: u8) -> MasterKey {
-    MasterKey::new([i; 16], [i ^ 0x5a; 14])
+    MasterKey::aes_cm([i; 16], [i ^ 0x5a; 14])
 }
 
 fn setup(
