@@ -11,16 +11,33 @@
 //! ([`Relay::latched_at`]: what STUN and DTLS records, which carry no SSRC, are matched by);
 //! an ICE username fragment is one more key of the same kind of index.
 //!
-//! RTCP from clients is consumed: it latches and keeps the endpoint alive, and is never
-//! forwarded. Listeners' receiver reports describe the server's re-protected streams, not
-//! the talker's, and talkers do not need them in push-to-talk; the server sends no RTCP.
+//! RTCP from clients is consumed: it latches and keeps the endpoint alive, and reports are
+//! never forwarded. Listeners' receiver reports describe the server's re-protected streams,
+//! not the talker's, and talkers do not need them in push-to-talk. A WebRTC receiver's PLI,
+//! FIR or NACK goes to the WebRTC sender of the video it names (in the same channel),
+//! re-protected for it, as a compound packet the server sends from an SSRC of its own for
+//! that peer: an empty receiver report and an SDES CNAME, then the feedback (RFC 3550
+//! section 6.1 compound rules, which every RTCP receiver accepts; the reduced size of RFC
+//! 5506 would need `a=rtcp-rsize` in the answer). The media SSRC and sequence numbers pass
+//! unchanged. A new floor holder with video gets a PLI with its next packet.
+//!
+//! Each receiver's copy of RTP is its own (`rewrite`): its payload type, its header
+//! extensions with its IDs and MID, none for radios.
+//!
+//! A WebRTC endpoint (PROTOCOL.md section 4) is latched by the driver's ICE agent
+//! ([`Relay::checked`]) and keyed by its DTLS handshake ([`Relay::keyed`]); its media is
+//! accepted only from that address and with those keys. SSRCs its offer did not name are
+//! learned from its first authenticated RTP of the stream's payload type.
 
 mod endpoint;
 mod index;
+mod rewrite;
 mod transmit;
+mod webrtc;
 
 pub use endpoint::{Endpoint, EndpointStats, Keys, Source};
 pub use transmit::{TX_ROOM, Transmit, TxOutcome};
+pub use webrtc::{DtlsKeys, MediaId, Role, Track, VideoTrack, WebRtc};
 
 use core::net::SocketAddr;
 
@@ -32,9 +49,18 @@ use crate::time::{Instant, Now};
 use crate::wire::demux::{self, Kind};
 use crate::wire::{rtcp, rtp};
 use index::Index;
+use rewrite::Target;
+
+/// The CNAME of the server's own RTCP (RFC 3550 section 6.5.1: every compound carries one).
+const SERVER_CNAME: &[u8] = b"livechatd";
 
 /// "No slot" in the member links.
 pub(crate) const NONE: u32 = u32::MAX;
+
+/// WebRTC endpoints latched at one address tried for an SSRC they have not announced: one
+/// per channel a client's socket has joined, at most [`MAX_JOINED_PER_SESSION`]
+/// (`crate::config`).
+const LEARN_CANDIDATES: usize = crate::config::MAX_JOINED_PER_SESSION;
 
 /// Why a datagram was dropped; each has its own counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +88,9 @@ pub enum Drop {
     NoLatch,
     /// The sender's socket buffer was full.
     SendFailed,
+    /// WebRTC media before DTLS keyed the endpoint, after its handshake failed, or from an
+    /// address its ICE checks did not latch; or a WebRTC listener not keyed yet.
+    Unkeyed,
 }
 
 impl From<srtp::Error> for Drop {
@@ -112,6 +141,19 @@ pub struct MediaStats {
     pub drop_no_latch: u64,
     /// Drops: send failed.
     pub drop_send: u64,
+    /// Drops: WebRTC media without DTLS keys or from an unchecked address.
+    pub drop_unkeyed: u64,
+    /// Driver calls naming a WebRTC endpoint that is gone (ignored).
+    pub stale_media: u64,
+    /// SSRCs learned from WebRTC endpoints' first authenticated RTP.
+    pub ssrcs_learned: u64,
+    /// PLI, FIR and NACK forwarded to the sender of the stream they name.
+    pub feedback_forwarded: u64,
+    /// PLI, FIR and NACK not forwarded: the stream is unknown, not video, in another
+    /// channel, or its sender is not a keyed WebRTC client that negotiated that feedback.
+    pub feedback_dropped: u64,
+    /// PLIs the server sent of its own (a new floor holder owes its viewers a key frame).
+    pub plis_sent: u64,
 }
 
 impl MediaStats {
@@ -129,6 +171,7 @@ impl MediaStats {
             Drop::NotHolder => &mut self.drop_not_holder,
             Drop::NoLatch => &mut self.drop_no_latch,
             Drop::SendFailed => &mut self.drop_send,
+            Drop::Unkeyed => &mut self.drop_unkeyed,
         };
         *c += 1;
     }
@@ -146,6 +189,7 @@ impl MediaStats {
             + self.drop_not_holder
             + self.drop_no_latch
             + self.drop_send
+            + self.drop_unkeyed
     }
 }
 
@@ -178,6 +222,10 @@ pub struct Relay<'a> {
     ssrcs: usize,
     /// No slot below this one is free: where the search for one starts.
     free: usize,
+    /// The serial the last added endpoint got.
+    serial: u32,
+    /// Keys the server's own SSRCs.
+    seed: u64,
     stats: MediaStats,
 }
 
@@ -206,6 +254,8 @@ impl<'a> Relay<'a> {
             len: 0,
             ssrcs: 0,
             free: 0,
+            serial: 0,
+            seed,
             stats: MediaStats::default(),
         }
     }
@@ -234,6 +284,8 @@ impl<'a> Relay<'a> {
         self.len = 0;
         self.ssrcs = 0;
         self.free = 0;
+        self.serial = 0;
+        self.seed = seed;
         self.stats = MediaStats::default();
     }
 
@@ -272,7 +324,7 @@ impl<'a> Relay<'a> {
 
     /// Adds an endpoint, unlinked, and returns its slot. Its SSRCs must be new on the
     /// server; a full table or index is [`JoinRefused::Full`].
-    pub fn add(&mut self, endpoint: Endpoint) -> Result<usize, JoinRefused> {
+    pub fn add(&mut self, mut endpoint: Endpoint) -> Result<usize, JoinRefused> {
         if endpoint.ssrcs.iter().any(|&s| self.by_ssrc.contains(s)) {
             return Err(JoinRefused::SsrcInUse);
         }
@@ -281,6 +333,11 @@ impl<'a> Relay<'a> {
             return Err(JoinRefused::Full);
         }
         let (ssrcs, latched) = (endpoint.ssrcs.clone(), endpoint.latched);
+        // Zero is never a serial, so no id made before the first add names anything.
+        self.serial = self.serial.wrapping_add(1).max(1);
+        endpoint.serial = self.serial;
+        endpoint.server_ssrc =
+            crate::gateway::splitmix64(self.seed ^ u64::from(self.serial).rotate_left(32)) as u32;
         let from = self.free;
         let free = self
             .slots
@@ -315,6 +372,129 @@ impl<'a> Relay<'a> {
         self.ssrcs += n;
         self.len += 1;
         Ok(slot)
+    }
+
+    /// The id of the endpoint in `slot`, for the driver.
+    pub fn media_id(&self, slot: usize) -> Option<MediaId> {
+        self.get(slot).map(|e| e.media_id(slot))
+    }
+
+    /// The slot of the endpoint `id` names, unless it is gone.
+    pub fn resolve(&self, id: MediaId) -> Option<usize> {
+        let e = self.get(id.slot())?;
+        (e.serial == id.serial()).then_some(id.slot())
+    }
+
+    /// Gives the endpoint in `at` one more SSRC, unique on the server (2007 otherwise); a
+    /// full index or endpoint is [`JoinRefused::Full`].
+    pub fn add_ssrc(&mut self, at: usize, ssrc: u32) -> Result<(), JoinRefused> {
+        if self.by_ssrc.contains(ssrc) {
+            return Err(JoinRefused::SsrcInUse);
+        }
+        if self.ssrcs >= self.by_ssrc.capacity() {
+            return Err(JoinRefused::Full);
+        }
+        let e = self.get_mut(at).ok_or(JoinRefused::Full)?;
+        e.ssrcs.push(ssrc).map_err(|_| JoinRefused::Full)?;
+        // Cannot fail: the index has room for every SSRC counted.
+        self.by_ssrc.insert(ssrc, at);
+        self.ssrcs += 1;
+        Ok(())
+    }
+
+    /// A valid ICE check for the endpoint `id` came from `addr` (PROTOCOL.md section 4):
+    /// the endpoint is latched there, and the check counts as activity that keeps the latch.
+    /// An id that is gone is counted and ignored.
+    pub fn checked(&mut self, now: Now, id: MediaId, addr: SocketAddr) {
+        // A failed endpoint stays without media until it leaves (PROTOCOL.md section 4).
+        let live = |e: &Endpoint| {
+            matches!(
+                e.keys,
+                Keys::WebRtc(DtlsKeys::Pending | DtlsKeys::Keyed { .. })
+            )
+        };
+        let Some(at) = self
+            .resolve(id)
+            .filter(|&at| self.get(at).is_some_and(live))
+        else {
+            self.stats.stale_media += 1;
+            return;
+        };
+        self.set_latch(at, Some(addr));
+        if let Some(e) = self.get_mut(at) {
+            e.last_rx = now.mono;
+        }
+    }
+
+    /// The endpoint `id`'s DTLS-SRTP handshake is done: its media flows with these keys
+    /// from now on (RFC 5764 section 4.2).
+    pub fn keyed(&mut self, id: MediaId, inbound: srtp::Context, outbound: srtp::Context) {
+        match self.resolve(id).and_then(|at| self.get_mut(at)) {
+            Some(e) if matches!(e.keys, Keys::WebRtc(DtlsKeys::Pending)) => {
+                e.keys = Keys::WebRtc(DtlsKeys::Keyed { inbound, outbound });
+            }
+            // A second handshake result for one endpoint is the driver's mistake; the
+            // first keys stay.
+            _ => self.stats.stale_media += 1,
+        }
+    }
+
+    /// The endpoint `id`'s handshake failed or did not finish in time: its keys go and its
+    /// latch is cleared, so no media flows either way; its membership stays.
+    pub fn failed(&mut self, id: MediaId) {
+        let Some(at) = self.resolve(id).filter(|&at| {
+            self.get(at)
+                .is_some_and(|e| matches!(e.keys, Keys::WebRtc(_)))
+        }) else {
+            self.stats.stale_media += 1;
+            return;
+        };
+        self.set_latch(at, None);
+        if let Some(e) = self.get_mut(at) {
+            e.keys = Keys::WebRtc(DtlsKeys::Failed);
+        }
+    }
+
+    /// The endpoint in `at`, a new floor holder, owes its viewers a key frame: when it sends
+    /// video, a PLI goes to it with its next packet.
+    pub(crate) fn want_key_frame(&mut self, at: usize) {
+        if let Some(e) = self.get_mut(at)
+            && e.webrtc
+                .as_ref()
+                .and_then(|w| w.video.as_ref())
+                .is_some_and(|v| v.track.send)
+        {
+            e.pli_due = true;
+        }
+    }
+
+    /// The floor of the channel whose members start at `head` went to the member in `at`:
+    /// it owes a key frame, and a former holder that never sent one owes none.
+    pub(crate) fn granted(&mut self, head: u32, at: usize) {
+        let mut next = head;
+        while let Some(e) = self.get_mut(next as usize) {
+            e.pli_due = false;
+            next = e.next;
+        }
+        self.want_key_frame(at);
+    }
+
+    /// Moves the latch of the endpoint in `at`, keeping the address index in step.
+    fn set_latch(&mut self, at: usize, to: Option<SocketAddr>) {
+        let Some(e) = self.get_mut(at) else {
+            return;
+        };
+        let before = core::mem::replace(&mut e.latched, to);
+        if before == to {
+            return;
+        }
+        if let Some(old) = before {
+            self.by_addr.remove_entry(addr_key(old), at);
+        }
+        if let Some(new) = to {
+            // Cannot fail: the address index has room for one entry per endpoint.
+            self.by_addr.insert_entry(addr_key(new), at);
+        }
     }
 
     /// The endpoint in `slot`.
@@ -414,7 +594,7 @@ impl<'a> Relay<'a> {
         }
         let r = match demux::classify(buf) {
             Kind::Rtp => self.on_rtp(now, src, buf, floors, tx),
-            Kind::Rtcp => self.on_rtcp(now, src, buf),
+            Kind::Rtcp => self.on_rtcp(now, src, buf, tx),
             // ICE-lite and DTLS-SRTP come with browser support.
             Kind::Stun | Kind::Dtls | Kind::Unknown => Err(Drop::Malformed),
         };
@@ -432,33 +612,276 @@ impl<'a> Relay<'a> {
         tx: &mut impl Transmit,
     ) -> Result<(), Drop> {
         // The one parse of the header: SRTP and the fan-out use this view.
-        let packet = rtp::Packet::new_checked_header(buf).map_err(|_| Drop::Malformed)?;
-        let at = self.find(packet.ssrc()).ok_or(Drop::UnknownSsrc)?;
-        let plain = self.accept(at, now, src, |e| accept_rtp(e, src, packet))?;
+        let packet = rtp::Packet::new_checked_header(&mut *buf).map_err(|_| Drop::Malformed)?;
+        let (ssrc, pt) = (packet.ssrc(), packet.payload_type());
+        let (at, plain) = match self.find(ssrc) {
+            Some(at) => (
+                at,
+                self.accept(at, now, src, |e| accept_rtp(e, src, packet))?,
+            ),
+            None => self.learn(now, src, ssrc, pt, buf)?,
+        };
         let e = self.get(at).ok_or(Drop::UnknownSsrc)?;
+        let role = e.role(ssrc).unwrap_or(Role::Audio);
+        let level = rewrite::sender_level(e, role, &plain);
         let Source::Member { conn, channel } = e.source;
+        let pli_due = e.pli_due;
         // Listeners' keepalives end here too, after latching.
         let head = floors.talk(channel, conn, now.mono)?.head;
+        if pli_due {
+            self.send_pli(now, at, tx);
+        }
         self.stats.relayed += 1;
         let mut next = head;
         while let Some(after) = self.get(next as usize).map(|e| e.next) {
             if next as usize != at {
-                self.relay_to(now, next as usize, &plain, tx);
+                self.relay_to(now, next as usize, role, level, &plain, tx);
             }
             next = after;
         }
         Ok(())
     }
 
-    fn on_rtcp(&mut self, now: Now, src: SocketAddr, buf: &mut [u8]) -> Result<(), Drop> {
+    /// Sends the endpoint in `at` a PLI for its video, when its video SSRC is known and
+    /// it is keyed; until then the PLI stays due.
+    fn send_pli(&mut self, now: Now, at: usize, tx: &mut impl Transmit) {
+        let Some((media, sender)) = self.get(at).and_then(|e| {
+            let v = e.webrtc.as_ref()?.video.as_ref()?;
+            Some((v.track.ssrc?, e.server_ssrc))
+        }) else {
+            return;
+        };
+        if self.send_rtcp(now, at, tx, |buf| rtcp::emit_pli(sender, media, buf).ok()) {
+            self.stats.plis_sent += 1;
+            if let Some(e) = self.get_mut(at) {
+                e.pli_due = false;
+            }
+        }
+    }
+
+    /// Sends the WebRTC endpoint in `at` one SRTCP compound from the server's own SSRC for
+    /// it: an empty receiver report, an SDES CNAME, then what `last` writes. Whether it went.
+    fn send_rtcp(
+        &mut self,
+        now: Now,
+        at: usize,
+        tx: &mut impl Transmit,
+        last: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> bool {
+        let Relay { slots, stats, .. } = self;
+        let Some(rx) = slots.as_mut_slice().get_mut(at).and_then(Option::as_mut) else {
+            return false;
+        };
+        let (Some(dst), Keys::WebRtc(DtlsKeys::Keyed { outbound, .. })) =
+            (rx.destination(now.mono), &mut rx.keys)
+        else {
+            return false;
+        };
+        let ssrc = rx.server_ssrc;
+        let outcome = tx.send_with(dst, |room| {
+            // The SRTCP trailer and tag follow the compound; a datagram stays within
+            // MAX_DATAGRAM.
+            let room = room.get_mut(..MAX_DATAGRAM)?;
+            let rr = rtcp::emit_receiver_report(ssrc, &[], room).ok()?;
+            let sdes = rtcp::emit_sdes_cname(ssrc, SERVER_CNAME, room.get_mut(rr..)?).ok()?;
+            let fb = last(room.get_mut(rr + sdes..)?)?;
+            outbound.protect_rtcp(room, rr + sdes + fb).ok()
+        });
+        match outcome {
+            TxOutcome::Taken(n) => {
+                stats.packets_out += 1;
+                stats.bytes_out += n as u64;
+                rx.stats.packets_out += 1;
+                rx.stats.bytes_out += n as u64;
+                true
+            }
+            TxOutcome::NotBuilt => {
+                stats.drop(Drop::Buffer);
+                false
+            }
+            TxOutcome::Failed => {
+                stats.drop(Drop::SendFailed);
+                false
+            }
+        }
+    }
+
+    /// Sends a receiver's PLI, FIR or NACK from the endpoint in `from` to the sender of the
+    /// video it names: a keyed WebRTC member of the same channel that negotiated that
+    /// feedback. Anything else is counted and dropped.
+    fn route_feedback(
+        &mut self,
+        now: Now,
+        from: usize,
+        fb: &rtcp::Feedback<'_>,
+        tx: &mut impl Transmit,
+    ) {
+        let channel = self.get(from).map(Endpoint::channel);
+        let to = self.find(fb.media_ssrc).filter(|&to| {
+            to != from
+                && self.get(to).is_some_and(|e| {
+                    let video = e.webrtc.as_ref().and_then(|w| w.video.as_ref());
+                    let wanted = video.is_some_and(|v| {
+                        v.track.ssrc == Some(fb.media_ssrc)
+                            && match fb.kind {
+                                rtcp::FeedbackKind::Nack => v.nack,
+                                rtcp::FeedbackKind::Pli => v.pli,
+                                rtcp::FeedbackKind::Fir => v.fir,
+                            }
+                    });
+                    wanted && Some(e.channel()) == channel
+                })
+        });
+        let Some(to) = to else {
+            self.stats.feedback_dropped += 1;
+            return;
+        };
+        let Some((sender, seq)) = self.get_mut(to).map(|e| {
+            if fb.kind == rtcp::FeedbackKind::Fir {
+                e.fir_seq = e.fir_seq.wrapping_add(1);
+            }
+            (e.server_ssrc, e.fir_seq)
+        }) else {
+            return;
+        };
+        if self.send_rtcp(now, to, tx, |buf| fb.emit(sender, seq, buf).ok()) {
+            self.stats.feedback_forwarded += 1;
+        } else {
+            self.stats.feedback_dropped += 1;
+        }
+    }
+
+    /// RTP from an SSRC no endpoint has: the stream of a WebRTC endpoint latched at `src`
+    /// whose offer did not name it, if it authenticates with that endpoint's keys. Each
+    /// candidate (one per channel the client's socket joined) is tried in turn; a failed
+    /// attempt leaves the bytes as they were.
+    fn learn<'b>(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        ssrc: u32,
+        pt: u8,
+        buf: &'b mut [u8],
+    ) -> Result<(usize, rtp::Packet<&'b mut [u8]>), Drop> {
+        let mut candidates = heapless::Vec::<(usize, Role), LEARN_CANDIDATES>::new();
+        for at in self.latched_at(src) {
+            let role = self.get(at).and_then(|e| match (&e.keys, &e.webrtc) {
+                (Keys::WebRtc(DtlsKeys::Keyed { .. }), Some(w)) => w.unlearned_role(pt),
+                _ => None,
+            });
+            if let Some(role) = role
+                && candidates.push((at, role)).is_err()
+            {
+                break;
+            }
+        }
+        if candidates.is_empty() {
+            return Err(Drop::UnknownSsrc);
+        }
+        if self.ssrcs >= self.by_ssrc.capacity() {
+            return Err(Drop::TooManyStreams);
+        }
+        let mut found = None;
+        for &(at, role) in &candidates {
+            let packet = rtp::Packet::new_checked_header(&mut *buf).map_err(|_| Drop::Malformed)?;
+            let Some(Keys::WebRtc(DtlsKeys::Keyed { inbound, .. })) =
+                self.get_mut(at).map(|e| &mut e.keys)
+            else {
+                continue;
+            };
+            if let Ok(plain) = inbound.unprotect_rtp_packet(packet) {
+                found = Some((at, role, plain.as_bytes().len()));
+                break;
+            }
+        }
+        let (at, role, len) = found.ok_or(Drop::AuthFailed)?;
+        self.add_ssrc(at, ssrc).map_err(|_| Drop::TooManyStreams)?;
+        self.stats.ssrcs_learned += 1;
+        if let Some(e) = self.get_mut(at) {
+            if let Some(w) = e.webrtc.as_mut() {
+                w.learn(role, ssrc);
+            }
+            e.last_rx = now.mono;
+            e.stats.packets_in += 1;
+            e.stats.bytes_in += len as u64;
+        }
+        let plain = buf.get_mut(..len).ok_or(Drop::Malformed)?;
+        let packet = rtp::Packet::new_checked_header(plain).map_err(|_| Drop::Malformed)?;
+        Ok((at, packet))
+    }
+
+    fn on_rtcp(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        buf: &mut [u8],
+        tx: &mut impl Transmit,
+    ) -> Result<(), Drop> {
         // The first packet's sender SSRC is in the clear in SRTCP too (RFC 3711 section 3.4).
-        let header = rtcp::Header::new_checked(buf).map_err(|_| Drop::Malformed)?;
-        let at = self.find(header.ssrc()).ok_or(Drop::UnknownSsrc)?;
-        let plain = self.accept(at, now, src, |e| accept_rtcp(e, src, header))?;
+        let header = rtcp::Header::new_checked(&mut *buf).map_err(|_| Drop::Malformed)?;
+        let (at, plain) = match self.find(header.ssrc()) {
+            Some(at) => (
+                at,
+                self.accept(at, now, src, |e| accept_rtcp(e, src, header))?,
+            ),
+            // A WebRTC client's reports may carry a sender SSRC it never announced (a
+            // receive-only client has none of its own): its latched address names it.
+            None => self.rtcp_by_address(now, src, buf)?,
+        };
         if rtcp::Compound::new(plain).any(|p| p.is_err()) {
             return Err(Drop::Malformed);
         }
+        if !matches!(self.get(at).map(|e| &e.keys), Some(Keys::WebRtc(_))) {
+            return Ok(());
+        }
+        for fb in rtcp::Compound::new(plain).filter_map(|p| p.ok()?.feedback()) {
+            self.route_feedback(now, at, &fb, tx);
+        }
+        if self.get(at).is_some_and(|e| e.pli_due) {
+            self.send_pli(now, at, tx);
+        }
         Ok(())
+    }
+
+    /// SRTCP from `src` that authenticates with the keys of a WebRTC endpoint latched there.
+    fn rtcp_by_address<'b>(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        buf: &'b mut [u8],
+    ) -> Result<(usize, &'b [u8]), Drop> {
+        let mut candidates = heapless::Vec::<usize, LEARN_CANDIDATES>::new();
+        for at in self.latched_at(src) {
+            let keyed = self
+                .get(at)
+                .is_some_and(|e| matches!(e.keys, Keys::WebRtc(DtlsKeys::Keyed { .. })));
+            if keyed && candidates.push(at).is_err() {
+                break;
+            }
+        }
+        if candidates.is_empty() {
+            return Err(Drop::UnknownSsrc);
+        }
+        let mut found = None;
+        for &at in &candidates {
+            let header = rtcp::Header::new_checked(&mut *buf).map_err(|_| Drop::Malformed)?;
+            let Some(Keys::WebRtc(DtlsKeys::Keyed { inbound, .. })) =
+                self.get_mut(at).map(|e| &mut e.keys)
+            else {
+                continue;
+            };
+            if let Ok(plain) = inbound.unprotect_rtcp_header(header) {
+                found = Some((at, plain.len()));
+                break;
+            }
+        }
+        let (at, len) = found.ok_or(Drop::AuthFailed)?;
+        if let Some(e) = self.get_mut(at) {
+            e.last_rx = now.mono;
+            e.stats.packets_in += 1;
+            e.stats.bytes_in += len as u64;
+        }
+        Ok((at, buf.get(..len).ok_or(Drop::Malformed)?))
     }
 
     /// Authenticates a datagram for the endpoint in `at` with `check` and latches its
@@ -487,12 +910,16 @@ impl<'a> Relay<'a> {
         Ok(plain)
     }
 
-    /// Sends one listener its copy, built in the driver's buffer: re-protected with its
-    /// server -> client context, or as is for a plain-RTP listener.
+    /// Sends one listener its copy of a stream of `role`, built in the driver's buffer
+    /// ([`rewrite`]: its payload type and header extensions, `level` being the sender's
+    /// audio level): re-protected with its server -> client context, or in the clear for
+    /// a plain-RTP listener. Video goes only to listeners that take it.
     fn relay_to(
         &mut self,
         now: Now,
         at: usize,
+        role: Role,
+        level: Option<u8>,
         plain: &rtp::Packet<impl AsRef<[u8]>>,
         tx: &mut impl Transmit,
     ) {
@@ -500,6 +927,10 @@ impl<'a> Relay<'a> {
         let Some(rx) = slots.as_mut_slice().get_mut(at).and_then(Option::as_mut) else {
             return;
         };
+        let Some(target) = Target::of(rx.webrtc.as_ref(), rx.audio_pt, role) else {
+            return;
+        };
+        let same = rewrite::unchanged(&target, plain);
         let Some(dst) = rx.destination(now.mono) else {
             stats.drop(Drop::NoLatch);
             return;
@@ -507,14 +938,33 @@ impl<'a> Relay<'a> {
         let mut why = Drop::Buffer;
         let keys = &mut rx.keys;
         let outcome = tx.send_with(dst, |room| match keys {
-            Keys::Sdes { outbound, .. } => outbound
-                .protect_rtp_into(plain, room)
-                .map_err(|e| why = Drop::from(e))
-                .ok(),
-            Keys::Plain => {
+            Keys::Sdes { outbound, .. } | Keys::WebRtc(DtlsKeys::Keyed { outbound, .. })
+                if same =>
+            {
+                outbound
+                    .protect_rtp_into(plain, room)
+                    .map_err(|e| why = Drop::from(e))
+                    .ok()
+            }
+            Keys::Sdes { outbound, .. } | Keys::WebRtc(DtlsKeys::Keyed { outbound, .. }) => {
+                // A rewritten copy may have grown: with its tag it stays within
+                // MAX_DATAGRAM, or it is a counted drop.
+                let fits = MAX_DATAGRAM.checked_sub(outbound.suite().rtp_tag_len())?;
+                let n = rewrite::write(&target, level, plain, room.get_mut(..fits)?)?;
+                outbound
+                    .protect_rtp(room, n)
+                    .map_err(|e| why = Drop::from(e))
+                    .ok()
+            }
+            Keys::Plain if same => {
                 let bytes = plain.as_bytes();
                 room.get_mut(..bytes.len())?.copy_from_slice(bytes);
                 Some(bytes.len())
+            }
+            Keys::Plain => rewrite::write(&target, level, plain, room.get_mut(..MAX_DATAGRAM)?),
+            Keys::WebRtc(_) => {
+                why = Drop::Unkeyed;
+                None
             }
         });
         match outcome {
@@ -570,6 +1020,10 @@ fn accept_rtp<'b>(
 ) -> Result<rtp::Packet<&'b mut [u8]>, Drop> {
     match &mut e.keys {
         Keys::Sdes { inbound, .. } => Ok(inbound.unprotect_rtp_packet(packet)?),
+        Keys::WebRtc(DtlsKeys::Keyed { inbound, .. }) if e.latched == Some(src) => {
+            Ok(inbound.unprotect_rtp_packet(packet)?)
+        }
+        Keys::WebRtc(_) => Err(Drop::Unkeyed),
         Keys::Plain => {
             check_plain_source(e, src)?;
             Ok(packet)
@@ -585,6 +1039,10 @@ fn accept_rtcp<'b>(
 ) -> Result<&'b [u8], Drop> {
     match &mut e.keys {
         Keys::Sdes { inbound, .. } => Ok(inbound.unprotect_rtcp_header(header)?),
+        Keys::WebRtc(DtlsKeys::Keyed { inbound, .. }) if e.latched == Some(src) => {
+            Ok(inbound.unprotect_rtcp_header(header)?)
+        }
+        Keys::WebRtc(_) => Err(Drop::Unkeyed),
         Keys::Plain => {
             check_plain_source(e, src)?;
             Ok(header.into_inner())
@@ -648,6 +1106,8 @@ mod tests {
                 channel,
             },
             ssrcs: heapless::Vec::from_slice(&[ssrc]).unwrap(),
+            audio_pt: 0,
+            webrtc: None,
             gateway_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             keys: Keys::Plain,
             latched: None,
@@ -656,6 +1116,10 @@ mod tests {
             prev: NONE,
             next: NONE,
             session_next: NONE,
+            serial: 0,
+            server_ssrc: 0,
+            fir_seq: 0,
+            pli_due: false,
         }
     }
 
