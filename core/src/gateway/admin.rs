@@ -122,10 +122,14 @@ impl ChannelBody {
 impl Gateway<'_> {
     /// Every identified session: its connection, the session and the connection's peer.
     pub fn sessions(&self) -> impl Iterator<Item = (ConnId, &Session, PeerInfo)> {
-        self.conns.as_slice().iter().enumerate().filter_map(|(i, c)| {
-            let s = c.session.as_ref().filter(|_| c.open)?;
-            Some((ConnId::new(i as u32, c.generation), s, c.peer))
-        })
+        self.conns
+            .as_slice()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let s = c.session.as_ref().filter(|_| c.open)?;
+                Some((ConnId::new(i as u32, c.generation), s, c.peer))
+            })
     }
 
     /// The connection of the session `user_id`, if one.
@@ -184,9 +188,7 @@ impl Gateway<'_> {
             id: body.channel_id,
             name,
             freq: body.freq.unwrap_or_default(),
-            capacity: body
-                .capacity
-                .unwrap_or(self.cfg.limits.max_members as u16),
+            capacity: body.capacity.unwrap_or(self.cfg.limits.max_members as u16),
             creator,
             created_at: now.unix_ms,
             floor: Floor::new(FloorTimers {
@@ -366,4 +368,3 @@ impl Gateway<'_> {
         ));
     }
 }
-

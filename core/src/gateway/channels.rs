@@ -638,7 +638,12 @@ impl Gateway<'_> {
         };
         let members = relay.members(ch).map(|(_, m)| m.conn());
         out.send_each(drv, members, op::MESSAGE_EVENT, ev, None);
-        let ev = Event::new(Kind::Message, "message", Some(&ch.id), Some(user_of(conns, conn)));
+        let ev = Event::new(
+            Kind::Message,
+            "message",
+            Some(&ch.id),
+            Some(user_of(conns, conn)),
+        );
         drv.trace(&ev.with(Detail::Length(content.len())));
         Ok(())
     }

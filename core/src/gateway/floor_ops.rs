@@ -4,12 +4,12 @@
 use super::{Driver, Gateway, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Audience, Floor, FloorError, FloorEvent};
+use crate::gateway::Conn;
 use crate::gateway::ConnId;
 use crate::protocol::{
     AckPlain, FloorChannel, FloorDeny, FloorGranted, FloorQueuePos, FloorRevoke, FloorTaken, op,
 };
 use crate::relay::NONE;
-use crate::gateway::Conn;
 use crate::time::Now;
 use crate::trace::{Detail, Event, Kind};
 
@@ -209,11 +209,13 @@ fn trace_floor(drv: &mut impl Driver, channel_id: &str, conns: &[Conn], ev: Floo
         FloorEvent::QueuePos { to, position, size } => {
             Event::new(Kind::Floor, "queued", ch, user(to)).with(Detail::Queued { position, size })
         }
-        FloorEvent::Revoke { to, cause } => Event::new(Kind::Floor, "revoked", ch, user(to))
-            .with(Detail::Cause(cause.as_str())),
+        FloorEvent::Revoke { to, cause } => {
+            Event::new(Kind::Floor, "revoked", ch, user(to)).with(Detail::Cause(cause.as_str()))
+        }
         FloorEvent::Idle => Event::new(Kind::Floor, "idle", ch, None),
-        FloorEvent::Deny { to, reason } => Event::new(Kind::Floor, "denied", ch, user(to))
-            .with(Detail::Reason(reason.as_str())),
+        FloorEvent::Deny { to, reason } => {
+            Event::new(Kind::Floor, "denied", ch, user(to)).with(Detail::Reason(reason.as_str()))
+        }
         FloorEvent::Pong { .. } => return,
     };
     drv.trace(&e);
