@@ -1,4 +1,5 @@
-//! Operator actions (PROTOCOL.md section 6, the admin API): creating, updating and deleting
+//! The operators' view and actions (PROTOCOL.md section 6, the admin API): listings, media
+//! latches for the trace, and creating, updating and deleting
 //! channels, revoking a floor and kicking a user. Each goes through the same tables and
 //! the same event paths as a member's op, so members see exactly what they would see had a
 //! member done it; the operator appears as the user `admin`.
@@ -9,7 +10,7 @@ use crate::floor::{Floor, FloorTimers, RevokeCause};
 use crate::protocol::{ChannelEvent, Freq, Id, Name, Request, decode_request, op};
 use crate::relay::NONE;
 use crate::time::Now;
-use crate::trace::{self, Event, Kind};
+use crate::trace::{self, Detail, Event, Kind};
 
 /// The user_id operator actions are made as: the creator of channels the admin API
 /// creates, and the `user_id` of the channel events it causes.
@@ -160,6 +161,32 @@ impl Gateway<'_> {
                 .and_then(Option::as_ref)
                 .map(|c| c.id.as_str())
         })
+    }
+
+    /// Hands `f` a `media` `latched` trace event for each endpoint whose address latched
+    /// or moved since the last call ([`crate::relay::Relay::take_latched`]); a driver calls
+    /// it after each batch of datagrams.
+    pub fn drain_latched(&mut self, mut f: impl FnMut(&Event<'_>)) {
+        for at in self.relay.take_latched() {
+            let Some(e) = self.relay.get(at as usize) else {
+                continue;
+            };
+            let Some(addr) = e.latched else {
+                continue;
+            };
+            let channel = self
+                .channels
+                .as_slice()
+                .get(e.channel() as usize)
+                .and_then(Option::as_ref)
+                .map(|c| c.id.as_str());
+            let user = super::user_of(self.conns.as_slice(), e.conn());
+            let ev = Event::new(Kind::Media, "latched", channel, Some(user));
+            f(&ev.with(Detail::Latched {
+                addr,
+                ssrc: e.ssrc(),
+            }));
+        }
     }
 
     /// POST `/channels`: a channel created by [`ADMIN_USER`] (not joined; 409 when it

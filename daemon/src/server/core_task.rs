@@ -219,6 +219,7 @@ fn drain_udp(
     rx: &mut RxBatch,
     tx: &mut TxBatch,
     counters: &mut DriverCounters,
+    ops: &mut Ops,
 ) {
     let allocs_before = alloc_count::allocations();
     let fd = udp.as_raw_fd();
@@ -238,6 +239,7 @@ fn drain_udp(
             }
         }
         tx.flush();
+        gw.drain_latched(|ev| ops.on_trace(ev));
     }
     counters.udp_send_failed = tx.failed;
     counters.udp_allocs += alloc_count::allocations() - allocs_before;
@@ -337,7 +339,7 @@ pub(super) async fn core_loop(
             }
             r = udp.readable() => {
                 if r.is_ok() {
-                    drain_udp(&udp, &mut gw, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters);
+                    drain_udp(&udp, &mut gw, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters, &mut ops);
                 }
             }
         }
