@@ -755,6 +755,28 @@ async fn promtool_accepts_the_exposition() {
     ] {
         assert!(metric(&m, family, "") > 0.0 || family == "process_cpu_seconds_total");
     }
+    // Every series the Grafana dashboard draws is exposed.
+    let dash = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/grafana-dashboard.json"),
+    )
+    .expect("docs/grafana-dashboard.json");
+    let dash: Value = serde_json::from_str(&dash).expect("the dashboard is JSON");
+    let mut used = 0;
+    for p in dash["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().expect("targets") {
+            let expr = t["expr"].as_str().expect("expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("livechat_") || word.starts_with("process_") {
+                    used += 1;
+                    assert!(
+                        m.contains(&format!("# TYPE {word} ")),
+                        "the dashboard uses {word}, which /metrics does not expose"
+                    );
+                }
+            }
+        }
+    }
+    assert!(used >= 10, "the dashboard draws the daemon's series");
     let mut child = tokio::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
