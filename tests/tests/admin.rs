@@ -1072,3 +1072,60 @@ async fn lctrace_prints_one_line_an_event_and_reconnects_when_the_daemon_restart
     assert!(ok, "lctrace did not reconnect to the restarted daemon");
     let _ = child.kill().await;
 }
+
+// ----- the state dump agrees -----------------------------------------------------------------
+
+/// `key=value` out of a log line.
+fn field<'l>(line: &'l str, key: &str) -> &'l str {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+}
+
+#[tokio::test]
+async fn the_sigusr1_dump_agrees_with_the_api() {
+    let d = Daemon::start().await;
+    let mut cs = channel_with(&d, "ops", &["alice", "bob"]).await;
+    floor_request(&mut cs[0], "ops").await;
+    expect_op(&mut cs[0], op::FLOOR_GRANTED, "ops").await;
+    send(
+        &d,
+        "POST",
+        "/admin/v1/channels",
+        Some(r#"{"channel_id":"empty"}"#),
+    )
+    .await;
+    let st = get(&d, "/admin/v1/status").await.json();
+    d.signal(libc::SIGUSR1);
+    assert!(
+        d.wait_for_log("dump: end", Duration::from_secs(5)).await,
+        "no state dump:\n{}",
+        d.logs()
+    );
+    let logs = d.logs();
+    let begin = logs
+        .lines()
+        .find(|l| l.contains("dump: begin"))
+        .expect("dump: begin");
+    for key in ["sessions", "connections", "channels"] {
+        assert_eq!(
+            field(begin, key),
+            st[key].to_string(),
+            "{key}: {begin} vs {st}"
+        );
+    }
+    assert_eq!(field(begin, "floors_held"), "1");
+    let counters = logs
+        .lines()
+        .find(|l| l.contains("dump: counters"))
+        .expect("dump: counters");
+    assert_eq!(field(counters, "peers"), st["peers"].to_string());
+    for key in ["frames_in", "frames_out", "errors", "relayed", "drops"] {
+        assert_eq!(
+            field(counters, key),
+            st["counters"][key].to_string(),
+            "{key}: {counters} vs {st}"
+        );
+    }
+    assert!(logs.contains("dump: channel ops") && logs.contains("holder=alice"));
+}
