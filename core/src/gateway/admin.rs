@@ -1,8 +1,8 @@
 //! The operators' view and actions (PROTOCOL.md section 6, the admin API): listings, media
-//! latches for the trace, and creating, updating and deleting
-//! channels, revoking a floor and kicking a user. Each goes through the same tables and
-//! the same event paths as a member's op, so members see exactly what they would see had a
-//! member done it; the operator appears as the user `admin`.
+//! latches for the trace, and creating, updating and deleting channels, revoking a floor
+//! and kicking a user. Each action goes through the same tables and the same event paths as
+//! a member's op, so members see exactly what they would see had a member done it; the
+//! operator appears as the user `admin`.
 
 use super::{Channel, ConnId, Driver, Gateway, PeerInfo, Session};
 use crate::error::{Error, ErrorCode};

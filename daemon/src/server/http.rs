@@ -588,7 +588,7 @@ async fn admin_route(
         ["status"] if is_get => AdminReq::Status,
         ["users"] if is_get => AdminReq::Users,
         ["peers"] if is_get => AdminReq::Peers,
-        // Cameras come with RTSP sources (PROTOCOL.md section 7); none is configured yet.
+        // RTSP camera sources (PROTOCOL.md section 7) are not built in: the list is empty.
         ["cameras"] if is_get => {
             return json_answer(Answer::json(200, &serde_json::json!({ "cameras": [] })));
         }

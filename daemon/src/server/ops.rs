@@ -80,7 +80,7 @@ impl ChannelSeries {
     }
 }
 
-/// The counters of [`Ops`], by name as `/status` and `/metrics` give them.
+/// Floor decisions counted from the trace (PROTOCOL.md section 1 "Floor semantics").
 #[derive(Debug, Default, Clone)]
 pub(crate) struct FloorCounters {
     pub(crate) grants: u64,
