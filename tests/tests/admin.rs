@@ -219,6 +219,36 @@ async fn with_a_token_every_peer_needs_it_and_it_is_never_shown() {
 }
 
 #[tokio::test]
+async fn a_body_that_never_comes_is_408_and_the_daemon_goes_on() {
+    use tokio::io::AsyncReadExt;
+    let d = Daemon::start().await;
+    let mut s = tokio::net::TcpStream::connect(d.connect_addr())
+        .await
+        .expect("connect");
+    s.write_all(
+        b"POST /admin/v1/channels HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{\"channel_id\"",
+    )
+    .await
+    .expect("send");
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(scaled(Duration::from_secs(10)), s.read_to_end(&mut raw)).await;
+    assert!(
+        read.is_ok(),
+        "the daemon answers a stalled body within its 5 s limit"
+    );
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        text.contains(r#"{"error":"body not sent in time"}"#),
+        "{text}"
+    );
+    assert!(
+        get(&d, "/admin/v1/channels/ops").await.status == 404,
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
 async fn admin_requests_are_rate_limited_per_address() {
     let d = Daemon::start_with(&[("LIVECHAT_RATE", "5/1")]).await;
     let mut statuses = Vec::new();
