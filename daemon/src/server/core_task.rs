@@ -1,6 +1,7 @@
 //! The task that owns the core: it applies every input to the gateway and carries out
 //! what the gateway asks for.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +20,8 @@ use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
+use super::admin;
+use super::ops::Ops;
 use super::udp::{RxBatch, TxBatch};
 use super::{
     CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_BYTES, OUTBOUND_FAIR_BYTES,
@@ -30,6 +33,8 @@ use crate::dump::DriverCounters;
 
 struct Handle {
     id: ConnId,
+    /// The client's address, for the admin API's `remote_addr`.
+    addr: SocketAddr,
     out: mpsc::Sender<Utf8Bytes>,
     queued: Arc<AtomicUsize>,
     kill: Option<oneshot::Sender<CloseFrame>>,
@@ -89,6 +94,7 @@ impl Registry {
 struct Io<'a> {
     reg: &'a mut Registry,
     slow: &'a mut Vec<ConnId>,
+    ops: &'a mut Ops,
 }
 
 /// Whether a frame of `len` bytes may join a queue holding `mine` bytes, bounded by `cap`,
@@ -184,6 +190,14 @@ impl Driver for Io<'_> {
             std::process::abort();
         }
     }
+
+    fn trace(&mut self, event: &livechat_core::trace::Event<'_>) {
+        self.ops.on_trace(event);
+    }
+
+    fn error_sent(&mut self, code: u16) {
+        self.ops.error_sent(code);
+    }
 }
 
 /// Bytes of frames queued by the core task before it lets the connections' writers run:
@@ -205,6 +219,7 @@ fn drain_udp(
     rx: &mut RxBatch,
     tx: &mut TxBatch,
     counters: &mut DriverCounters,
+    ops: &mut Ops,
 ) {
     let allocs_before = alloc_count::allocations();
     let fd = udp.as_raw_fd();
@@ -224,6 +239,7 @@ fn drain_udp(
             }
         }
         tx.flush();
+        gw.drain_latched(|ev| ops.on_trace(ev));
     }
     counters.udp_send_failed = tx.failed;
     counters.udp_allocs += alloc_count::allocations() - allocs_before;
@@ -257,6 +273,7 @@ pub(super) async fn core_loop(
     mut signals: Signals,
     live: Arc<AtomicUsize>,
     mut svc: crate::service::Service,
+    mut ops: Ops,
 ) -> ExitCode {
     let clock = Clock {
         base: Instant::now(),
@@ -278,11 +295,11 @@ pub(super) async fn core_loop(
                 let Some(cmd) = cmd else { break };
                 let now = clock.now();
                 match cmd {
-                    Cmd::Open { peer, out, queued, kill, reply } => {
+                    Cmd::Open { peer, addr, out, queued, kill, reply } => {
                         // Registered first, so HELLO goes out through the connection's handle.
-                        let res = gw.accept(now, peer, &mut Io { reg: &mut reg, slow: &mut slow }).map(|accepted| {
-                            reg.insert(Handle { id: accepted.conn(), out, queued, kill: Some(kill), identified: false });
-                            gw.greet(now, accepted, &mut Io { reg: &mut reg, slow: &mut slow })
+                        let res = gw.accept(now, peer, &mut Io { reg: &mut reg, slow: &mut slow, ops: &mut ops }).map(|accepted| {
+                            reg.insert(Handle { id: accepted.conn(), addr, out, queued, kill: Some(kill), identified: false });
+                            gw.greet(now, accepted, &mut Io { reg: &mut reg, slow: &mut slow, ops: &mut ops })
                         });
                         let _ = reply.send(res);
                     }
@@ -293,27 +310,36 @@ pub(super) async fn core_loop(
                             InFrame::Oversized { len, id } => Frame::Oversized { len: *len, id: *id },
                             InFrame::Ping => Frame::Ping,
                         };
-                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow });
+                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow, ops: &mut ops });
                         if let Some(h) = reg.get_mut(conn) {
                             h.identified = gw.session(conn).is_some();
                         }
+                    }
+                    Cmd::Admin { req, reply } => {
+                        svc.sync_counters();
+                        let answer = if req.acts() {
+                            admin::act(&mut gw, now, req, &mut Io { reg: &mut reg, slow: &mut slow, ops: &mut ops })
+                        } else {
+                            admin::read(&gw, &req, &ops, &svc.counters, &|c| reg.get(c).map(|h| h.addr))
+                        };
+                        let _ = reply.send(answer);
                     }
                     Cmd::Closed { conn, slow: was_slow } => {
                         if was_slow {
                             svc.counters.slow_closed += 1;
                         }
                         reg.take(conn);
-                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow });
+                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow, ops: &mut ops });
                     }
                 }
             }
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 let now = clock.now();
-                gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow });
+                gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow, ops: &mut ops });
             }
             r = udp.readable() => {
                 if r.is_ok() {
-                    drain_udp(&udp, &mut gw, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters);
+                    drain_udp(&udp, &mut gw, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters, &mut ops);
                 }
             }
         }
@@ -338,6 +364,7 @@ pub(super) async fn core_loop(
                 &mut Io {
                     reg: &mut reg,
                     slow: &mut slow,
+                    ops: &mut ops,
                 },
             );
         }
