@@ -4,6 +4,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cert;
+pub mod dtls;
+pub mod ice;
 pub mod sdp;
 
 pub use cert::{CertError, Certificate, Fingerprint};
