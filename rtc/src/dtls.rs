@@ -154,7 +154,9 @@ impl Handshake {
     ) -> Result<Option<Material>, FailReason> {
         // dimpl reads the time (and seeds the server random) in `handle_timeout` only, so
         // it comes first, as its loop example does.
-        self.dtls.handle_timeout(now).map_err(|_| FailReason::Dtls)?;
+        self.dtls
+            .handle_timeout(now)
+            .map_err(|_| FailReason::Dtls)?;
         self.dtls
             .handle_packet(packet)
             .map_err(|_| FailReason::Dtls)?;
@@ -300,8 +302,12 @@ mod tests {
         let offered = Certificate::generate().unwrap();
         let now = StdInstant::now();
         let cfg = config(Duration::from_secs(10)).unwrap();
-        let mut server =
-            Handshake::new(cfg.clone(), &server_cert, Fingerprint::of_der(offered.der()), now);
+        let mut server = Handshake::new(
+            cfg.clone(),
+            &server_cert,
+            Fingerprint::of_der(offered.der()),
+            now,
+        );
         let mut client = Dtls::new_12(cfg, client_cert.dtls().clone(), now);
         client.set_active(true);
         client.handle_timeout(now).unwrap();

@@ -256,7 +256,9 @@ mod tests {
         assert_eq!(out, RESPONSE_V4);
         write_success(
             TRANSACTION,
-            "[2001:db8:1234:5678:11:2233:4455:6677]:32853".parse().unwrap(),
+            "[2001:db8:1234:5678:11:2233:4455:6677]:32853"
+                .parse()
+                .unwrap(),
             &key,
             Some("test vector"),
             &mut out,
@@ -267,7 +269,10 @@ mod tests {
     #[test]
     fn responses_are_not_requests_and_garbage_is_malformed() {
         assert_eq!(Request::parse(&RESPONSE_V4).err(), Some(StunDrop::Other));
-        assert_eq!(Request::parse(&[0, 1, 0, 0]).err(), Some(StunDrop::Malformed));
+        assert_eq!(
+            Request::parse(&[0, 1, 0, 0]).err(),
+            Some(StunDrop::Malformed)
+        );
         assert_eq!(Request::parse(&[]).err(), Some(StunDrop::Malformed));
     }
 }

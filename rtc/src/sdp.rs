@@ -137,9 +137,15 @@ enum Served {
     /// Port 0.
     Rejected,
     /// The audio line: its `rtpmap` encoding (`PCMU/8000`, `opus/48000/2`) and `fmtp`.
-    Audio { encoding: String, fmtp: Option<String> },
+    Audio {
+        encoding: String,
+        fmtp: Option<String>,
+    },
     /// The video line: encoding, `fmtp`.
-    Video { encoding: String, fmtp: Option<String> },
+    Video {
+        encoding: String,
+        fmtp: Option<String>,
+    },
 }
 
 impl Offer {
@@ -312,13 +318,9 @@ pub fn answer(offer: &Offer, negotiation: &Negotiation, local: &Local<'_>) -> St
     let ip_kind = if local.ip.is_ipv4() { "IP4" } else { "IP6" };
     // RFC 8866 section 5.2: any numeric session id unique to this answer; the per-peer ufrag
     // is, so derive the id from it (FNV-1a, 63 bits so it stays a positive integer).
-    let sess_id = local
-        .ufrag
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
-        >> 1;
+    let sess_id = local.ufrag.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }) >> 1;
     // Writing into a String cannot fail; the results are ignored below for that reason.
     let _ = write!(
         s,
@@ -461,7 +463,8 @@ fn enabled(m: &sdp_types::Media) -> bool {
 
 /// The DTLS-SRTP profiles (RFC 5764 section 8).
 fn dtls_srtp(m: &sdp_types::Media) -> bool {
-    m.proto.eq_ignore_ascii_case("UDP/TLS/RTP/SAVPF") || m.proto.eq_ignore_ascii_case("UDP/TLS/RTP/SAVP")
+    m.proto.eq_ignore_ascii_case("UDP/TLS/RTP/SAVPF")
+        || m.proto.eq_ignore_ascii_case("UDP/TLS/RTP/SAVP")
 }
 
 /// RFC 8839 section 5.4 `ice-char`: ALPHA / DIGIT / "+" / "/".
@@ -480,7 +483,9 @@ fn fingerprint_of(attrs: &[sdp_types::Attribute]) -> Option<Fingerprint> {
 
 /// Payload types in `m=` order.
 fn formats(m: &sdp_types::Media) -> impl Iterator<Item = u8> + '_ {
-    m.fmt.split_ascii_whitespace().filter_map(|f| f.parse().ok())
+    m.fmt
+        .split_ascii_whitespace()
+        .filter_map(|f| f.parse().ok())
 }
 
 /// `a=rtpmap:<pt> <name>/<clock>[/<channels>]` for `pt`: (name, clock, channels).
@@ -544,10 +549,15 @@ fn video_format(m: &sdp_types::Media, codec: VideoCodec) -> Option<(u8, String)>
 /// The RTX payload type whose `apt` is `pt` (RFC 4588 section 8.6).
 fn rtx_for(m: &sdp_types::Media, pt: u8) -> Option<u8> {
     formats(m).find(|&rtx| {
-        rtpmap(m, rtx).is_some_and(|(name, clock, _)| name.eq_ignore_ascii_case("rtx") && clock == 90000)
+        rtpmap(m, rtx)
+            .is_some_and(|(name, clock, _)| name.eq_ignore_ascii_case("rtx") && clock == 90000)
             && fmtp_of(m, rtx).is_some_and(|f| {
-                f.split(';')
-                    .any(|p| p.trim().strip_prefix("apt=").and_then(|a| a.parse::<u8>().ok()) == Some(pt))
+                f.split(';').any(|p| {
+                    p.trim()
+                        .strip_prefix("apt=")
+                        .and_then(|a| a.parse::<u8>().ok())
+                        == Some(pt)
+                })
             })
     })
 }
@@ -592,9 +602,11 @@ fn primary_ssrc(m: &sdp_types::Media) -> Option<u32> {
 fn directions(m: &sdp_types::Media, session: &sdp_types::Session) -> (bool, bool) {
     const DIRS: [&str; 4] = ["sendrecv", "sendonly", "recvonly", "inactive"];
     let find = |attrs: &[sdp_types::Attribute]| {
-        attrs
-            .iter()
-            .find_map(|a| DIRS.iter().find(|d| a.attribute.eq_ignore_ascii_case(d)).copied())
+        attrs.iter().find_map(|a| {
+            DIRS.iter()
+                .find(|d| a.attribute.eq_ignore_ascii_case(d))
+                .copied()
+        })
     };
     match find(&m.attributes).or_else(|| find(&session.attributes)) {
         Some("sendonly") => (true, false),

@@ -129,20 +129,27 @@ fn chrome_h264_takes_the_first_packetization_mode_1() {
     assert!(text.contains(
         "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n"
     ));
-    assert!(text.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n"));
+    assert!(
+        text.contains("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n")
+    );
 }
 
 #[test]
 fn firefox_audio_with_session_level_fingerprint() {
     let (n, text) = run(FIREFOX, AudioCodec::Opus, VideoCodec::Vp8).unwrap();
     assert_eq!(n.audio.pt, 109);
-    assert_eq!((n.audio.ext_mid, n.audio.ext_audio_level), (Some(3), Some(1)));
+    assert_eq!(
+        (n.audio.ext_mid, n.audio.ext_audio_level),
+        (Some(3), Some(1))
+    );
     assert_eq!(n.audio.ssrc, Some(1481683531));
     assert_eq!(n.remote.ufrag, "c1e284ad");
     assert_eq!(n.remote.fingerprint.0[..2], [0xAE, 0xDC]);
     assert!(n.video.is_none());
     assert!(text.contains("a=group:BUNDLE 0\r\n"));
-    assert!(text.contains("a=rtpmap:109 opus/48000/2\r\na=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1\r\n"));
+    assert!(text.contains(
+        "a=rtpmap:109 opus/48000/2\r\na=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1\r\n"
+    ));
     // csrc-audio-level is not one the server sends.
     assert!(!text.contains("csrc-audio-level"));
 
@@ -187,10 +194,17 @@ fn unserved_lines_get_port_zero_and_sha256_is_picked() {
     assert_eq!(s[0][0], "m=audio 10000 UDP/TLS/RTP/SAVPF 0");
     assert!(s[0].contains(&"a=sendrecv"));
     assert!(s[0].contains(&"c=IN IP6 2001:db8::7"));
-    assert_eq!(s[1], ["m=audio 0 UDP/TLS/RTP/SAVPF 0", "c=IN IP6 ::", "a=mid:1"]);
+    assert_eq!(
+        s[1],
+        ["m=audio 0 UDP/TLS/RTP/SAVPF 0", "c=IN IP6 ::", "a=mid:1"]
+    );
     assert_eq!(
         s[2],
-        ["m=application 0 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP6 ::", "a=mid:2"]
+        [
+            "m=application 0 UDP/DTLS/SCTP webrtc-datachannel",
+            "c=IN IP6 ::",
+            "a=mid:2"
+        ]
     );
     assert!(text.contains("a=group:BUNDLE 0\r\n"));
     assert!(text.contains("IN IP6 2001:db8::7\r\n"));
@@ -215,17 +229,62 @@ fn every_2008_reason() {
     assert_eq!(verdict(BASE, AudioCodec::Opus), Ok(()));
     assert_eq!(verdict(BASE, AudioCodec::Pcmu), Ok(()));
     let cases: [(&str, &str, AudioCodec, &str); 11] = [
-        ("a=setup:actpass", "a=setup:passive", AudioCodec::Opus, "a=setup:passive"),
-        ("a=fingerprint:sha-256", "a=fingerprint:sha-1", AudioCodec::Opus, "no DTLS fingerprint"),
-        (":1F:20\r\n", ":1F\r\n", AudioCodec::Opus, "no DTLS fingerprint"),
-        ("a=ice-ufrag:abcd\r\n", "", AudioCodec::Opus, "no ICE credentials"),
-        ("a=ice-pwd:0123456789012345678901\r\n", "", AudioCodec::Opus, "no ICE credentials"),
-        ("a=ice-pwd:0123456789012345678901", "a=ice-pwd:short", AudioCodec::Opus, "no ICE credentials"),
+        (
+            "a=setup:actpass",
+            "a=setup:passive",
+            AudioCodec::Opus,
+            "a=setup:passive",
+        ),
+        (
+            "a=fingerprint:sha-256",
+            "a=fingerprint:sha-1",
+            AudioCodec::Opus,
+            "no DTLS fingerprint",
+        ),
+        (
+            ":1F:20\r\n",
+            ":1F\r\n",
+            AudioCodec::Opus,
+            "no DTLS fingerprint",
+        ),
+        (
+            "a=ice-ufrag:abcd\r\n",
+            "",
+            AudioCodec::Opus,
+            "no ICE credentials",
+        ),
+        (
+            "a=ice-pwd:0123456789012345678901\r\n",
+            "",
+            AudioCodec::Opus,
+            "no ICE credentials",
+        ),
+        (
+            "a=ice-pwd:0123456789012345678901",
+            "a=ice-pwd:short",
+            AudioCodec::Opus,
+            "no ICE credentials",
+        ),
         ("a=rtcp-mux\r\n", "", AudioCodec::Opus, "not rtcp-mux"),
-        ("111 0\r\n", "111\r\n", AudioCodec::Pcmu, "the channel's codec PCMU"),
-        ("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 opus/48000/1", AudioCodec::Opus, "the channel's codec opus"),
+        (
+            "111 0\r\n",
+            "111\r\n",
+            AudioCodec::Pcmu,
+            "the channel's codec PCMU",
+        ),
+        (
+            "a=rtpmap:111 opus/48000/2",
+            "a=rtpmap:111 opus/48000/1",
+            AudioCodec::Opus,
+            "the channel's codec opus",
+        ),
         ("m=audio", "m=video", AudioCodec::Opus, "no audio m-line"),
-        ("UDP/TLS/RTP/SAVPF", "RTP/AVP", AudioCodec::Opus, "audio is not UDP/TLS/RTP/SAVPF"),
+        (
+            "UDP/TLS/RTP/SAVPF",
+            "RTP/AVP",
+            AudioCodec::Opus,
+            "audio is not UDP/TLS/RTP/SAVPF",
+        ),
     ];
     for (from, to, codec, reason) in cases {
         let offer = BASE.replacen(from, to, 1);
@@ -243,20 +302,32 @@ fn every_2008_reason() {
         verdict(&BASE.replace("BUNDLE a", "BUNDLE b"), AudioCodec::Opus),
         Err("audio is not in the BUNDLE group")
     );
-    let long = BASE.replace("a=mid:a", "a=mid:abcdefghijklmnopq").replace("BUNDLE a", "BUNDLE abcdefghijklmnopq");
-    assert_eq!(verdict(&long, AudioCodec::Opus), Err("a=mid longer than 16 bytes"));
+    let long = BASE
+        .replace("a=mid:a", "a=mid:abcdefghijklmnopq")
+        .replace("BUNDLE a", "BUNDLE abcdefghijklmnopq");
+    assert_eq!(
+        verdict(&long, AudioCodec::Opus),
+        Err("a=mid longer than 16 bytes")
+    );
 }
 
 #[test]
 fn every_1004_reason() {
     for bad in ["", "hello", "v=1\r\n", "v=0\r\nm=audio\r\n", "\u{0}\u{1}"] {
-        assert_eq!(verdict(bad, AudioCodec::Opus), Err("sdp_offer is not valid SDP"), "{bad:?}");
+        assert_eq!(
+            verdict(bad, AudioCodec::Opus),
+            Err("sdp_offer is not valid SDP"),
+            "{bad:?}"
+        );
     }
     let mut many = BASE.to_string();
     for i in 0..16 {
         many.push_str(&format!("m=audio 0 UDP/TLS/RTP/SAVPF 0\r\na=mid:x{i}\r\n"));
     }
-    assert_eq!(verdict(&many, AudioCodec::Opus), Err("sdp_offer has more than 16 m-lines"));
+    assert_eq!(
+        verdict(&many, AudioCodec::Opus),
+        Err("sdp_offer has more than 16 m-lines")
+    );
 }
 
 #[test]
