@@ -239,3 +239,43 @@ fn checked_addresses_per_peer_are_bounded() {
     a.remove_peer(7);
     assert!(a.by_addr.is_empty() && a.by_ufrag.is_empty());
 }
+
+#[test]
+fn the_first_valid_check_latches_until_a_nominated_one_moves_it() {
+    let mut a = agent(4);
+    let local = a
+        .add_peer(at(1000), 7, &remote(Fingerprint([0; 32])))
+        .unwrap();
+    let user = format!("{}:{CLIENT_UFRAG}", local.ufrag);
+    let first: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+    let second: SocketAddr = "198.51.100.9:5001".parse().unwrap();
+    let reported = |a: &mut Agent| -> Vec<(SocketAddr, bool)> {
+        events(a)
+            .into_iter()
+            .map(|e| match e {
+                Event::Checked {
+                    addr, nominated, ..
+                } => (addr, nominated),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    feed(&mut a, at(1100), first, &check(&user, &local.pwd, false));
+    assert_eq!(reported(&mut a), [(first, false)]);
+    // A plain check from elsewhere is answered but moves nothing.
+    assert_eq!(
+        feed(&mut a, at(1200), second, &check(&user, &local.pwd, false)).len(),
+        1
+    );
+    assert!(reported(&mut a).is_empty());
+    // Consent from the latched address is reported (activity).
+    feed(&mut a, at(1300), first, &check(&user, &local.pwd, false));
+    assert_eq!(reported(&mut a), [(first, false)]);
+    // A nominated check moves the latch; then only that address is reported.
+    feed(&mut a, at(1400), second, &check(&user, &local.pwd, true));
+    assert_eq!(reported(&mut a), [(second, true)]);
+    feed(&mut a, at(1500), first, &check(&user, &local.pwd, false));
+    assert!(reported(&mut a).is_empty());
+    feed(&mut a, at(1600), second, &check(&user, &local.pwd, false));
+    assert_eq!(reported(&mut a), [(second, false)]);
+}
