@@ -356,10 +356,7 @@ impl Agent {
         // What the core hears: the check that latches (the first valid one, or a nominated
         // one) and consent checks from the latched address; a plain check from elsewhere is
         // answered (ICE needs it) but moves nothing.
-        let report = if req.use_candidate {
-            peer.latched = Some(from);
-            true
-        } else if peer.latched.is_none() {
+        let report = if req.use_candidate || peer.latched.is_none() {
             peer.latched = Some(from);
             true
         } else {
