@@ -19,6 +19,7 @@ STUN or TURN server is configured.
 """
 import asyncio
 import fractions
+import re
 import hashlib
 import hmac
 import json
@@ -298,6 +299,7 @@ class Peer:
         self.video_frames = []  # arrival times
         self.feedback = []  # (time, kind "PLI"/"FIR", sender ssrc, media ssrc, our kind)
         self.answer = None
+        self.ufrag = None
         self.offer = None
         self._tasks = []
         self.pc = None
@@ -356,12 +358,15 @@ class Peer:
         return self.offer
 
     async def join(self, channel):
-        """CHANNEL_JOIN with this peer's offer; applies the answer and waits for DTLS."""
+        """CHANNEL_JOIN with this peer's offer; checks the answer's shape (`check_answer`),
+        applies it and waits for DTLS. Returns the ACK's `d`."""
         offer = await self.make_offer()
         d = await self.gw.ack(OP_JOIN, {"channel_id": channel, "sdp_offer": offer})
         self.answer = d.get("sdp_answer")
         if not isinstance(self.answer, str):
             raise Fail(f"{self.user}: the JOIN ACK has no sdp_answer string: {d}")
+        self.ufrag = check_answer(offer, self.answer, d.get("media", {}).get("port"),
+                                  self.codec)
         await self.pc.setRemoteDescription(RTCSessionDescription(self.answer, "answer"))
         await self.wait_connected()
         return d
@@ -384,6 +389,63 @@ class Peer:
         self._tasks = []
         if self.pc is not None:
             await self.pc.close()
+
+
+def sdp_sections(sdp):
+    """(session lines, [lines of each m-section])."""
+    parts = re.split(r"\r?\n(?=m=)", sdp.strip())
+    return parts[0].splitlines(), [p.splitlines() for p in parts[1:]]
+
+
+def check_answer(offer, answer, port, codec):
+    """The answer has the shape PROTOCOL.md section 4 gives it, for this offer: ice-lite;
+    BUNDLE of the accepted m-lines in offer order with their mids; on each accepted m-line
+    ICE credentials, a sha-256 fingerprint, setup:passive, rtcp-mux and one UDP host
+    candidate at 127.0.0.1 and the media `port`; the audio m-line carries the channel's
+    `codec` with the offer's payload type for it. Returns the answer's ICE ufrag."""
+    problems = []
+    session, medias = sdp_sections(answer)
+    _, offered = sdp_sections(offer)
+    if len(medias) != len(offered):
+        problems.append(f"{len(medias)} m-lines for {len(offered)} offered")
+    if not any(x == "a=ice-lite" for x in session + sum(medias, [])):
+        problems.append("no a=ice-lite")
+    accepted = [m for m in medias if not re.match(r"m=\S+ 0 ", m[0])]
+    mids = [next((x[6:] for x in m if x.startswith("a=mid:")), None) for m in accepted]
+    offered_mids = [next((x[6:] for x in m if x.startswith("a=mid:")), None) for m in offered]
+    bundle = next((x.split()[1:] for x in session if x.startswith("a=group:BUNDLE")), None)
+    if bundle != mids or [m for m in offered_mids if m in mids] != mids:
+        problems.append(f"BUNDLE {bundle} is not the accepted mids {mids} in offer order")
+    ufrags = set()
+    for m in accepted:
+        kind = m[0].split()[0][2:]
+        attr = lambda name: [x[len(name) + 3:] for x in m if x.startswith(f"a={name}:")]
+        ufrags.update(attr("ice-ufrag"))
+        for need, ok in (("ice-ufrag", attr("ice-ufrag")), ("ice-pwd", attr("ice-pwd")),
+                         ("fingerprint:sha-256", [f for f in attr("fingerprint")
+                                                  if f.lower().startswith("sha-256 ")]),
+                         ("setup:passive", "a=setup:passive" in m),
+                         ("rtcp-mux", "a=rtcp-mux" in m)):
+            if not ok:
+                problems.append(f"{kind}: no a={need}")
+        cands = [c.split() for c in attr("candidate")]
+        if not any(len(c) >= 8 and c[2].lower() == "udp" and c[4] == "127.0.0.1"
+                   and c[5] == str(port) and c[7] == "host" for c in cands):
+            problems.append(f"{kind}: no UDP host candidate at 127.0.0.1:{port} ({cands})")
+        if kind == "audio":
+            pts = m[0].split()[3:]
+            want = next((x.split()[0][9:] for o in offered if o[0].startswith("m=audio")
+                         for x in o if re.match(rf"a=rtpmap:\d+ {codec}/", x, re.I)), None)
+            if pts != [want] or not any(re.match(rf"a=rtpmap:{want} {codec}/", x, re.I)
+                                        for x in m):
+                problems.append(f"audio: payload types {pts}, expected the offer's {codec} "
+                                f"({want}) alone")
+    if len(ufrags) != 1:
+        problems.append(f"ICE ufrags {ufrags}: expected one for the bundle")
+    if problems:
+        raise Fail("the answer does not follow PROTOCOL.md section 4: " + "; ".join(problems)
+                   + f"\nanswer:\n{answer}")
+    return ufrags.pop()
 
 
 async def take_floor(gw, channel, within=TIMEOUT):

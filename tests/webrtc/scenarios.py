@@ -87,7 +87,10 @@ async def two_peers(url, channel, codec="PCMU", video=False, create=None):
     b = Peer(gb, 660, codec=codec, video=video)
     await a.join(channel)
     await b.join(channel)
-    say(f"alice and bob joined {channel!r} through sdp_offer; DTLS connected")
+    if a.ufrag == b.ufrag:
+        raise Fail(f"both answers have the ICE ufrag {a.ufrag!r}: not fresh per peer")
+    say(f"alice and bob joined {channel!r} through sdp_offer (answers as section 4 says, "
+        f"ufrags {a.ufrag!r} and {b.ufrag!r}); DTLS connected")
     return a, b
 
 
@@ -164,6 +167,23 @@ async def video(url):
         raise Fail("alice (the new holder) received no PLI from the server's own SSRC "
                    f"for its video SSRC {a_video} within 2 s of FLOOR_GRANTED")
     say(f"alice received the server's PLI {server_plis[0][0] - granted:.3f} s after the grant")
+    # Feedback routing: bob's PLI naming alice's video SSRC reaches alice, from bob's SSRC.
+    granted = await take_floor(a.gw, "cams")
+    await asyncio.sleep(SETTLE)
+    bob_video = next(x.receiver for x in b.pc.getTransceivers() if x.kind == "video")
+    sent_at = time.monotonic()
+    await bob_video._send_rtcp_pli(a_video)
+    await asyncio.sleep(1.0)
+    await release_floor(a.gw, "cams")
+    routed = [f for f in a.feedback if f[1] == "PLI" and f[0] >= sent_at and f[2] in bob_ssrcs
+              and f[3] == a_video]
+    if not routed:
+        seen = [(round(f[0] - sent_at, 3), f[1], f[2], f[3]) for f in a.feedback
+                if f[0] >= granted]
+        raise Fail(f"bob's PLI for alice's video SSRC {a_video} did not reach alice within "
+                   f"1 s (feedback alice saw since the grant: {seen})")
+    say(f"bob's PLI for alice's video reached alice {routed[0][0] - sent_at:.3f} s after bob "
+        f"sent it")
     await a.close()
     await b.close()
 
