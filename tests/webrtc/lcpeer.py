@@ -289,9 +289,12 @@ class Recording:
 class Peer:
     """One aiortc peer joined (or about to be) to a channel through `sdp_offer`."""
 
-    def __init__(self, gw, freq, codec="PCMU", video=False, user=None):
+    def __init__(self, gw, freq, codec="PCMU", video=False, user=None, profiles=None):
         self.gw = gw
         self.user = gw.user if gw else user
+        # DTLS-SRTP protection profiles to offer (names as aiortc spells them, say
+        # "SRTP_AES128_CM_SHA1_80"); aiortc's own list (AEAD GCM first) when None.
+        self.profiles = profiles
         self.freq = freq
         self.codec = codec
         self.video = video
@@ -320,6 +323,13 @@ class Peer:
                       if c.mimeType.lower() in ("video/vp8", "video/rtx")]
             vt.setCodecPreferences(vprefs)
             self._watch_feedback(vt.sender, "video")
+
+        if self.profiles is not None:
+            transport = at.receiver.transport
+            transport._srtp_profiles = [p for p in transport._srtp_profiles
+                                        if p.openssl_profile.decode() in self.profiles]
+            if not transport._srtp_profiles:
+                raise Fail(f"aiortc has none of the SRTP profiles {self.profiles}")
 
         @self.pc.on("track")
         def on_track(track):
@@ -379,6 +389,11 @@ class Peer:
                            f"(ICE {self.pc.iceConnectionState}) {within}s after the answer;\n"
                            f"answer:\n{self.answer}")
             await asyncio.sleep(0.05)
+
+    def srtp_profile(self):
+        """The DTLS-SRTP protection profile the handshake selected."""
+        transport = self.pc.getTransceivers()[0].receiver.transport
+        return transport._ssl.get_selected_srtp_profile().decode()
 
     def own_ssrcs(self):
         return {t.sender._ssrc for t in self.pc.getTransceivers()}

@@ -13,6 +13,7 @@ bounded (lcpeer.TIMEOUT); everything is on 127.0.0.1.
                        receiver is counted by the sender's hook (proves the harness itself)
   floor URL            two peers, PCMU: nobody heard while nobody holds the floor; A (440 Hz)
                        holds it: B hears 440 Hz, A nothing; then B (660 Hz): A hears 660 Hz
+                       (A offers aiortc's SRTP profiles, AEAD first; B only AES128_CM_SHA1_80)
   opus URL             the same exchange in an `opus` channel
   video URL            audio and VP8 video: no video before the grant; the holder's frames
                        reach the other peer and the holder receives the server's PLI on grant
@@ -79,18 +80,19 @@ async def selftest():
     await b.close()
 
 
-async def two_peers(url, channel, codec="PCMU", video=False, create=None):
+async def two_peers(url, channel, codec="PCMU", video=False, create=None, bob_profiles=None):
     ga = await Gateway.connect(url, "alice")
     gb = await Gateway.connect(url, "bob")
     await ga.ack(OP_CREATE, create or {"channel_id": channel})
     a = Peer(ga, 440, codec=codec, video=video)
-    b = Peer(gb, 660, codec=codec, video=video)
+    b = Peer(gb, 660, codec=codec, video=video, profiles=bob_profiles)
     await a.join(channel)
     await b.join(channel)
     if a.ufrag == b.ufrag:
         raise Fail(f"both answers have the ICE ufrag {a.ufrag!r}: not fresh per peer")
     say(f"alice and bob joined {channel!r} through sdp_offer (answers as section 4 says, "
-        f"ufrags {a.ufrag!r} and {b.ufrag!r}); DTLS connected")
+        f"ufrags {a.ufrag!r} and {b.ufrag!r}); DTLS connected with {a.srtp_profile()} and "
+        f"{b.srtp_profile()}")
     return a, b
 
 
@@ -117,7 +119,11 @@ async def exchange(a, b, channel, min_seconds=1.5):
 
 
 async def floor(url):
-    a, b = await two_peers(url, "ptt")
+    # alice offers aiortc's profiles (AEAD GCM first), bob only AES128_CM_HMAC_SHA1_80: both
+    # keyings meet in one channel.
+    a, b = await two_peers(url, "ptt", bob_profiles=["SRTP_AES128_CM_SHA1_80"])
+    if b.srtp_profile() != "SRTP_AES128_CM_SHA1_80":
+        raise Fail(f"bob offered only SRTP_AES128_CM_SHA1_80 and got {b.srtp_profile()}")
     await exchange(a, b, "ptt")
     await a.close()
     await b.close()
