@@ -28,8 +28,8 @@ import time
 import urllib.request
 
 from lcpeer import (
-    OP_CREATE, Fail, Gateway, Peer, expect_silence, expect_tone, hold, release_floor,
-    take_floor, token, websockets,
+    OP_CREATE, Fail, Gateway, Peer, check_answer, dump, expect_silence, expect_tone, hold,
+    release_floor, take_floor, token, websockets,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -224,8 +224,11 @@ async def exchange(browser, url):
     joined = await browser.evaluate(
         f"lcJoin({json.dumps(url)}, 'chrome', {json.dumps(token('chrome'))}, 'web', "
         f"{TONE_WEB})", within=40)
-    say(f"chromium joined through sdp_offer and is connected; its offer's first line "
-        f"{joined['offer'].splitlines()[0]!r}, {len(joined['offer'])} bytes")
+    dump("chromium-web", joined["offer"], joined["ack"]["sdp_answer"])
+    check_answer(joined["offer"], joined["ack"]["sdp_answer"], joined["ack"]["media"]["port"],
+                 "PCMU")
+    say(f"chromium joined through sdp_offer ({len(joined['offer'])} bytes; the answer as "
+        f"section 4 says) and is connected")
 
     t = time.monotonic()
     await browser.evaluate("lcWindowStart()")

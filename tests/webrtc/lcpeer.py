@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import time
 
 import numpy as np
@@ -375,6 +376,7 @@ class Peer:
         self.answer = d.get("sdp_answer")
         if not isinstance(self.answer, str):
             raise Fail(f"{self.user}: the JOIN ACK has no sdp_answer string: {d}")
+        dump(f"{self.user}-{channel}", offer, self.answer)
         self.ufrag = check_answer(offer, self.answer, d.get("media", {}).get("port"),
                                   self.codec)
         await self.pc.setRemoteDescription(RTCSessionDescription(self.answer, "answer"))
@@ -404,6 +406,18 @@ class Peer:
         self._tasks = []
         if self.pc is not None:
             await self.pc.close()
+
+
+def dump(name, offer, answer):
+    """With LIVECHAT_WEBRTC_DUMP set to a directory, keeps a join's offer and answer there
+    (`<name>.offer.sdp`, `<name>.answer.sdp`), for docs and the SDP unit tests."""
+    where = os.environ.get("LIVECHAT_WEBRTC_DUMP")
+    if not where:
+        return
+    os.makedirs(where, exist_ok=True)
+    for kind, text in (("offer", offer), ("answer", answer)):
+        with open(os.path.join(where, f"{name}.{kind}.sdp"), "w", newline="") as f:
+            f.write(text)
 
 
 def sdp_sections(sdp):
