@@ -30,6 +30,7 @@ mod metrics;
 mod ops;
 mod trace_stream;
 mod udp;
+mod webrtc;
 
 /// Frames queued toward one connection, at most (the writer takes them one at a time):
 /// room for a whole burst of the rate limit's 200 requests into a channel, and more.
@@ -196,6 +197,14 @@ pub fn run(settings: Settings) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let dtls_cert =
+        match webrtc::certificate(settings.dtls_cert.as_deref(), settings.dtls_key.as_deref()) {
+            Ok(c) => c,
+            Err(msg) => {
+                error!("{msg}");
+                return ExitCode::from(2);
+            }
+        };
     let token_key = match &settings.secret {
         Some(s) => TokenKey::new(s.as_bytes()),
         None if settings.http_addr.ip().is_loopback() => {
@@ -274,6 +283,20 @@ pub fn run(settings: Settings) -> ExitCode {
         }
     };
     let gw = Box::new(Gateway::new(cfg, tables));
+    let clock = core_task::Clock::new(tokio::time::Instant::now());
+    let rtc = match webrtc::Webrtc::new(
+        dtls_cert,
+        settings.limits.max_peers,
+        advertise,
+        udp_local.port(),
+        clock.now().mono,
+    ) {
+        Ok(r) => r,
+        Err(msg) => {
+            error!("{msg}");
+            return ExitCode::from(1);
+        }
+    };
     rt.block_on(async move {
         let nonblocking = listener
             .set_nonblocking(true)
@@ -325,7 +348,7 @@ pub fn run(settings: Settings) -> ExitCode {
         );
         svc.ready(&gw);
         let ops = ops::Ops::new(trace_tx);
-        let code = core_task::core_loop(gw, core_rx, udp, signals, live, svc, ops).await;
+        let code = core_task::core_loop(gw, rtc, clock, core_rx, udp, signals, live, svc, ops).await;
         accept.abort();
         trim.abort();
         code
