@@ -235,7 +235,7 @@ async def exchange(browser, url):
     await asyncio.sleep(QUIET)
     say(check_quiet(await browser.evaluate("lcWindowEnd()"), "chromium",
                     "before anyone holds the floor"))
-    say(expect_silence(a.audio, "aio", t, time.monotonic(), "before anyone holds the floor"))
+    say(expect_silence(a, t, time.monotonic(), "before anyone holds the floor"))
 
     granted = await take_floor(g, "web")
     await asyncio.sleep(SETTLE)
@@ -245,7 +245,7 @@ async def exchange(browser, url):
     released = time.monotonic()
     idle = await release_floor(g, "web")
     say(check_heard(w, "chromium hears aio", 440, int(TALK / 0.02 * 0.6)))
-    say(expect_silence(a.audio, "aio", granted, released, "while it holds the floor itself"))
+    say(expect_silence(a, granted, released, "while it holds the floor itself"))
     await asyncio.sleep(SETTLE)
     await browser.evaluate("lcWindowStart()")
     await asyncio.sleep(QUIET)
@@ -260,7 +260,7 @@ async def exchange(browser, url):
     idle = time.monotonic()
     say(expect_tone(a.audio, "aio hears chromium", TONE_WEB, granted + SETTLE, released, 1.5))
     await asyncio.sleep(SETTLE + QUIET)
-    say(expect_silence(a.audio, "aio", idle + SETTLE, time.monotonic(),
+    say(expect_silence(a, idle + SETTLE, time.monotonic(),
                        "after chromium released the floor"))
     await a.close()
     await g.close()
