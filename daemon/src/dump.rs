@@ -29,6 +29,8 @@ pub struct DriverCounters {
     pub door_refused: u64,
     /// Idle connections shed before their upgrade to make room.
     pub door_shed: u64,
+    /// WebSocket upgrades refused for a browser `Origin` that is not this host's.
+    pub origin_refused: u64,
 }
 
 /// Channels whose floor is held.
@@ -60,7 +62,7 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
          rtp_in={} rtp_in_bytes={} rtp_out={} rtp_out_bytes={} relayed={} drops={} \
          (malformed={} unknown_ssrc={} auth={} replay={} too_many_streams={} \
          key_exhausted={} buffer={} spoofed={} not_holder={} no_latch={} send={}) \
-         udp_send_failed={} udp_batches={} udp_allocs={} door_refused={} door_shed={}",
+         udp_send_failed={} udp_batches={} udp_allocs={} door_refused={} door_shed={} origin_refused={}",
         s.connections,
         s.sessions,
         s.channels,
@@ -101,6 +103,7 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
         },
         driver.door_refused,
         driver.door_shed,
+        driver.origin_refused,
     )
 }
 

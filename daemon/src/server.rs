@@ -26,6 +26,9 @@ mod http;
 mod id_scan;
 mod inbound;
 mod udp;
+mod web;
+
+pub(crate) use web::{ORIGIN_REFUSED, Origin};
 
 /// Frames queued toward one connection, at most (the writer takes them one at a time):
 /// room for a whole burst of the rate limit's 200 requests into a channel, and more.
@@ -288,6 +291,10 @@ pub fn run(settings: Settings) -> ExitCode {
             settings.max_conn_per_ip,
             live.clone(),
             tls,
+            http::WebConfig {
+                on: settings.web,
+                allowed_origins: settings.allowed_origins.clone(),
+            },
         ));
         // Handlers go in before `ready`, so a SIGTERM right after it is a clean exit.
         let signals = match Signals::install() {

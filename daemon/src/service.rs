@@ -128,6 +128,7 @@ impl Service {
     pub fn handle(&mut self, ev: Event, gw: &Gateway) {
         self.counters.door_refused = crate::server::DOOR_REFUSED.load(Ordering::Relaxed);
         self.counters.door_shed = crate::server::DOOR_SHED.load(Ordering::Relaxed);
+        self.counters.origin_refused = crate::server::ORIGIN_REFUSED.load(Ordering::Relaxed);
         match ev {
             Event::Watchdog => self.notify.send("WATCHDOG=1"),
             Event::Status => {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::Empty;
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
     ALLOW, CONNECTION, HeaderName, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
@@ -30,12 +30,21 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes, handshake::derive_accept_key};
 
 use super::inbound::{Guard, Oversized, is_fragmented_too_large};
+use super::web;
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
     CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, DOOR_REFUSED, DOOR_SHED, HEADER_READ_TIMEOUT,
     InFrame, MAX_PENDING, MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUT_FRAGMENT, OUTBOUND_QUEUE,
     TCP_SOCKET_BUF, WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
+
+/// What the page's side of the listener needs (PROTOCOL.md section 6, `GET /`).
+pub(super) struct WebConfig {
+    /// LIVECHAT_WEB: serve the page at `/`.
+    pub(super) on: bool,
+    /// LIVECHAT_ALLOWED_ORIGINS: browser origins allowed to upgrade besides the page's own.
+    pub(super) allowed_origins: Vec<web::Origin>,
+}
 
 #[derive(Default)]
 pub(super) struct PerIp {
@@ -220,6 +229,7 @@ struct Front {
     live: Arc<AtomicUsize>,
     door: Arc<Door>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    web: WebConfig,
 }
 
 /// A descriptor held back for the moment the process runs out of them: closing it lets
@@ -279,6 +289,7 @@ pub(super) async fn accept_loop(
     cap: u32,
     live: Arc<AtomicUsize>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    web: WebConfig,
 ) {
     let front = Arc::new(Front {
         core,
@@ -287,6 +298,7 @@ pub(super) async fn accept_loop(
         live,
         door: Arc::new(Door::default()),
         tls,
+        web,
     });
     let mut reserve = Reserve(None);
     let mut exhaustion = Exhaustion::default();
@@ -386,8 +398,8 @@ async fn serve(
     }
 }
 
-fn plain(status: StatusCode) -> Response<Empty<Bytes>> {
-    let mut r = Response::new(Empty::new());
+fn plain(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
     *r.status_mut() = status;
     r
 }
@@ -403,7 +415,7 @@ fn lists_token(req: &Request<Incoming>, name: HeaderName, token: &str) -> bool {
 
 /// Checks an opening handshake as RFC 6455 section 4.2.1 lists it; the key on success,
 /// else the answer to give.
-fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Empty<Bytes>>> {
+fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Full<Bytes>>> {
     // PROTOCOL.md section 6: a wrong method is 405.
     if req.method() != Method::GET {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED);
@@ -442,7 +454,8 @@ fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Empty<
     Ok(key.clone())
 }
 
-/// HTTP routing: `/gateway` upgrades to WebSocket; later endpoints go here too.
+/// HTTP routing: `/gateway` upgrades to WebSocket; the page's files (web.rs) answer the
+/// rest.
 fn route(
     mut req: Request<Incoming>,
     peer: SocketAddr,
@@ -450,14 +463,21 @@ fn route(
     tls: bool,
     front: &Arc<Front>,
     slot: &Mutex<Option<DoorSlot>>,
-) -> Response<Empty<Bytes>> {
+) -> Response<Full<Bytes>> {
     if req.uri().path() != "/gateway" {
-        return plain(StatusCode::NOT_FOUND);
+        return web::respond(req.method(), req.uri().path(), req.headers(), front.web.on);
     }
     let key = match check_upgrade(&req) {
         Ok(k) => k,
         Err(r) => return r,
     };
+    if let Err(refused) = web::check_origin(req.headers(), tls, &front.web.allowed_origins) {
+        info!(
+            "{peer}: WebSocket upgrade refused: Origin {:?} is not this host nor in LIVECHAT_ALLOWED_ORIGINS",
+            refused.0
+        );
+        return plain(StatusCode::FORBIDDEN);
+    }
     let Some(mut door_slot) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
         // A second upgrade on one connection cannot happen (the first one took it over).
         return plain(StatusCode::BAD_REQUEST);
