@@ -14,6 +14,8 @@ const BACKOFF_MAX_MS = 15000;
 const PING_MS = 1000;
 /** The channel list is asked for again this often (creations are not broadcast). */
 const LIST_REFRESH_MS = 15000;
+/** Period of the countdown and the meters. */
+const TICK_MS = 100;
 /** Chat lines kept on the page. */
 const CHAT_KEEP = 200;
 
@@ -513,7 +515,8 @@ function renderFloor() {
     : "Hold the button, or the space bar, while you speak.";
 }
 
-/** Once a frame: the time left of our turn and the meters. */
+/** The time left of our turn and the meters, every TICK_MS (timers, unlike animation
+frames, also run in a page in the background). */
 function tick() {
   if (state.mine === "granted") {
     const left = Math.max(0, Math.ceil((state.until - performance.now()) / 1000));
@@ -526,7 +529,6 @@ function tick() {
     $("mic-meter").value = state.mine === "granted" ? l.mic : l.mic * 0.3;
     $("in-meter").value = l.incoming;
   }
-  requestAnimationFrame(tick);
 }
 
 function isTyping(el) {
@@ -635,7 +637,7 @@ function start() {
   $("camera").addEventListener("change", () => { if (state.room) join(state.room.id); });
   wirePtt();
   setInterval(() => { if (state.signedIn && state.gw) listChannels(); }, LIST_REFRESH_MS);
-  requestAnimationFrame(tick);
+  setInterval(tick, TICK_MS);
   renderFloor();
   // A sign-in link (`livechatd token USER --link URL`) carries user and token in the
   // fragment, which browsers never send; it is cleared from the address bar and history.

@@ -415,6 +415,8 @@ fn lists_token(req: &Request<Incoming>, name: HeaderName, token: &str) -> bool {
 
 /// Checks an opening handshake as RFC 6455 section 4.2.1 lists it; the key on success,
 /// else the answer to give.
+// The refusal is the response itself, made at most once per request: its size costs nothing.
+#[allow(clippy::result_large_err)]
 fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Full<Bytes>>> {
     // PROTOCOL.md section 6: a wrong method is 405.
     if req.method() != Method::GET {

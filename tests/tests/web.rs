@@ -1,0 +1,254 @@
+//! The web PTT client (issue 16, PROTOCOL.md section 6 `GET /`): the page and its headers,
+//! the `Origin` check of WebSocket upgrades, and the page itself in Debian's headless
+//! `chromium`, driven over the DevTools protocol by tests/web/scenario.py (python3 with
+//! `websockets`; .ci/deps-web.sh installs chromium). Missing tools fail the test, they do
+//! not skip it.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use livechat_tests::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// One HTTP/1.1 exchange on a fresh connection: the status code, the head (lowercase) and
+/// the body.
+async fn http(d: &Daemon, request: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(d.connect_addr()).await.expect("connect");
+    s.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(scaled(Duration::from_secs(5)), async {
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = s.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            // A 101 keeps the connection open: its head is the whole answer.
+            if buf.starts_with(b"HTTP/1.1 101") && buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+    });
+    let _ = read.await;
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(&buf)));
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line in {head}"));
+    (status, head, buf[end + 4..].to_vec())
+}
+
+fn get(path: &str, host: &str, extra: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n")
+}
+
+fn upgrade(host: &str, origin: Option<&str>) -> String {
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "GET /gateway HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
+    )
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_a_strict_policy_and_off_is_404() {
+    let d = Daemon::start().await;
+    let host = d.connect_addr().to_string();
+    let (status, head, body) = http(&d, &get("/", &host, "")).await;
+    assert_eq!(status, 200, "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("<script type=\"module\" src=\"/app.js\">"));
+    assert_eq!(
+        header(&head, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(header(&head, "cache-control"), Some("no-cache"));
+    let csp = header(&head, "content-security-policy").expect("a CSP");
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self';"),
+        "no inline script: {csp}"
+    );
+    assert!(
+        csp.contains(&format!("connect-src 'self' ws://{host} wss://{host};")),
+        "{csp}"
+    );
+    // Revalidation: the same ETag gets 304 and no body.
+    let etag = header(&head, "etag").expect("an etag").to_owned();
+    let (status, _, body) = http(&d, &get("/", &host, &format!("If-None-Match: {etag}\r\n"))).await;
+    assert_eq!(status, 304);
+    assert!(body.is_empty());
+    // Every module and the style sheet; the whole page within its 100 KiB budget.
+    let mut total = 0;
+    for path in [
+        "/",
+        "/app.js",
+        "/gateway.js",
+        "/media.js",
+        "/words.js",
+        "/app.css",
+        "/favicon.svg",
+    ] {
+        let (status, head, body) = http(&d, &get(path, &host, "")).await;
+        assert_eq!(status, 200, "{path}: {head}");
+        assert!(header(&head, "content-security-policy").is_some(), "{path}");
+        total += body.len();
+    }
+    assert!(total <= 100 * 1024, "the page is {total} bytes");
+    let (status, _, _) = http(&d, &get("/nope", &host, "")).await;
+    assert_eq!(status, 404);
+    let (status, head, _) = http(
+        &d,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!(status, 405, "{head}");
+
+    let off = Daemon::start_with(&[("LIVECHAT_WEB", "off")]).await;
+    let (status, _, _) = http(&off, &get("/", &off.connect_addr().to_string(), "")).await;
+    assert_eq!(status, 404, "LIVECHAT_WEB=off serves no page");
+    // The gateway is unaffected.
+    Client::identified(&off, "radio1").await;
+}
+
+#[tokio::test]
+async fn a_browser_origin_of_another_site_is_refused_and_counted() {
+    let d = Daemon::start_with(&[
+        (
+            "LIVECHAT_ALLOWED_ORIGINS",
+            "https://dispatch.example, http://console.example:8000",
+        ),
+        ("LIVECHAT_STATS_INTERVAL_S", "1"),
+    ])
+    .await;
+    let host = d.connect_addr().to_string();
+    let port = d.connect_addr().port();
+    // Cross-site WebSocket hijacking: another site's page opening our gateway.
+    for origin in [
+        "http://evil.example".to_owned(),
+        format!("http://127.0.0.1:{}", port.wrapping_add(1)),
+        "null".to_owned(),
+        "https://dispatch.example:8443".to_owned(),
+    ] {
+        let (status, head, _) = http(&d, &upgrade(&host, Some(&origin))).await;
+        assert_eq!(status, 403, "Origin {origin}: {head}");
+    }
+    // The page's own origin, a listed one, and no Origin at all (radios, tools) upgrade.
+    for origin in [
+        Some(format!("http://{host}")),
+        Some("https://dispatch.example".to_owned()),
+        Some("http://console.example:8000".to_owned()),
+        None,
+    ] {
+        let (status, head, _) = http(&d, &upgrade(&host, origin.as_deref())).await;
+        assert_eq!(status, 101, "Origin {origin:?}: {head}");
+    }
+    assert!(
+        d.wait_for_log("origin_refused=4", Duration::from_secs(5))
+            .await,
+        "the refusals are counted in the stats line:\n{}",
+        d.logs()
+    );
+    // A radio (no Origin) still works end to end.
+    let mut c = Client::identified(&d, "radio1").await;
+    c.create("yard").await;
+
+    let bad = run(
+        &["check-config"],
+        &[("LIVECHAT_ALLOWED_ORIGINS", "dispatch.example")],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2), "{}", bad.all());
+    assert!(
+        bad.stderr.contains("LIVECHAT_ALLOWED_ORIGINS"),
+        "{}",
+        bad.all()
+    );
+    let shown = run(&["check-config"], &[], Duration::from_secs(10)).await;
+    assert!(shown.stdout.contains("LIVECHAT_WEB"), "{}", shown.all());
+    assert!(
+        shown.stdout.contains("LIVECHAT_ALLOWED_ORIGINS"),
+        "{}",
+        shown.all()
+    );
+}
+
+/// Where the browser test leaves its screenshots: LIVECHAT_SCREENSHOTS (the README's come
+/// from `LIVECHAT_SCREENSHOTS=docs/img`), else the target directory.
+fn screenshot_dir() -> PathBuf {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    match std::env::var_os("LIVECHAT_SCREENSHOTS") {
+        Some(p) if PathBuf::from(&p).is_relative() => workspace.join(p),
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join("target"))
+            .join("web-screenshots"),
+    }
+}
+
+#[tokio::test]
+async fn two_pages_in_chromium_sign_in_chat_and_pass_the_floor() {
+    let max_ms = timer_ms(3000);
+    let d = Daemon::start_with(&[("LIVECHAT_FLOOR_MAX_MS", &max_ms.to_string())]).await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web/scenario.py");
+    let shots = screenshot_dir();
+    let child = tokio::process::Command::new("python3")
+        .arg(&script)
+        .arg("--url")
+        .arg(format!("http://{}/", d.connect_addr()))
+        .arg("--alice")
+        .arg(d.token("alice"))
+        .arg("--bob")
+        .arg(d.token("bob"))
+        .arg("--shots")
+        .arg(&shots)
+        .arg("--max-ms")
+        .arg(max_ms.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    let out = tokio::time::timeout(scaled(Duration::from_secs(120)), child.wait_with_output())
+        .await
+        .expect("the browser scenario finished within 120 s")
+        .expect("python3 ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "the browser scenario failed ({}); .ci/deps-web.sh installs chromium.\n\
+         stdout: {stdout}\nstderr: {stderr}\ndaemon:\n{}",
+        out.status,
+        d.logs()
+    );
+    // Page weight and time until usable, for docs/performance.md (measured, not asserted).
+    for line in stdout.lines().filter(|l| l.starts_with("FIGURES")) {
+        println!("{line}");
+    }
+    for name in ["web-desktop.png", "web-phone.png"] {
+        let png = std::fs::read(shots.join(name)).expect("the screenshot was saved");
+        assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
+    }
+}
