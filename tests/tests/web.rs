@@ -210,6 +210,7 @@ fn screenshot_dir() -> PathBuf {
 async fn two_pages_in_chromium_sign_in_chat_and_pass_the_floor() {
     let max_ms = timer_ms(3000);
     let d = Daemon::start_with(&[("LIVECHAT_FLOOR_MAX_MS", &max_ms.to_string())]).await;
+    let alice_token = d.token("alice");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web/scenario.py");
     let shots = screenshot_dir();
     let child = tokio::process::Command::new("python3")
@@ -217,7 +218,7 @@ async fn two_pages_in_chromium_sign_in_chat_and_pass_the_floor() {
         .arg("--url")
         .arg(format!("http://{}/", d.connect_addr()))
         .arg("--alice")
-        .arg(d.token("alice"))
+        .arg(&alice_token)
         .arg("--bob")
         .arg(d.token("bob"))
         .arg("--shots")
@@ -247,8 +248,129 @@ async fn two_pages_in_chromium_sign_in_chat_and_pass_the_floor() {
     for line in stdout.lines().filter(|l| l.starts_with("FIGURES")) {
         println!("{line}");
     }
+    assert!(
+        !d.logs().contains(&alice_token),
+        "the sign-in link's token never reaches a log"
+    );
     for name in ["web-desktop.png", "web-phone.png"] {
         let png = std::fs::read(shots.join(name)).expect("the screenshot was saved");
         assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
     }
+}
+
+#[tokio::test]
+async fn cert_makes_a_chain_the_gateway_serves_the_page_over() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use std::sync::Arc;
+
+    let dir = std::env::temp_dir().join(format!("livechat-web-cert-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.display().to_string();
+    let made = run(
+        &[
+            "cert",
+            "--name",
+            "localhost",
+            "--name",
+            "127.0.0.1",
+            "--out",
+            &out,
+        ],
+        &[],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(made.status.success(), "{}", made.all());
+    assert!(
+        made.stdout.contains("CA fingerprint (SHA-256): "),
+        "{}",
+        made.all()
+    );
+    let again = run(
+        &["cert", "--name", "localhost", "--out", &out],
+        &[],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "no overwrite without --force: {}",
+        again.all()
+    );
+
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let d = Daemon::start_with(&[
+        ("LIVECHAT_TLS_CERT", &cert.display().to_string()),
+        ("LIVECHAT_TLS_KEY", &key.display().to_string()),
+    ])
+    .await;
+    // A client that trusts only ca.pem, as a phone that installed it: webpki checks the
+    // chain, the names and the CA's name constraints.
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = CertificateDer::from_pem_file(dir.join("ca.pem")).expect("ca.pem");
+    roots.add(ca).expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    for name in ["localhost", "127.0.0.1"] {
+        let tcp = TcpStream::connect(d.connect_addr()).await.expect("connect");
+        let server = rustls::pki_types::ServerName::try_from(name).expect("name");
+        let mut tls = connector.connect(server, tcp).await.expect("TLS handshake");
+        let host = format!("{name}:{}", d.connect_addr().port());
+        tls.write_all(get("/", &host, "").as_bytes())
+            .await
+            .expect("write");
+        let mut buf = Vec::new();
+        let _ =
+            tokio::time::timeout(scaled(Duration::from_secs(5)), tls.read_to_end(&mut buf)).await;
+        let text = String::from_utf8_lossy(&buf);
+        assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
+        assert!(text.contains(&format!("wss://{host}")), "{name}: {text}");
+    }
+    let wrong = rustls::pki_types::ServerName::try_from("evil.example").expect("name");
+    let tcp = TcpStream::connect(d.connect_addr()).await.expect("connect");
+    assert!(
+        connector.connect(wrong, tcp).await.is_err(),
+        "the certificate is for its names only"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn token_link_carries_user_and_token_in_the_fragment() {
+    let env = [("LIVECHAT_SECRET", "s3cret")];
+    let out = run(
+        &["token", "alice", "--link", "https://pi.local:8443"],
+        &env,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(out.status.success(), "{}", out.all());
+    let link = out.stdout.trim();
+    let token = link
+        .strip_prefix("https://pi.local:8443/#user=alice&token=")
+        .unwrap_or_else(|| panic!("{link}"));
+    let parts: Vec<&str> = token.split('.').collect();
+    assert!(
+        parts.len() == 3
+            && parts[0].bytes().all(|b| b.is_ascii_digit())
+            && parts[1] == "0"
+            && parts[2].len() == 40
+            && parts[2].bytes().all(|b| b.is_ascii_hexdigit()),
+        "a token after the fragment's token=: {token}"
+    );
+    let bad = run(
+        &["token", "alice", "--link", "pi.local"],
+        &env,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2), "{}", bad.all());
 }
