@@ -209,7 +209,12 @@ fn screenshot_dir() -> PathBuf {
 #[tokio::test]
 async fn two_pages_in_chromium_sign_in_chat_and_pass_the_floor() {
     let max_ms = timer_ms(3000);
-    let d = Daemon::start_with(&[("LIVECHAT_FLOOR_MAX_MS", &max_ms.to_string())]).await;
+    let heartbeat_ms = timer_ms(1000);
+    let d = Daemon::start_with(&[
+        ("LIVECHAT_FLOOR_MAX_MS", &max_ms.to_string()),
+        ("LIVECHAT_HEARTBEAT_MS", &heartbeat_ms.to_string()),
+    ])
+    .await;
     let alice_token = d.token("alice");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web/scenario.py");
     let shots = screenshot_dir();
@@ -225,6 +230,8 @@ async fn two_pages_in_chromium_sign_in_chat_and_pass_the_floor() {
         .arg(&shots)
         .arg("--max-ms")
         .arg(max_ms.to_string())
+        .arg("--heartbeat-ms")
+        .arg(heartbeat_ms.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,7 +1,8 @@
 """The web client in a real browser (issue 16): two pages of headless chromium sign in to a
 running livechatd, join one channel, chat, and go through the floor states (talking,
 queued, handed over, idle, revoked) with the mouse and the keyboard. Screenshots of the
-desktop and the phone layouts go to --shots. Prints `FIGURES {...}` (page weight, time until
+desktop and the phone layouts go to --shots. Then alice's connection drops and the page
+reconnects and rejoins. Prints `FIGURES {...}` (page weight, time until
 usable) and `OK`; any failed expectation or console error exits non-zero.
 
 usage: scenario.py --url http://127.0.0.1:PORT/ --alice TOKEN --bob TOKEN --shots DIR"""
@@ -58,6 +59,7 @@ async def main():
     ap.add_argument("--bob", required=True)
     ap.add_argument("--shots", required=True)
     ap.add_argument("--max-ms", type=int, required=True)
+    ap.add_argument("--heartbeat-ms", type=int, required=True)
     a = ap.parse_args()
     os.makedirs(a.shots, exist_ok=True)
     browser = await Browser.launch()
@@ -160,7 +162,32 @@ async def run(browser, a):
     # Leaving shows on the other side.
     await bob.click("#leave")
     await alice.wait("!document.querySelector('#members [data-user=bob]')", "bob gone from alice's members")
+    for page in (alice, bob):
+        assert not page.errors, f"{page.name}: console errors: {page.errors}"
 
+    # A dropped connection: alice's page stops running (the debugger pauses it), sends no
+    # heartbeat, and the server closes it as a zombie (4009). Resumed, the page says so,
+    # reconnects, signs in again and rejoins ops: bob's messages reach it again.
+    await alice.eval("""(() => { window.connTexts = [];
+        new MutationObserver(() => connTexts.push(document.getElementById('conn').textContent))
+            .observe(document.getElementById('conn'), {childList: true, characterData: true, subtree: true}); })()""")
+    await alice.send("Debugger.enable")
+    await alice.send("Debugger.pause")
+    await asyncio.sleep(a.heartbeat_ms * 3 / 1000)
+    await alice.send("Debugger.resume")
+    await alice.send("Debugger.disable")
+    await alice.wait("connTexts.some(t => t.startsWith('Disconnected: the connection went quiet. Reconnecting in'))",
+                     "the drop, in words")
+    await alice.wait("document.getElementById('conn').textContent === 'Connected as alice'", "reconnected", 15)
+    await alice.wait("document.getElementById('room-title').textContent === 'Operations' && "
+                     "!document.getElementById('in-room').hidden", "back in ops")
+    await bob.click("[data-channel=ops]")
+    await alice.wait("document.querySelector('#members [data-user=bob]')", "bob among alice's members again")
+    await bob.type_text("#say", "welcome back")
+    await bob.click("#say-form button[type=submit]")
+    await chat_has(alice, "welcome back")
+    assert await alice.eval("document.getElementById('alert').hidden"), \
+        await alice.eval("document.getElementById('alert').textContent")
     for page in (alice, bob):
         assert not page.errors, f"{page.name}: console errors: {page.errors}"
     return {"first_load": first, "second_load": again, "media_status": media}
