@@ -106,6 +106,8 @@ async function connect() {
   $("signin").hidden = true;
   $("app").hidden = false;
   await listChannels();
+  // User Timing marks, for profiling and docs/performance.md: signed in with the list shown.
+  if (!performance.getEntriesByName("livechat-signed-in").length) performance.mark("livechat-signed-in");
   if (state.room) {
     // Rejoin after a reconnect: the server forgot our membership with the old connection.
     const id = state.room.id;
@@ -639,6 +641,7 @@ function start() {
   setInterval(() => { if (state.signedIn && state.gw) listChannels(); }, LIST_REFRESH_MS);
   setInterval(tick, TICK_MS);
   renderFloor();
+  performance.mark("livechat-interactive");
   // A sign-in link (`livechatd token USER --link URL`) carries user and token in the
   // fragment, which browsers never send; it is cleared from the address bar and history.
   const frag = new URLSearchParams(location.hash.slice(1));

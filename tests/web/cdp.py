@@ -101,6 +101,7 @@ class Browser:
         attached = await self.send("Target.attachToTarget",
                                    {"targetId": target["targetId"], "flatten": True})
         page = Page(self, attached["sessionId"], name)
+        page.target_id = target["targetId"]
         self.listeners.append(page._event)
         for domain in ("Page", "Runtime", "Log"):
             await page.send(f"{domain}.enable")
