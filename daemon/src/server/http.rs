@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::Full;
+use http_body_util::{Either, Empty, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
     ALLOW, CONNECTION, HeaderName, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
@@ -366,7 +366,7 @@ async fn serve(
     let service = hyper::service::service_fn(move |req| {
         let front = svc_front.clone();
         let slot = slot.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(req, peer, fd, tls, &front, &slot)) }
+        async move { Ok::<_, std::convert::Infallible>(respond(req, peer, fd, tls, &front, &slot)) }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -398,8 +398,8 @@ async fn serve(
     }
 }
 
-fn plain(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::new()));
+fn plain(status: StatusCode) -> Response<Empty<Bytes>> {
+    let mut r = Response::new(Empty::new());
     *r.status_mut() = status;
     r
 }
@@ -415,9 +415,7 @@ fn lists_token(req: &Request<Incoming>, name: HeaderName, token: &str) -> bool {
 
 /// Checks an opening handshake as RFC 6455 section 4.2.1 lists it; the key on success,
 /// else the answer to give.
-// The refusal is the response itself, made at most once per request: its size costs nothing.
-#[allow(clippy::result_large_err)]
-fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Full<Bytes>>> {
+fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Empty<Bytes>>> {
     // PROTOCOL.md section 6: a wrong method is 405.
     if req.method() != Method::GET {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED);
@@ -456,8 +454,27 @@ fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Full<B
     Ok(key.clone())
 }
 
-/// HTTP routing: `/gateway` upgrades to WebSocket; the page's files (web.rs) answer the
-/// rest.
+/// The page's files (web.rs) when LIVECHAT_WEB is on, else [`route`].
+fn respond(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    fd: RawFd,
+    tls: bool,
+    front: &Arc<Front>,
+    slot: &Mutex<Option<DoorSlot>>,
+) -> Response<Either<Full<Bytes>, Empty<Bytes>>> {
+    let page = if front.web.on {
+        web::respond(req.method(), req.uri().path(), req.headers())
+    } else {
+        None
+    };
+    match page {
+        Some(r) => r.map(Either::Left),
+        None => route(req, peer, fd, tls, front, slot).map(Either::Right),
+    }
+}
+
+/// HTTP routing: `/gateway` upgrades to WebSocket; later endpoints go here too.
 fn route(
     mut req: Request<Incoming>,
     peer: SocketAddr,
@@ -465,9 +482,9 @@ fn route(
     tls: bool,
     front: &Arc<Front>,
     slot: &Mutex<Option<DoorSlot>>,
-) -> Response<Full<Bytes>> {
+) -> Response<Empty<Bytes>> {
     if req.uri().path() != "/gateway" {
-        return web::respond(req.method(), req.uri().path(), req.headers(), front.web.on);
+        return plain(StatusCode::NOT_FOUND);
     }
     let key = match check_upgrade(&req) {
         Ok(k) => k,

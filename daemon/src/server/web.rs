@@ -75,23 +75,18 @@ const _: () = assert!(
     "the page is over its 100 KiB budget"
 );
 
-/// The answer to a request for a path other than `/gateway`: a file of the page, 304 when
-/// the client's copy is current, 404 for anything else (or for every path with the page
-/// off), 405 for a method other than GET and HEAD.
+/// The answer to a request for one of the page's paths: the file, 304 when the client's
+/// copy is current, 405 for a method other than GET and HEAD; `None` for any other path.
 pub(crate) fn respond(
     method: &Method,
     path: &str,
     headers: &HeaderMap,
-    on: bool,
-) -> Response<Full<Bytes>> {
-    let asset = if on {
-        ASSETS.iter().find(|a| a.path == path)
-    } else {
-        None
-    };
-    let Some(asset) = asset else {
-        return status(StatusCode::NOT_FOUND);
-    };
+) -> Option<Response<Full<Bytes>>> {
+    let asset = ASSETS.iter().find(|a| a.path == path)?;
+    Some(answer(asset, method, headers))
+}
+
+fn answer(asset: &Asset, method: &Method, headers: &HeaderMap) -> Response<Full<Bytes>> {
     if method != Method::GET && method != Method::HEAD {
         let mut r = status(StatusCode::METHOD_NOT_ALLOWED);
         r.headers_mut()
@@ -364,7 +359,8 @@ mod tests {
     #[test]
     fn the_page_is_served_with_its_policy_and_revalidated() {
         let h = headers(&[("host", "127.0.0.1:8080")]);
-        let r = respond(&Method::GET, "/", &h, true);
+        let get = |path, h: &HeaderMap| respond(&Method::GET, path, h).expect("a page path");
+        let r = get("/", &h);
         assert_eq!(r.status(), StatusCode::OK);
         let csp = r.headers()[CONTENT_SECURITY_POLICY]
             .to_str()
@@ -376,23 +372,11 @@ mod tests {
         let etag = r.headers()[ETAG].clone();
         let mut again = h.clone();
         again.insert(IF_NONE_MATCH, etag);
-        assert_eq!(
-            respond(&Method::GET, "/", &again, true).status(),
-            StatusCode::NOT_MODIFIED
-        );
-        assert_eq!(
-            respond(&Method::GET, "/", &h, false).status(),
-            StatusCode::NOT_FOUND,
-            "LIVECHAT_WEB=off"
-        );
-        assert_eq!(
-            respond(&Method::POST, "/app.js", &h, true).status(),
-            StatusCode::METHOD_NOT_ALLOWED
-        );
-        assert_eq!(
-            respond(&Method::GET, "/nope", &h, true).status(),
-            StatusCode::NOT_FOUND
-        );
+        assert_eq!(get("/", &again).status(), StatusCode::NOT_MODIFIED);
+        let post = respond(&Method::POST, "/app.js", &h).expect("a page path");
+        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(respond(&Method::GET, "/nope", &h).is_none());
+        assert!(respond(&Method::GET, "/gateway", &h).is_none());
     }
 
     #[test]
