@@ -379,6 +379,29 @@ mod tests {
         assert!(respond(&Method::GET, "/gateway", &h).is_none());
     }
 
+    proptest::proptest! {
+        /// Any `Origin` and `Host` a client sends: an answer, never a panic; an origin
+        /// naming the request's own host and port always passes.
+        #[test]
+        fn any_origin_and_host_get_an_answer(origin in "\\PC{0,40}", host in "[a-z0-9.:\\[\\]-]{0,30}", port in 1u16..) {
+            let mut h = HeaderMap::new();
+            if let (Ok(o), Ok(v)) = (HeaderValue::from_str(&origin), HeaderValue::from_str(&host)) {
+                h.insert(ORIGIN, o);
+                h.insert(HOST, v);
+                let _ = check_origin(&h, false, &[]);
+            }
+            if let Some((name, _)) = split_host_port(&host, 80) {
+                let mut h = HeaderMap::new();
+                let own = format!("{name}:{port}");
+                if let (Ok(o), Ok(v)) = (HeaderValue::from_str(&format!("http://{own}")), HeaderValue::from_str(&own)) {
+                    h.insert(ORIGIN, o);
+                    h.insert(HOST, v);
+                    proptest::prop_assert!(check_origin(&h, false, &[]).is_ok(), "{own}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_host_that_would_add_a_directive_is_left_out_of_the_policy() {
         let h = HeaderValue::from_static("x; script-src *");
