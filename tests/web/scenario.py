@@ -150,6 +150,22 @@ async def run(browser, a):
     await floor_is(alice, "Channel is quiet")
     await alice.click("#latch")
 
+    # Touch on the phone: press and hold the button, lift to stop.
+    tx, ty = await bob.center("#ptt")
+    await bob.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": tx, "y": ty}]})
+    await floor_is(bob, "You are talking")
+    await floor_is(alice, "bob is talking")
+    await bob.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    await floor_is(bob, "Channel is quiet")
+    await floor_is(alice, "Channel is quiet")
+
+    # The keyboard alone: the talk button focused, Enter held.
+    await alice.eval("document.getElementById('ptt').focus()")
+    await alice.key("keyDown", "Enter", "Enter", 13, "\r")
+    await floor_is(alice, "You are talking")
+    await alice.key("keyUp", "Enter", "Enter", 13)
+    await floor_is(alice, "Channel is quiet")
+
     # Holding past LIVECHAT_FLOOR_MAX_MS: alice is revoked and told why.
     x, y = await alice.center("#ptt")
     await alice.mouse("mousePressed", x, y)
