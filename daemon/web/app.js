@@ -2,7 +2,7 @@
 // (PROTOCOL.md sections 1 and 4).
 
 import { Gateway, OP, ServerError } from "./gateway.js";
-import { Media } from "./media.js";
+import { Media, randomSsrc } from "./media.js";
 import { closeWords, denyWords, errorWords, revokeWords } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -216,12 +216,14 @@ async function join(id) {
   try {
     const offer = await media.offer($("camera").checked);
     try {
-      ack = await state.gw.request(OP.CHANNEL_JOIN, { channel_id: id, ssrc: offer.ssrc, sdp_offer: offer.sdp });
+      const d = { channel_id: id, sdp_offer: offer.sdp };
+      if (offer.ssrc !== null) d.ssrc = offer.ssrc;
+      ack = await state.gw.request(OP.CHANNEL_JOIN, d);
     } catch (e) {
       // A server without WebRTC refuses the offer (1004): chat and floor still work.
       if (!(e instanceof ServerError && e.code === 1004 && /sdp_offer/.test(e.d.reason || ""))) throw e;
       media.close();
-      ack = await state.gw.request(OP.CHANNEL_JOIN, { channel_id: id, ssrc: offer.ssrc });
+      ack = await state.gw.request(OP.CHANNEL_JOIN, { channel_id: id, ssrc: offer.ssrc ?? randomSsrc() });
       audio = "No audio: this server does not take browsers' audio.";
     }
     if (ack.sdp_answer) await media.answer(ack.sdp_answer);
@@ -653,6 +655,9 @@ function start() {
 }
 
 // The browser tests read what is heard through this.
-window.livechat = { incomingHz: () => media.incomingHz() };
+window.livechat = {
+  incomingHz: () => media.incomingHz(),
+  connectionState: () => (media.pc ? media.pc.connectionState : "none"),
+};
 
 start();

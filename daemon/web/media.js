@@ -71,7 +71,8 @@ export class Media {
 
   /**
    * A new peer connection and its offer: audio (sending only if there is a microphone) and
-   * video (received; sent too when `sendCamera`). Resolves with {sdp, ssrc}.
+   * video (received; sent too when `sendCamera`). Resolves with {sdp, ssrc}, `ssrc` the
+   * audio SSRC the offer names (null when it sends no audio).
    */
   async offer(sendCamera) {
     this.close();
@@ -168,11 +169,15 @@ export class Media {
   }
 }
 
-/** The first `a=ssrc` of the first audio section of an SDP, or a random one. */
+/** The first `a=ssrc` of the first audio section of an SDP, or null (nothing sent). */
 function audioSsrc(sdp) {
-  const audio = sdp.split(/\r?\nm=/).find((s) => s.startsWith("audio") || s.startsWith("m=audio"));
+  const audio = sdp.split(/\r?\nm=/).find((s) => s.startsWith("audio"));
   const m = audio && /\r?\na=ssrc:(\d+)/.exec(audio);
-  if (m) return Number(m[1]);
+  return m ? Number(m[1]) : null;
+}
+
+/** A random SSRC, for a join without an offer. */
+export function randomSsrc() {
   const r = new Uint32Array(1);
   crypto.getRandomValues(r);
   return r[0] || 1;
