@@ -381,3 +381,65 @@ async fn token_link_carries_user_and_token_in_the_fragment() {
     .await;
     assert_eq!(bad.status.code(), Some(2), "{}", bad.all());
 }
+
+#[tokio::test]
+async fn the_page_over_https_on_a_lan_name_is_a_secure_context_with_the_microphone() {
+    let dir = std::env::temp_dir().join(format!("livechat-web-https-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.display().to_string();
+    let made = run(
+        &["cert", "--name", "pi.local", "--out", &out],
+        &[],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(made.status.success(), "{}", made.all());
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    // The SPKI hash chromium is told to accept: SHA-256 of the server key's
+    // SubjectPublicKeyInfo, base64 (what `openssl pkey -pubin -outform der | openssl dgst
+    // -sha256 -binary | base64` prints).
+    let spki = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform der \
+             | openssl dgst -sha256 -binary | base64",
+            cert.display()
+        ))
+        .output()
+        .expect("openssl");
+    let spki = String::from_utf8_lossy(&spki.stdout).trim().to_owned();
+    assert_eq!(spki.len(), 44, "a base64 SHA-256: {spki:?}");
+    let d = Daemon::start_with(&[
+        ("LIVECHAT_TLS_CERT", &cert.display().to_string()),
+        ("LIVECHAT_TLS_KEY", &key.display().to_string()),
+    ])
+    .await;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web/https.py");
+    let child = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args([
+            "--url",
+            &format!("https://pi.local:{}/", d.connect_addr().port()),
+        ])
+        .args(["--name", "pi.local", "--spki", &spki])
+        .args(["--alice", &d.token("alice")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    let out = tokio::time::timeout(scaled(Duration::from_secs(60)), child.wait_with_output())
+        .await
+        .expect("the https scenario finished within 60 s")
+        .expect("python3 ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "the https scenario failed ({}).\nstdout: {stdout}\nstderr: {stderr}\ndaemon:\n{}",
+        out.status,
+        d.logs()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
