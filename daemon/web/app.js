@@ -237,6 +237,7 @@ async function join(id) {
     return;
   }
   if (!audio && media.micError) audio = `Listening only. ${media.micError}`;
+  if (!audio && media.pc) audio = AUDIO_STATES[media.pc.connectionState] || "";
   $("media-status").textContent = audio;
   state.room = { id, members: new Set(ack.active_members || [state.creds.user_id]), video: !!(ch && ch.video_codec) };
   state.holder = null;
@@ -596,6 +597,19 @@ async function fillMics() {
   });
   sel.disabled = mics.length < 2;
 }
+
+const AUDIO_STATES = {
+  new: "Connecting audio…",
+  connecting: "Connecting audio…",
+  connected: "Audio connected.",
+  disconnected: "Audio interrupted; waiting for it to come back…",
+  failed: "Audio failed: this browser could not reach the server's media port (UDP). Leave and join again to retry.",
+};
+
+media.onState = (s) => {
+  const text = AUDIO_STATES[s];
+  if (text && state.room) $("media-status").textContent = media.micError && s === "connected" ? `Listening only. ${media.micError}` : text;
+};
 
 media.onVideo = (track, on) => {
   const box = $("videos");

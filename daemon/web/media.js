@@ -21,6 +21,7 @@ export class Media {
     this.micAnalyser = null;
     this.inAnalyser = null;
     this.onVideo = null;      // (track, on) => void
+    this.onState = null;      // (RTCPeerConnectionState) => void
   }
 
   /** The audio context, created or resumed (browsers start it only after a gesture). */
@@ -98,6 +99,9 @@ export class Media {
     if (cam) pc.addTransceiver(cam, { direction: "sendrecv", streams: [this.camera] });
     else pc.addTransceiver("video", { direction: "recvonly" });
     pc.ontrack = (e) => this.track(e.track);
+    pc.onconnectionstatechange = () => {
+      if (this.pc === pc && this.onState) this.onState(pc.connectionState);
+    };
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     // The server is ICE-lite (RFC 8445 section 2.5): it needs no candidates of ours, it
