@@ -39,6 +39,13 @@ pub const MAX_INBOUND_FRAME: usize = 16384;
 pub const HARD_FRAME_CAP: usize = 64 * 1024;
 /// Largest outbound frame; lists that would not fit are cut and flagged `truncated`.
 pub const MAX_OUTBOUND_FRAME: usize = 32 * 1024;
+/// Longest SDP answer in a CHANNEL_JOIN ACK, counted as escaped in its JSON string: a
+/// browser's answer is about 3 KB (4 with its escaped line ends), and the member list gets
+/// what the outbound frame has left beside it. Longer is error 9000 (a bug in the driver's
+/// answer).
+pub const MAX_SDP_ANSWER: usize = 12 * 1024;
+// The ACK holds the answer, a member list and the other fields (4 KiB kept for them).
+const _: () = assert!(MAX_SDP_ANSWER + 4096 + 4096 <= MAX_OUTBOUND_FRAME);
 /// Deepest JSON nesting accepted (error 1004 beyond it).
 pub const MAX_JSON_DEPTH: usize = 16;
 
@@ -142,11 +149,13 @@ pub const SRTP_REPLAY_WINDOW: u64 = 128;
 
 // Media plane.
 
-/// SSRCs one media endpoint may have (RFC 8843 BUNDLE: audio and video on one transport).
-pub const ENDPOINT_SSRCS: usize = 2;
+/// SSRCs one media endpoint may have (RFC 8843 BUNDLE: audio, video and the video's RTX on
+/// one transport).
+pub const ENDPOINT_SSRCS: usize = 3;
 /// Largest datagram the media port handles; longer ones are dropped as malformed.
 pub const MAX_DATAGRAM: usize = 1500;
-/// Room after a datagram for the SRTP tag (and SRTCP trailer) added when re-protecting.
-pub const SRTP_OVERHEAD: usize = 16;
+/// Room after a datagram for the SRTP tag (and SRTCP trailer) added when re-protecting: the
+/// AEAD suites' 16-byte tag and the 4-byte SRTCP index word (RFC 7714 section 9).
+pub const SRTP_OVERHEAD: usize = 20;
 /// A latched address unused this long is forgotten (PROTOCOL.md section 3: 30 s).
 pub const LATCH_IDLE: Duration = Duration::from_secs(30);

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     Capacity,
     /// The SSRC belongs to another member on this server.
     SsrcInUse,
+    /// The SDP offer parses but lacks what the server needs (PROTOCOL.md section 4).
+    NoAcceptableMedia,
     /// Chat content is empty.
     EmptyMessage,
     /// Chat content is over the limit.
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::ChannelExists => 2005,
             ErrorCode::Capacity => 2006,
             ErrorCode::SsrcInUse => 2007,
+            ErrorCode::NoAcceptableMedia => 2008,
             ErrorCode::EmptyMessage => 3000,
             ErrorCode::MessageTooLong => 3001,
             ErrorCode::NotMember => 3002,
@@ -89,6 +92,7 @@ impl ErrorCode {
             ErrorCode::ChannelExists => "channel already exists",
             ErrorCode::Capacity => "server capacity reached",
             ErrorCode::SsrcInUse => "ssrc already in use",
+            ErrorCode::NoAcceptableMedia => "no acceptable media in the SDP offer",
             ErrorCode::EmptyMessage => "empty message",
             ErrorCode::MessageTooLong => "message too long",
             ErrorCode::NotMember => "not a member of the channel",

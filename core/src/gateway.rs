@@ -6,8 +6,12 @@
 mod channels;
 mod floor_ops;
 mod state;
+mod webrtc;
 
+pub use crate::codec::{Codec, VideoCodec};
+pub use crate::relay::{MediaId, Track, VideoTrack};
 pub use state::{Channel, Conn, ConnId, PeerInfo, Session};
+pub use webrtc::{Negotiated, Offer, OfferError};
 
 use core::fmt::Write;
 use core::net::IpAddr;
@@ -68,6 +72,23 @@ pub trait Driver {
     fn close(&mut self, conn: ConnId, code: u16, reason: &str);
     /// Fills `buf` with cryptographically secure random bytes (SRTP keys).
     fn fill_random(&mut self, buf: &mut [u8]);
+
+    /// CHANNEL_JOIN with `sdp_offer`: parse the offer and answer it for the channel's
+    /// codecs (PROTOCOL.md section 4), making the ICE and DTLS state of `offer.media`. A
+    /// driver without WebRTC keeps the default, which refuses every offer (1004).
+    fn negotiate<'d>(&'d mut self, offer: &Offer<'_>) -> Result<Negotiated<'d>, OfferError> {
+        let _ = offer;
+        Err(OfferError::Malformed(
+            "sdp_offer is not supported by this server",
+        ))
+    }
+
+    /// A WebRTC endpoint is gone (leave, disconnect, reap, channel delete, a join refused
+    /// after [`Driver::negotiate`]): forget its ICE and DTLS state. Ids the driver does not
+    /// know are ignored.
+    fn media_ended(&mut self, media: MediaId) {
+        let _ = media;
+    }
 }
 
 /// When the daemon accepts plain RTP or SDES keys over ws:// (PROTOCOL.md section 3).
@@ -825,7 +846,7 @@ impl<'a> Gateway<'a> {
         &mut self,
         now: Now,
         conn: ConnId,
-        req: Request,
+        req: Request<'_>,
         id: Option<u32>,
         drv: &mut impl Driver,
     ) -> Result<(), Error> {
@@ -844,12 +865,30 @@ impl<'a> Gateway<'a> {
                 name,
                 freq,
                 capacity,
-            } => self.channel_create(now, conn, channel_id, name, freq, capacity, id, drv),
+                codec,
+                video_codec,
+            } => {
+                let codecs = (codec.unwrap_or_default(), video_codec.unwrap_or_default());
+                self.channel_create(now, conn, channel_id, name, freq, capacity, codecs, id, drv)
+            }
             Request::ChannelJoin {
                 channel_id,
                 ssrc,
                 crypto,
-            } => self.channel_join(now, conn, &channel_id, ssrc, crypto, id, drv),
+                sdp_offer: Some(offer),
+            } => {
+                let _ = crypto; // None: the decoder refuses both together.
+                self.channel_join_webrtc(now, conn, &channel_id, ssrc, offer, id, drv)
+            }
+            Request::ChannelJoin {
+                channel_id,
+                ssrc,
+                crypto,
+                sdp_offer: None,
+            } => {
+                let ssrc = ssrc.ok_or(Error::new(ErrorCode::Malformed, "missing ssrc"))?;
+                self.channel_join(now, conn, &channel_id, ssrc, crypto, id, drv)
+            }
             Request::ChannelLeave { channel_id } => {
                 self.channel_leave(now, conn, &channel_id, id, drv)
             }

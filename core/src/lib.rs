@@ -169,6 +169,8 @@ extern crate std;
 
 pub mod config;
 
+pub mod codec;
+
 pub mod floor;
 
 pub mod wire;

@@ -13,14 +13,21 @@
 //!
 //! RTCP from clients is consumed: it latches and keeps the endpoint alive, and is never
 //! forwarded. Listeners' receiver reports describe the server's re-protected streams, not
-//! the talker's, and talkers do not need them in push-to-talk; the server sends no RTCP.
+//! the talker's, and talkers do not need them in push-to-talk.
+//!
+//! A WebRTC endpoint (PROTOCOL.md section 4) is latched by the driver's ICE agent
+//! ([`Relay::checked`]) and keyed by its DTLS handshake ([`Relay::keyed`]); its media is
+//! accepted only from that address and with those keys. SSRCs its offer did not name are
+//! learned from its first authenticated RTP of the stream's payload type.
 
 mod endpoint;
 mod index;
 mod transmit;
+mod webrtc;
 
 pub use endpoint::{Endpoint, EndpointStats, Keys, Source};
 pub use transmit::{TX_ROOM, Transmit, TxOutcome};
+pub use webrtc::{DtlsKeys, MediaId, Role, Track, VideoTrack, WebRtc};
 
 use core::net::SocketAddr;
 
@@ -35,6 +42,11 @@ use index::Index;
 
 /// "No slot" in the member links.
 pub(crate) const NONE: u32 = u32::MAX;
+
+/// WebRTC endpoints latched at one address tried for an SSRC they have not announced: one
+/// per channel a client's socket has joined, at most [`MAX_JOINED_PER_SESSION`]
+/// (`crate::config`).
+const LEARN_CANDIDATES: usize = crate::config::MAX_JOINED_PER_SESSION;
 
 /// Why a datagram was dropped; each has its own counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +74,9 @@ pub enum Drop {
     NoLatch,
     /// The sender's socket buffer was full.
     SendFailed,
+    /// WebRTC media before DTLS keyed the endpoint, after its handshake failed, or from an
+    /// address its ICE checks did not latch; or a WebRTC listener not keyed yet.
+    Unkeyed,
 }
 
 impl From<srtp::Error> for Drop {
@@ -112,6 +127,12 @@ pub struct MediaStats {
     pub drop_no_latch: u64,
     /// Drops: send failed.
     pub drop_send: u64,
+    /// Drops: WebRTC media without DTLS keys or from an unchecked address.
+    pub drop_unkeyed: u64,
+    /// Driver calls naming a WebRTC endpoint that is gone (ignored).
+    pub stale_media: u64,
+    /// SSRCs learned from WebRTC endpoints' first authenticated RTP.
+    pub ssrcs_learned: u64,
 }
 
 impl MediaStats {
@@ -129,6 +150,7 @@ impl MediaStats {
             Drop::NotHolder => &mut self.drop_not_holder,
             Drop::NoLatch => &mut self.drop_no_latch,
             Drop::SendFailed => &mut self.drop_send,
+            Drop::Unkeyed => &mut self.drop_unkeyed,
         };
         *c += 1;
     }
@@ -146,6 +168,7 @@ impl MediaStats {
             + self.drop_not_holder
             + self.drop_no_latch
             + self.drop_send
+            + self.drop_unkeyed
     }
 }
 
@@ -178,6 +201,8 @@ pub struct Relay<'a> {
     ssrcs: usize,
     /// No slot below this one is free: where the search for one starts.
     free: usize,
+    /// The serial the last added endpoint got.
+    serial: u32,
     stats: MediaStats,
 }
 
@@ -206,6 +231,7 @@ impl<'a> Relay<'a> {
             len: 0,
             ssrcs: 0,
             free: 0,
+            serial: 0,
             stats: MediaStats::default(),
         }
     }
@@ -234,6 +260,7 @@ impl<'a> Relay<'a> {
         self.len = 0;
         self.ssrcs = 0;
         self.free = 0;
+        self.serial = 0;
         self.stats = MediaStats::default();
     }
 
@@ -272,7 +299,7 @@ impl<'a> Relay<'a> {
 
     /// Adds an endpoint, unlinked, and returns its slot. Its SSRCs must be new on the
     /// server; a full table or index is [`JoinRefused::Full`].
-    pub fn add(&mut self, endpoint: Endpoint) -> Result<usize, JoinRefused> {
+    pub fn add(&mut self, mut endpoint: Endpoint) -> Result<usize, JoinRefused> {
         if endpoint.ssrcs.iter().any(|&s| self.by_ssrc.contains(s)) {
             return Err(JoinRefused::SsrcInUse);
         }
@@ -281,6 +308,9 @@ impl<'a> Relay<'a> {
             return Err(JoinRefused::Full);
         }
         let (ssrcs, latched) = (endpoint.ssrcs.clone(), endpoint.latched);
+        // Zero is never a serial, so no id made before the first add names anything.
+        self.serial = self.serial.wrapping_add(1).max(1);
+        endpoint.serial = self.serial;
         let from = self.free;
         let free = self
             .slots
@@ -315,6 +345,95 @@ impl<'a> Relay<'a> {
         self.ssrcs += n;
         self.len += 1;
         Ok(slot)
+    }
+
+    /// The id of the endpoint in `slot`, for the driver.
+    pub fn media_id(&self, slot: usize) -> Option<MediaId> {
+        self.get(slot).map(|e| e.media_id(slot))
+    }
+
+    /// The slot of the endpoint `id` names, unless it is gone.
+    pub fn resolve(&self, id: MediaId) -> Option<usize> {
+        let e = self.get(id.slot())?;
+        (e.serial == id.serial()).then_some(id.slot())
+    }
+
+    /// Gives the endpoint in `at` one more SSRC, unique on the server (2007 otherwise); a
+    /// full index or endpoint is [`JoinRefused::Full`].
+    pub fn add_ssrc(&mut self, at: usize, ssrc: u32) -> Result<(), JoinRefused> {
+        if self.by_ssrc.contains(ssrc) {
+            return Err(JoinRefused::SsrcInUse);
+        }
+        if self.ssrcs >= self.by_ssrc.capacity() {
+            return Err(JoinRefused::Full);
+        }
+        let e = self.get_mut(at).ok_or(JoinRefused::Full)?;
+        e.ssrcs.push(ssrc).map_err(|_| JoinRefused::Full)?;
+        // Cannot fail: the index has room for every SSRC counted.
+        self.by_ssrc.insert(ssrc, at);
+        self.ssrcs += 1;
+        Ok(())
+    }
+
+    /// A valid ICE check for the endpoint `id` came from `addr` (PROTOCOL.md section 4):
+    /// the endpoint is latched there, and the check counts as activity that keeps the latch.
+    /// An id that is gone is counted and ignored.
+    pub fn checked(&mut self, now: Now, id: MediaId, addr: SocketAddr) {
+        let Some(at) = self.resolve(id) else {
+            self.stats.stale_media += 1;
+            return;
+        };
+        self.set_latch(at, Some(addr));
+        if let Some(e) = self.get_mut(at) {
+            e.last_rx = now.mono;
+        }
+    }
+
+    /// The endpoint `id`'s DTLS-SRTP handshake is done: its media flows with these keys
+    /// from now on (RFC 5764 section 4.2).
+    pub fn keyed(&mut self, id: MediaId, inbound: srtp::Context, outbound: srtp::Context) {
+        match self.resolve(id).and_then(|at| self.get_mut(at)) {
+            Some(e) if matches!(e.keys, Keys::WebRtc(DtlsKeys::Pending)) => {
+                e.keys = Keys::WebRtc(DtlsKeys::Keyed { inbound, outbound });
+            }
+            // A second handshake result for one endpoint is the driver's mistake; the
+            // first keys stay.
+            _ => self.stats.stale_media += 1,
+        }
+    }
+
+    /// The endpoint `id`'s handshake failed or did not finish in time: its keys go and its
+    /// latch is cleared, so no media flows either way; its membership stays.
+    pub fn failed(&mut self, id: MediaId) {
+        let Some(at) = self.resolve(id).filter(|&at| {
+            self.get(at)
+                .is_some_and(|e| matches!(e.keys, Keys::WebRtc(_)))
+        }) else {
+            self.stats.stale_media += 1;
+            return;
+        };
+        self.set_latch(at, None);
+        if let Some(e) = self.get_mut(at) {
+            e.keys = Keys::WebRtc(DtlsKeys::Failed);
+        }
+    }
+
+    /// Moves the latch of the endpoint in `at`, keeping the address index in step.
+    fn set_latch(&mut self, at: usize, to: Option<SocketAddr>) {
+        let Some(e) = self.get_mut(at) else {
+            return;
+        };
+        let before = core::mem::replace(&mut e.latched, to);
+        if before == to {
+            return;
+        }
+        if let Some(old) = before {
+            self.by_addr.remove_entry(addr_key(old), at);
+        }
+        if let Some(new) = to {
+            // Cannot fail: the address index has room for one entry per endpoint.
+            self.by_addr.insert_entry(addr_key(new), at);
+        }
     }
 
     /// The endpoint in `slot`.
@@ -432,10 +551,17 @@ impl<'a> Relay<'a> {
         tx: &mut impl Transmit,
     ) -> Result<(), Drop> {
         // The one parse of the header: SRTP and the fan-out use this view.
-        let packet = rtp::Packet::new_checked_header(buf).map_err(|_| Drop::Malformed)?;
-        let at = self.find(packet.ssrc()).ok_or(Drop::UnknownSsrc)?;
-        let plain = self.accept(at, now, src, |e| accept_rtp(e, src, packet))?;
+        let packet = rtp::Packet::new_checked_header(&mut *buf).map_err(|_| Drop::Malformed)?;
+        let (ssrc, pt) = (packet.ssrc(), packet.payload_type());
+        let (at, plain) = match self.find(ssrc) {
+            Some(at) => (
+                at,
+                self.accept(at, now, src, |e| accept_rtp(e, src, packet))?,
+            ),
+            None => self.learn(now, src, ssrc, pt, buf)?,
+        };
         let e = self.get(at).ok_or(Drop::UnknownSsrc)?;
+        let role = e.role(ssrc).unwrap_or(Role::Audio);
         let Source::Member { conn, channel } = e.source;
         // Listeners' keepalives end here too, after latching.
         let head = floors.talk(channel, conn, now.mono)?.head;
@@ -443,22 +569,126 @@ impl<'a> Relay<'a> {
         let mut next = head;
         while let Some(after) = self.get(next as usize).map(|e| e.next) {
             if next as usize != at {
-                self.relay_to(now, next as usize, &plain, tx);
+                self.relay_to(now, next as usize, role, &plain, tx);
             }
             next = after;
         }
         Ok(())
     }
 
+    /// RTP from an SSRC no endpoint has: the stream of a WebRTC endpoint latched at `src`
+    /// whose offer did not name it, if it authenticates with that endpoint's keys. Each
+    /// candidate (one per channel the client's socket joined) is tried in turn; a failed
+    /// attempt leaves the bytes as they were.
+    fn learn<'b>(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        ssrc: u32,
+        pt: u8,
+        buf: &'b mut [u8],
+    ) -> Result<(usize, rtp::Packet<&'b mut [u8]>), Drop> {
+        let mut candidates = heapless::Vec::<(usize, Role), LEARN_CANDIDATES>::new();
+        for at in self.latched_at(src) {
+            let role = self.get(at).and_then(|e| match (&e.keys, &e.webrtc) {
+                (Keys::WebRtc(DtlsKeys::Keyed { .. }), Some(w)) => w.unlearned_role(pt),
+                _ => None,
+            });
+            if let Some(role) = role
+                && candidates.push((at, role)).is_err()
+            {
+                break;
+            }
+        }
+        if candidates.is_empty() {
+            return Err(Drop::UnknownSsrc);
+        }
+        if self.ssrcs >= self.by_ssrc.capacity() {
+            return Err(Drop::TooManyStreams);
+        }
+        let mut found = None;
+        for &(at, role) in &candidates {
+            let packet = rtp::Packet::new_checked_header(&mut *buf).map_err(|_| Drop::Malformed)?;
+            let Some(Keys::WebRtc(DtlsKeys::Keyed { inbound, .. })) =
+                self.get_mut(at).map(|e| &mut e.keys)
+            else {
+                continue;
+            };
+            if let Ok(plain) = inbound.unprotect_rtp_packet(packet) {
+                found = Some((at, role, plain.as_bytes().len()));
+                break;
+            }
+        }
+        let (at, role, len) = found.ok_or(Drop::AuthFailed)?;
+        self.add_ssrc(at, ssrc).map_err(|_| Drop::TooManyStreams)?;
+        self.stats.ssrcs_learned += 1;
+        if let Some(e) = self.get_mut(at) {
+            if let Some(w) = e.webrtc.as_mut() {
+                w.learn(role, ssrc);
+            }
+            e.last_rx = now.mono;
+            e.stats.packets_in += 1;
+            e.stats.bytes_in += len as u64;
+        }
+        let plain = buf.get_mut(..len).ok_or(Drop::Malformed)?;
+        let packet = rtp::Packet::new_checked_header(plain).map_err(|_| Drop::Malformed)?;
+        Ok((at, packet))
+    }
+
     fn on_rtcp(&mut self, now: Now, src: SocketAddr, buf: &mut [u8]) -> Result<(), Drop> {
         // The first packet's sender SSRC is in the clear in SRTCP too (RFC 3711 section 3.4).
-        let header = rtcp::Header::new_checked(buf).map_err(|_| Drop::Malformed)?;
-        let at = self.find(header.ssrc()).ok_or(Drop::UnknownSsrc)?;
-        let plain = self.accept(at, now, src, |e| accept_rtcp(e, src, header))?;
+        let header = rtcp::Header::new_checked(&mut *buf).map_err(|_| Drop::Malformed)?;
+        let plain = match self.find(header.ssrc()) {
+            Some(at) => self.accept(at, now, src, |e| accept_rtcp(e, src, header))?,
+            // A WebRTC client's reports may carry a sender SSRC it never announced (a
+            // receive-only client has none of its own): its latched address names it.
+            None => self.rtcp_by_address(now, src, buf)?,
+        };
         if rtcp::Compound::new(plain).any(|p| p.is_err()) {
             return Err(Drop::Malformed);
         }
         Ok(())
+    }
+
+    /// SRTCP from `src` that authenticates with the keys of a WebRTC endpoint latched there.
+    fn rtcp_by_address<'b>(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        buf: &'b mut [u8],
+    ) -> Result<&'b [u8], Drop> {
+        let mut candidates = heapless::Vec::<usize, LEARN_CANDIDATES>::new();
+        for at in self.latched_at(src) {
+            let keyed = self
+                .get(at)
+                .is_some_and(|e| matches!(e.keys, Keys::WebRtc(DtlsKeys::Keyed { .. })));
+            if keyed && candidates.push(at).is_err() {
+                break;
+            }
+        }
+        if candidates.is_empty() {
+            return Err(Drop::UnknownSsrc);
+        }
+        let mut found = None;
+        for &at in &candidates {
+            let header = rtcp::Header::new_checked(&mut *buf).map_err(|_| Drop::Malformed)?;
+            let Some(Keys::WebRtc(DtlsKeys::Keyed { inbound, .. })) =
+                self.get_mut(at).map(|e| &mut e.keys)
+            else {
+                continue;
+            };
+            if let Ok(plain) = inbound.unprotect_rtcp_header(header) {
+                found = Some((at, plain.len()));
+                break;
+            }
+        }
+        let (at, len) = found.ok_or(Drop::AuthFailed)?;
+        if let Some(e) = self.get_mut(at) {
+            e.last_rx = now.mono;
+            e.stats.packets_in += 1;
+            e.stats.bytes_in += len as u64;
+        }
+        buf.get(..len).ok_or(Drop::Malformed)
     }
 
     /// Authenticates a datagram for the endpoint in `at` with `check` and latches its
@@ -487,12 +717,14 @@ impl<'a> Relay<'a> {
         Ok(plain)
     }
 
-    /// Sends one listener its copy, built in the driver's buffer: re-protected with its
-    /// server -> client context, or as is for a plain-RTP listener.
+    /// Sends one listener its copy of a stream of `role`, built in the driver's buffer:
+    /// re-protected with its server -> client context, or as is for a plain-RTP listener.
+    /// Video goes only to listeners that take it.
     fn relay_to(
         &mut self,
         now: Now,
         at: usize,
+        role: Role,
         plain: &rtp::Packet<impl AsRef<[u8]>>,
         tx: &mut impl Transmit,
     ) {
@@ -500,6 +732,9 @@ impl<'a> Relay<'a> {
         let Some(rx) = slots.as_mut_slice().get_mut(at).and_then(Option::as_mut) else {
             return;
         };
+        if role != Role::Audio && !rx.takes_video() {
+            return;
+        }
         let Some(dst) = rx.destination(now.mono) else {
             stats.drop(Drop::NoLatch);
             return;
@@ -507,14 +742,20 @@ impl<'a> Relay<'a> {
         let mut why = Drop::Buffer;
         let keys = &mut rx.keys;
         let outcome = tx.send_with(dst, |room| match keys {
-            Keys::Sdes { outbound, .. } => outbound
-                .protect_rtp_into(plain, room)
-                .map_err(|e| why = Drop::from(e))
-                .ok(),
+            Keys::Sdes { outbound, .. } | Keys::WebRtc(DtlsKeys::Keyed { outbound, .. }) => {
+                outbound
+                    .protect_rtp_into(plain, room)
+                    .map_err(|e| why = Drop::from(e))
+                    .ok()
+            }
             Keys::Plain => {
                 let bytes = plain.as_bytes();
                 room.get_mut(..bytes.len())?.copy_from_slice(bytes);
                 Some(bytes.len())
+            }
+            Keys::WebRtc(_) => {
+                why = Drop::Unkeyed;
+                None
             }
         });
         match outcome {
@@ -570,6 +811,10 @@ fn accept_rtp<'b>(
 ) -> Result<rtp::Packet<&'b mut [u8]>, Drop> {
     match &mut e.keys {
         Keys::Sdes { inbound, .. } => Ok(inbound.unprotect_rtp_packet(packet)?),
+        Keys::WebRtc(DtlsKeys::Keyed { inbound, .. }) if e.latched == Some(src) => {
+            Ok(inbound.unprotect_rtp_packet(packet)?)
+        }
+        Keys::WebRtc(_) => Err(Drop::Unkeyed),
         Keys::Plain => {
             check_plain_source(e, src)?;
             Ok(packet)
@@ -585,6 +830,10 @@ fn accept_rtcp<'b>(
 ) -> Result<&'b [u8], Drop> {
     match &mut e.keys {
         Keys::Sdes { inbound, .. } => Ok(inbound.unprotect_rtcp_header(header)?),
+        Keys::WebRtc(DtlsKeys::Keyed { inbound, .. }) if e.latched == Some(src) => {
+            Ok(inbound.unprotect_rtcp_header(header)?)
+        }
+        Keys::WebRtc(_) => Err(Drop::Unkeyed),
         Keys::Plain => {
             check_plain_source(e, src)?;
             Ok(header.into_inner())
@@ -648,6 +897,8 @@ mod tests {
                 channel,
             },
             ssrcs: heapless::Vec::from_slice(&[ssrc]).unwrap(),
+            audio_pt: 0,
+            webrtc: None,
             gateway_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             keys: Keys::Plain,
             latched: None,
@@ -656,6 +907,7 @@ mod tests {
             prev: NONE,
             next: NONE,
             session_next: NONE,
+            serial: 0,
         }
     }
 

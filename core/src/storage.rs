@@ -122,9 +122,13 @@ impl Capacities {
             connections: l.max_sessions.saturating_add(MAX_UNIDENTIFIED),
             channels: l.max_channels,
             peers: l.max_peers,
-            // One SSRC per endpoint today (the JOIN's audio SSRC); endpoints with more
-            // (BUNDLE) fill it sooner, and a full index refuses a join with 2006.
-            ssrc_index: l.max_peers.saturating_mul(2).next_power_of_two(),
+            // Room for every endpoint's SSRCs (a WebRTC client's audio, video and RTX);
+            // the index stays at most half full. Zeroed memory that is never touched
+            // costs nothing resident.
+            ssrc_index: l
+                .max_peers
+                .saturating_mul(crate::config::ENDPOINT_SSRCS * 2)
+                .next_power_of_two(),
             addr_index: l.max_peers.saturating_mul(2).next_power_of_two(),
         }
     }

@@ -18,7 +18,12 @@ use std::vec::Vec;
 
 use serde_json::Value;
 
-use crate::gateway::{ConnId, Driver, Gateway, GatewayConfig};
+use std::string::String;
+
+use crate::gateway::{
+    ConnId, Driver, Gateway, GatewayConfig, MediaId, Negotiated, Offer, OfferError, Track,
+    VideoTrack,
+};
 use crate::relay::Transmit;
 use crate::storage::{Capacities, Tables};
 
@@ -46,6 +51,13 @@ pub struct Recorder {
     /// Frames kept per connection: past it the oldest is dropped, so a long fuzz input
     /// runs in bounded memory. `usize::MAX` (the default) keeps them all.
     pub keep: usize,
+    /// What [`Driver::negotiate`] answers (`None`: the trait's default refusal), as a
+    /// stand-in for an SDP stack: the tracks, and the answer's text.
+    pub negotiation: Option<Result<Negotiation, OfferError>>,
+    /// Offers received: the endpoint, its channel and the SDP text.
+    pub offers: Vec<(MediaId, String, String)>,
+    /// Endpoints the core said ended, in order.
+    pub ended: Vec<MediaId>,
     rng: u8,
     rng_step: u8,
 }
@@ -63,6 +75,9 @@ impl Recorder {
             frames: HashMap::new(),
             closed: Vec::new(),
             keep: usize::MAX,
+            negotiation: None,
+            offers: Vec::new(),
+            ended: Vec::new(),
             rng: 0,
             rng_step: 1,
         }
@@ -94,7 +109,38 @@ impl Recorder {
     }
 }
 
+/// A canned answer for [`Recorder::negotiation`].
+#[derive(Debug, Clone)]
+pub struct Negotiation {
+    /// The answer's SDP text.
+    pub answer: String,
+    /// The audio track.
+    pub audio: Track,
+    /// The video track.
+    pub video: Option<VideoTrack>,
+}
+
 impl Driver for Recorder {
+    fn negotiate<'d>(&'d mut self, offer: &Offer<'_>) -> Result<Negotiated<'d>, OfferError> {
+        self.offers
+            .push((offer.media, offer.channel_id.into(), offer.sdp.into()));
+        match &self.negotiation {
+            None => Err(OfferError::Malformed(
+                "sdp_offer is not supported by this server",
+            )),
+            Some(Err(e)) => Err(*e),
+            Some(Ok(n)) => Ok(Negotiated {
+                answer: &n.answer,
+                audio: n.audio.clone(),
+                video: n.video.clone(),
+            }),
+        }
+    }
+
+    fn media_ended(&mut self, media: MediaId) {
+        self.ended.push(media);
+    }
+
     /// # Panics
     ///
     /// If the frame is not a JSON object with an integer `op`, or is an ERROR without a

@@ -27,6 +27,7 @@ mod id_scan;
 mod inbound;
 mod udp;
 mod web;
+mod webrtc;
 
 pub(crate) use web::{ORIGIN_REFUSED, Origin};
 
@@ -188,6 +189,14 @@ pub fn run(settings: Settings) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let dtls_cert =
+        match webrtc::certificate(settings.dtls_cert.as_deref(), settings.dtls_key.as_deref()) {
+            Ok(c) => c,
+            Err(msg) => {
+                error!("{msg}");
+                return ExitCode::from(2);
+            }
+        };
     let token_key = match &settings.secret {
         Some(s) => TokenKey::new(s.as_bytes()),
         None if settings.http_addr.ip().is_loopback() => {
@@ -266,6 +275,20 @@ pub fn run(settings: Settings) -> ExitCode {
         }
     };
     let gw = Box::new(Gateway::new(cfg, tables));
+    let clock = core_task::Clock::new(tokio::time::Instant::now());
+    let rtc = match webrtc::Webrtc::new(
+        dtls_cert,
+        settings.limits.max_peers,
+        advertise,
+        udp_local.port(),
+        clock.now().mono,
+    ) {
+        Ok(r) => r,
+        Err(msg) => {
+            error!("{msg}");
+            return ExitCode::from(1);
+        }
+    };
     rt.block_on(async move {
         let nonblocking = listener
             .set_nonblocking(true)
@@ -309,7 +332,7 @@ pub fn run(settings: Settings) -> ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         svc.ready(&gw);
-        let code = core_task::core_loop(gw, core_rx, udp, signals, live, svc).await;
+        let code = core_task::core_loop(gw, rtc, clock, core_rx, udp, signals, live, svc).await;
         accept.abort();
         trim.abort();
         code

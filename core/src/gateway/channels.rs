@@ -1,9 +1,11 @@
 //! Channel life cycle and chat (ops 10-16 and 20).
 
+use super::webrtc::{Answer, refused};
 use super::{Driver, Gateway, session_of, user_of};
+use crate::codec::{Codec, VideoCodec};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Floor, FloorTimers};
-use crate::relay::{Endpoint, JoinRefused, Keys, NONE, Source};
+use crate::relay::{Endpoint, Keys, NONE};
 use crate::srtp::{
     Context as SrtpContext, MASTER_KEY_LEN, MASTER_SALT_LEN, MasterKey, SDES_KEY_LEN,
 };
@@ -14,7 +16,6 @@ use crate::protocol::{
     AckInfo, AckJoin, AckPlain, ChannelEvent, ChannelFields, Crypto, CryptoAnswer, FloorTaken,
     Freq, Id, Media, MessageEvent, Name, StrSeq, encode_channel_list, op,
 };
-use crate::time::Instant;
 use crate::time::Now;
 
 fn fields<'a>(ch: &'a Channel, req_op: Option<u8>) -> ChannelFields<'a> {
@@ -27,6 +28,8 @@ fn fields<'a>(ch: &'a Channel, req_op: Option<u8>) -> ChannelFields<'a> {
         member_count: ch.members,
         creator: &ch.creator,
         created_at: ch.created_at,
+        codec: ch.codec.as_str(),
+        video_codec: ch.video_codec.as_str(),
     }
 }
 
@@ -39,7 +42,7 @@ impl Gateway<'_> {
             .ok_or(Error::from(ErrorCode::ChannelNotFound))
     }
 
-    fn channel(&self, slot: usize) -> Result<&Channel, Error> {
+    pub(super) fn channel(&self, slot: usize) -> Result<&Channel, Error> {
         self.channels
             .as_slice()
             .get(slot)
@@ -132,6 +135,8 @@ impl Gateway<'_> {
             name: update.then_some(ch.name.as_str()),
             freq: update.then_some(ch.freq.as_str()),
             capacity: update.then_some(ch.capacity),
+            codec: update.then_some(ch.codec.as_str()),
+            video_codec: update.then_some(ch.video_codec.as_str()),
         };
         let to = relay
             .members(ch)
@@ -161,6 +166,7 @@ impl Gateway<'_> {
         name: Option<Name>,
         freq: Option<Freq>,
         capacity: Option<u16>,
+        (codec, video_codec): (Codec, VideoCodec),
         id: Option<u32>,
         drv: &mut impl Driver,
     ) -> Result<(), Error> {
@@ -189,6 +195,8 @@ impl Gateway<'_> {
             capacity: capacity.unwrap_or(self.cfg.limits.max_members as u16),
             creator,
             created_at: now.unix_ms,
+            codec,
+            video_codec,
             floor: Floor::new(FloorTimers {
                 max: self.cfg.limits.floor_max,
                 ping: self.cfg.limits.floor_ping,
@@ -274,6 +282,7 @@ impl Gateway<'_> {
         if self.relay.len() >= self.relay.capacity() {
             return Err(Error::new(ErrorCode::Capacity, "media peer limit reached"));
         }
+        let audio_pt = ch.codec.radio_pt();
         // Server -> client keys: fresh for every join (PROTOCOL.md section 3).
         let mut sdes = [0u8; SDES_KEY_LEN];
         let mut answer_key = "";
@@ -283,7 +292,9 @@ impl Gateway<'_> {
                 let mut salt = [0u8; MASTER_SALT_LEN];
                 drv.fill_random(&mut key);
                 drv.fill_random(&mut salt);
-                let server = MasterKey::new(key, salt);
+                // SDES carries the AES-CM suites only (`protocol::request`).
+                let server = MasterKey::new(c.suite, &key, &salt)
+                    .map_err(|_| Error::from(ErrorCode::Internal))?;
                 answer_key = server.to_sdes(&mut sdes);
                 Keys::Sdes {
                     inbound: SrtpContext::new(c.suite, &c.key),
@@ -292,29 +303,22 @@ impl Gateway<'_> {
             }
             None => Keys::Plain,
         };
-        let mut ssrcs = heapless::Vec::new();
-        ssrcs
+        let mut endpoint = Endpoint::member(conn, slot as u32, peer.ip, keys, audio_pt);
+        endpoint
+            .ssrcs
             .push(ssrc)
             .map_err(|_| Error::from(ErrorCode::Internal))?;
-        let endpoint = Endpoint {
-            source: Source::Member {
-                conn,
-                channel: slot as u32,
-            },
-            ssrcs,
-            gateway_ip: peer.ip,
-            keys,
-            latched: None,
-            last_rx: Instant::ZERO,
-            stats: Default::default(),
-            prev: NONE,
-            next: NONE,
-            session_next: NONE,
-        };
-        let at = self.relay.add(endpoint).map_err(|e| match e {
-            JoinRefused::SsrcInUse => Error::from(ErrorCode::SsrcInUse),
-            JoinRefused::Full => Error::new(ErrorCode::Capacity, "media peer limit reached"),
-        })?;
+        let at = self.relay.add(endpoint).map_err(refused)?;
+        self.admit(conn, slot, at);
+        let crypto = crypto.as_ref().map(|c| CryptoAnswer {
+            suite: c.suite.as_str(),
+            key: answer_key,
+        });
+        self.join_ack(conn, slot, crypto, None, Some(ssrc), id, drv)
+    }
+
+    /// Links the new endpoint in `at` into the channel in `slot` and onto `conn`'s session.
+    pub(super) fn admit(&mut self, conn: ConnId, slot: usize, at: usize) {
         {
             let Gateway {
                 channels, relay, ..
@@ -337,6 +341,22 @@ impl Gateway<'_> {
         if let (Some(head), Some(e)) = (head, self.relay.get_mut(at)) {
             e.session_next = head;
         }
+    }
+
+    /// Answers a join that succeeded: the ACK (with the server's SDES keys or the SDP
+    /// answer), `join` to the other members (with the joiner's audio SSRC when known), and
+    /// FLOOR_TAKEN to the joiner when someone holds the floor.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn join_ack(
+        &mut self,
+        conn: ConnId,
+        slot: usize,
+        crypto: Option<CryptoAnswer<'_>>,
+        sdp_answer: Option<&Answer>,
+        ssrc: Option<u32>,
+        id: Option<u32>,
+        drv: &mut impl Driver,
+    ) -> Result<(), Error> {
         let Gateway {
             conns,
             channels,
@@ -347,8 +367,11 @@ impl Gateway<'_> {
         } = self;
         let conns = conns.as_slice();
         let ch = occupied(channels.as_slice(), slot)?;
-        let (fit, truncated) =
-            member_names_fit(relay.members(ch).map(|(_, m)| user_of(conns, m.conn())));
+        let budget = MEMBER_LIST_BUDGET - sdp_answer.map_or(0, |a| a.escaped_len);
+        let (fit, truncated) = member_names_fit(
+            relay.members(ch).map(|(_, m)| user_of(conns, m.conn())),
+            budget,
+        );
         let names = relay
             .members(ch)
             .map(|(_, m)| user_of(conns, m.conn()))
@@ -361,14 +384,12 @@ impl Gateway<'_> {
                 host: &cfg.media_host,
                 port: cfg.media_port,
             },
-            crypto: crypto.as_ref().map(|c| CryptoAnswer {
-                suite: c.suite.as_str(),
-                key: answer_key,
-            }),
+            crypto,
+            sdp_answer: sdp_answer.map(Answer::as_str),
             truncated,
         };
         out.send(drv, &[conn], op::ACK, ack, id);
-        self.channel_event(slot, Some(conn), "join", conn, Some(ssrc), drv);
+        self.channel_event(slot, Some(conn), "join", conn, ssrc, drv);
         let Gateway {
             conns,
             channels,
@@ -428,6 +449,7 @@ impl Gateway<'_> {
             return;
         };
         self.detach(conn, at);
+        let media = self.webrtc_media(at);
         {
             let Gateway {
                 channels, relay, ..
@@ -440,6 +462,9 @@ impl Gateway<'_> {
                 relay.unlink(at, ch);
             }
             relay.remove(at);
+        }
+        if let Some(media) = media {
+            drv.media_ended(media);
         }
         self.channel_event(slot, None, "leave", conn, None, drv);
         // The floor passes on (or the request is dequeued); the leaver is told nothing.
@@ -524,6 +549,9 @@ impl Gateway<'_> {
         // The whole list goes, so each removed endpoint's `next` still names a live one.
         while let Some(conn) = self.relay.get(at as usize).map(|e| e.conn()) {
             self.detach(conn, at as usize);
+            if let Some(media) = self.webrtc_media(at as usize) {
+                drv.media_ended(media);
+            }
             match self.relay.remove(at as usize) {
                 Some(e) => at = e.next,
                 None => break,
@@ -563,8 +591,10 @@ impl Gateway<'_> {
         let conns = conns.as_slice();
         let ch = occupied(channels.as_slice(), slot)?;
         let f = fields(ch, None);
-        let (fit, truncated) =
-            member_names_fit(relay.members(ch).map(|(_, m)| user_of(conns, m.conn())));
+        let (fit, truncated) = member_names_fit(
+            relay.members(ch).map(|(_, m)| user_of(conns, m.conn())),
+            MEMBER_LIST_BUDGET,
+        );
         let ack = AckInfo {
             req_op: op::CHANNEL_INFO,
             channel_id: f.channel_id,
@@ -574,6 +604,8 @@ impl Gateway<'_> {
             member_count: f.member_count,
             creator: f.creator,
             created_at: f.created_at,
+            codec: f.codec,
+            video_codec: f.video_codec,
             members: StrSeq::new(
                 relay
                     .members(ch)
@@ -637,15 +669,16 @@ impl Gateway<'_> {
 /// ([`crate::config::MAX_FLOOR_QUEUE`] user_ids).
 const MEMBER_LIST_BUDGET: usize = MAX_OUTBOUND_FRAME - 4096;
 
-/// How many of `names` fit in [`MEMBER_LIST_BUDGET`] as a JSON array (user_ids need no
-/// escapes: two quotes and a comma each), and whether that cuts the list (PROTOCOL.md:
-/// a list that would not fit is cut and says so).
-fn member_names_fit<'n>(names: impl Iterator<Item = &'n str>) -> (usize, bool) {
+/// How many of `names` fit in `budget` bytes (at most [`MEMBER_LIST_BUDGET`]; a JOIN ACK
+/// with an SDP answer has less) as a JSON array (user_ids need no escapes: two quotes and a
+/// comma each), and whether that cuts the list (PROTOCOL.md: a list that would not fit is
+/// cut and says so).
+fn member_names_fit<'n>(names: impl Iterator<Item = &'n str>, budget: usize) -> (usize, bool) {
     let mut used = 0;
     let mut fit = 0;
     for n in names {
         used += n.len() + 3;
-        if used > MEMBER_LIST_BUDGET {
+        if used > budget {
             return (fit, true);
         }
         fit += 1;

@@ -126,6 +126,10 @@ pub struct Channel {
     pub creator: Id,
     /// Creation time, ms since the Unix epoch.
     pub created_at: u64,
+    /// Audio codec every member sends.
+    pub codec: crate::codec::Codec,
+    /// Video codec of the members that send video.
+    pub video_codec: crate::codec::VideoCodec,
     /// Who may talk.
     pub floor: Floor<ConnId>,
     /// The member list: endpoint slots of the first and last member in join order, linked

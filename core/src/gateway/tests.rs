@@ -731,6 +731,7 @@ mod order;
 mod relay;
 mod tables;
 mod timers;
+mod webrtc;
 
 /// Everything a scripted run shows from outside: connection ids, frames, closes, timers and
 /// counters.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::json::{self, JsonError, RawStr, UnescapeError};
 use super::{Freq, Id, Name, op};
+use crate::codec::{Codec, VideoCodec};
 use crate::config::{MAX_CHAT_LEN, MAX_INBOUND_FRAME, MAX_JSON_DEPTH, MAX_TOKEN_LEN};
 use crate::error::{Error, ErrorCode};
 use crate::srtp::{MasterKey, Suite};
@@ -41,10 +42,11 @@ pub struct Crypto {
 }
 
 /// A decoded, validated client request. Chat content makes it about a kilobyte; it lives
-/// on the stack for one call, so boxing it would only add an allocation.
+/// on the stack for one call, so boxing it would only add an allocation. An SDP offer stays
+/// in the frame it came in (`'a`), escaped as it stands there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
-pub enum Request {
+pub enum Request<'a> {
     /// op 1.
     Heartbeat,
     /// op 3.
@@ -66,15 +68,22 @@ pub enum Request {
         freq: Option<Freq>,
         /// Member limit.
         capacity: Option<u16>,
+        /// Audio codec (`PCMU` when absent).
+        codec: Option<Codec>,
+        /// Video codec (`VP8` when absent).
+        video_codec: Option<VideoCodec>,
     },
     /// op 11.
     ChannelJoin {
         /// The channel.
         channel_id: Id,
-        /// The client's audio SSRC.
-        ssrc: u32,
+        /// The client's audio SSRC: always there without `sdp_offer`, optional with it.
+        ssrc: Option<u32>,
         /// SDES keys for client -> server SRTP.
         crypto: Option<Crypto>,
+        /// The SDP offer of a WebRTC client (PROTOCOL.md section 4), its JSON string as it
+        /// stands in the frame; the gateway unescapes it ([`json::unescape_into`]).
+        sdp_offer: Option<RawStr<'a>>,
     },
     /// op 12.
     ChannelLeave {
@@ -203,6 +212,10 @@ struct ChannelFieldsD<'a> {
     freq: Option<RawStr<'a>>,
     #[serde(default)]
     capacity: Option<i64>,
+    #[serde(default, borrow)]
+    codec: Option<RawStr<'a>>,
+    #[serde(default, borrow)]
+    video_codec: Option<RawStr<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -217,7 +230,8 @@ struct CryptoD<'a> {
 struct JoinD<'a> {
     #[serde(borrow)]
     channel_id: RawStr<'a>,
-    ssrc: i64,
+    #[serde(default)]
+    ssrc: Option<i64>,
     #[serde(default, borrow)]
     crypto: Option<CryptoD<'a>>,
     #[serde(default, borrow)]
@@ -248,7 +262,7 @@ fn d<'a, T: Deserialize<'a>>(frame: &'a [u8]) -> Result<T, Error> {
 
 /// Decodes and validates `d` for a known client `op` (see [`op::is_client_op`]).
 /// `max_members` bounds `capacity`.
-pub fn decode_request(op_code: u8, frame: &[u8], max_members: usize) -> Result<Request, Error> {
+pub fn decode_request(op_code: u8, frame: &[u8], max_members: usize) -> Result<Request<'_>, Error> {
     Ok(match op_code {
         op::HEARTBEAT => Request::Heartbeat,
         op::IDENTIFY => {
@@ -274,11 +288,28 @@ pub fn decode_request(op_code: u8, frame: &[u8], max_members: usize) -> Result<R
                 })
                 .transpose()?;
             if op_code == op::CHANNEL_CREATE {
+                let codec = v
+                    .codec
+                    .map(|raw| {
+                        let name: heapless::String<8> = unescape(raw, "unknown codec")?;
+                        Codec::from_name(&name).ok_or(malformed("codec must be PCMU or opus"))
+                    })
+                    .transpose()?;
+                let video_codec = v
+                    .video_codec
+                    .map(|raw| {
+                        let name: heapless::String<8> = unescape(raw, "unknown video_codec")?;
+                        VideoCodec::from_name(&name)
+                            .ok_or(malformed("video_codec must be VP8 or H264"))
+                    })
+                    .transpose()?;
                 Request::ChannelCreate {
                     channel_id,
                     name,
                     freq,
                     capacity,
+                    codec,
+                    video_codec,
                 }
             } else {
                 Request::ChannelUpdate {
@@ -292,15 +323,23 @@ pub fn decode_request(op_code: u8, frame: &[u8], max_members: usize) -> Result<R
         op::CHANNEL_JOIN => {
             let v: JoinD<'_> = d(frame)?;
             let channel_id = id_field(v.channel_id, "invalid channel_id")?;
-            let ssrc = u32::try_from(v.ssrc).map_err(|_| malformed("ssrc out of range"))?;
-            if v.sdp_offer.is_some() {
-                return Err(malformed("sdp_offer is not supported by this server"));
+            let ssrc = v
+                .ssrc
+                .map(|s| u32::try_from(s).map_err(|_| malformed("ssrc out of range")))
+                .transpose()?;
+            if ssrc.is_none() && v.sdp_offer.is_none() {
+                return Err(malformed("missing ssrc"));
+            }
+            // DTLS keys a WebRTC client; SDES keys beside an offer would key nothing.
+            if v.crypto.is_some() && v.sdp_offer.is_some() {
+                return Err(malformed("crypto and sdp_offer exclude each other"));
             }
             let crypto = v.crypto.map(crypto).transpose()?;
             Request::ChannelJoin {
                 channel_id,
                 ssrc,
                 crypto,
+                sdp_offer: v.sdp_offer,
             }
         }
         op::CHANNEL_LEAVE
@@ -381,7 +420,11 @@ fn priority(p: i64) -> Result<u8, Error> {
 
 fn crypto(c: CryptoD<'_>) -> Result<Crypto, Error> {
     let suite_name: heapless::String<32> = unescape(c.suite, "unknown crypto suite")?;
-    let suite = Suite::from_name(&suite_name).ok_or(malformed("unknown crypto suite"))?;
+    // SDES keys are the 30 bytes of the AES-CM suites (PROTOCOL.md section 3); the AEAD
+    // suites come by DTLS-SRTP only.
+    let suite = Suite::from_name(&suite_name)
+        .filter(|s| !s.is_aead())
+        .ok_or(malformed("unknown crypto suite"))?;
     let key_b64: heapless::String<64> = unescape(c.key, "crypto key must be 30 bytes")?;
     let key = MasterKey::from_sdes(&key_b64)
         .map_err(|_| malformed("crypto key must be base64 of 30 bytes"))?;
@@ -424,7 +467,7 @@ mod tests {
         assert_eq!((e.op, e.id), (Some(1), None));
     }
 
-    fn req(op_code: u8, s: &str) -> Result<Request, Error> {
+    fn req(op_code: u8, s: &str) -> Result<Request<'_>, Error> {
         decode_request(op_code, s.as_bytes(), 256)
     }
 
@@ -490,13 +533,18 @@ mod tests {
                 crypto: Some(c),
                 ..
             } => {
-                assert_eq!(ssrc, u32::MAX);
+                assert_eq!(ssrc, Some(u32::MAX));
                 assert_eq!(c.suite, Suite::AesCm128HmacSha1_32);
                 let mut k = [0u8; 29];
                 k.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
                 assert_eq!(
                     c.key,
-                    MasterKey::from_slices(&k[..16], &(16..30).collect::<Vec<u8>>()).unwrap()
+                    MasterKey::new(
+                        Suite::AesCm128HmacSha1_32,
+                        &k[..16],
+                        &(16..30).collect::<Vec<u8>>()
+                    )
+                    .unwrap()
                 );
             }
             r => panic!("{r:?}"),
@@ -507,12 +555,78 @@ mod tests {
             r#"{"op":11,"d":{"channel_id":"c"}}"#,
             r#"{"op":11,"d":{"channel_id":"c","ssrc":1,"crypto":{"suite":"NULL","key":"AAAA"}}}"#,
             r#"{"op":11,"d":{"channel_id":"c","ssrc":1,"crypto":{"suite":"AES_CM_128_HMAC_SHA1_80","key":"AAAA"}}}"#,
-            r#"{"op":11,"d":{"channel_id":"c","ssrc":1,"sdp_offer":"v=0"}}"#,
+            r#"{"op":11,"d":{"channel_id":"c","sdp_offer":5}}"#,
+            r#"{"op":11,"d":{"channel_id":"c","ssrc":1,"sdp_offer":"v=0","crypto":{"suite":"AES_CM_128_HMAC_SHA1_80","key":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"}}}"#,
+            // The AEAD suites have no SDES keys here (PROTOCOL.md section 3).
+            r#"{"op":11,"d":{"channel_id":"c","ssrc":1,"crypto":{"suite":"AEAD_AES_128_GCM","key":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"}}}"#,
         ] {
             assert_eq!(
                 req(11, bad).unwrap_err().code,
                 ErrorCode::Malformed,
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_offer_makes_ssrc_optional_and_stays_escaped() {
+        let frame =
+            r#"{"op":11,"d":{"channel_id":"c","sdp_offer":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"}}"#;
+        match req(11, frame).unwrap() {
+            Request::ChannelJoin {
+                ssrc: None,
+                crypto: None,
+                sdp_offer: Some(raw),
+                ..
+            } => assert_eq!(raw.0, r"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n"),
+            r => panic!("{r:?}"),
+        }
+        match req(
+            11,
+            r#"{"op":11,"d":{"channel_id":"c","ssrc":7,"sdp_offer":""}}"#,
+        )
+        .unwrap()
+        {
+            Request::ChannelJoin {
+                ssrc: Some(7),
+                sdp_offer: Some(raw),
+                ..
+            } => assert_eq!(raw.0, ""),
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn channel_codecs_are_named_or_1004() {
+        let f = |extra: &str| format!(r#"{{"op":10,"d":{{"channel_id":"c"{extra}}}}}"#);
+        match req(10, &f("")).unwrap() {
+            Request::ChannelCreate {
+                codec: None,
+                video_codec: None,
+                ..
+            } => {}
+            r => panic!("{r:?}"),
+        }
+        match req(10, &f(r#","codec":"opus","video_codec":"H264""#)).unwrap() {
+            Request::ChannelCreate {
+                codec: Some(Codec::Opus),
+                video_codec: Some(VideoCodec::H264),
+                ..
+            } => {}
+            r => panic!("{r:?}"),
+        }
+        for bad in [
+            r#","codec":"PCMA""#,
+            r#","codec":"""#,
+            r#","codec":0"#,
+            r#","codec":"opus-and-more-than-eight""#,
+            r#","video_codec":"VP9""#,
+        ] {
+            let frame = f(bad);
+            assert_eq!(
+                req(10, &frame).unwrap_err().code,
+                ErrorCode::Malformed,
+                "{frame}"
             );
         }
     }

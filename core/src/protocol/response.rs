@@ -95,6 +95,10 @@ pub struct ChannelFields<'a> {
     pub creator: &'a str,
     /// When, in ms since the Unix epoch.
     pub created_at: u64,
+    /// Audio codec (`PCMU` or `opus`).
+    pub codec: &'a str,
+    /// Video codec (`VP8` or `H264`).
+    pub video_codec: &'a str,
 }
 
 /// A JSON array of strings produced by an iterator, so lists are encoded straight from
@@ -151,6 +155,9 @@ pub struct AckJoin<'a, I> {
     /// Server -> client keys, when the client sent `crypto`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crypto: Option<CryptoAnswer<'a>>,
+    /// The SDP answer, when the client sent `sdp_offer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sdp_answer: Option<&'a str>,
     /// `true` when `active_members` was cut to fit the outbound frame limit.
     #[serde(skip_serializing_if = "core::ops::Not::not")]
     pub truncated: bool,
@@ -189,6 +196,10 @@ pub struct AckInfo<'a, M, Q> {
     pub creator: &'a str,
     /// When, in ms since the Unix epoch.
     pub created_at: u64,
+    /// Audio codec.
+    pub codec: &'a str,
+    /// Video codec.
+    pub video_codec: &'a str,
     /// Members' user_ids.
     pub members: StrSeq<M>,
     /// Floor state.
@@ -220,6 +231,12 @@ pub struct ChannelEvent<'a> {
     /// New capacity (`update`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capacity: Option<u16>,
+    /// The channel's audio codec (`update`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec: Option<&'a str>,
+    /// The channel's video codec (`update`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_codec: Option<&'a str>,
 }
 
 /// MESSAGE_EVENT's payload.
@@ -454,6 +471,8 @@ mod tests {
             member_count: 0,
             creator: "u",
             created_at: 0,
+            codec: "PCMU",
+            video_codec: "VP8",
         };
         let mut big = [0u8; 4096];
         let n = encode_channel_list(core::iter::repeat_n(ch, 3), Some(1), &mut big).unwrap();

@@ -3,6 +3,7 @@
 
 use core::net::{IpAddr, SocketAddr};
 
+use super::webrtc::{DtlsKeys, MediaId, Role, WebRtc};
 use crate::config::{ENDPOINT_SSRCS, LATCH_IDLE};
 use crate::gateway::ConnId;
 use crate::srtp::Context;
@@ -24,8 +25,7 @@ pub enum Source {
     },
 }
 
-/// How an endpoint's media is protected. Keys negotiated over DTLS (browsers) are another
-/// variant beside these.
+/// How an endpoint's media is protected.
 // Endpoints are fixed-size rows of a table and the core has no allocator to box into; the
 // bytes a plain endpoint leaves unused are never written.
 #[allow(clippy::large_enum_variant)]
@@ -39,6 +39,19 @@ pub enum Keys {
         /// Server -> client.
         outbound: Context,
     },
+    /// SRTP keyed by DTLS (WebRTC, PROTOCOL.md section 4), from the address ICE latched.
+    WebRtc(DtlsKeys),
+}
+
+impl Keys {
+    /// The admin API's `kind` (PROTOCOL.md section 6): `plain`, `sdes` or `webrtc`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Keys::Plain => "plain",
+            Keys::Sdes { .. } => "sdes",
+            Keys::WebRtc(_) => "webrtc",
+        }
+    }
 }
 
 /// Per-endpoint counters.
@@ -60,9 +73,13 @@ pub struct EndpointStats {
 pub struct Endpoint {
     /// Whose media it is.
     pub source: Source,
-    /// Its SSRCs, each unique on the server (the index keys): today the audio SSRC of
-    /// CHANNEL_JOIN; audio and video under BUNDLE fit.
+    /// Its SSRCs, each unique on the server (the index keys): a radio's audio SSRC of
+    /// CHANNEL_JOIN; a WebRTC client's audio, video and RTX SSRCs under BUNDLE.
     pub ssrcs: heapless::Vec<u32, ENDPOINT_SSRCS>,
+    /// The payload type of the channel's codec as this endpoint sends and receives it.
+    pub audio_pt: u8,
+    /// What the SDP answer accepted, for a WebRTC endpoint.
+    pub webrtc: Option<WebRtc>,
     /// The IP of its gateway connection: plain RTP latches only from there.
     pub gateway_ip: IpAddr,
     /// Its keys.
@@ -78,6 +95,8 @@ pub struct Endpoint {
     pub(crate) next: u32,
     /// The next membership of the same session, `NONE` at the end.
     pub(crate) session_next: u32,
+    /// Given by the relay when it adds the endpoint: half of its [`MediaId`].
+    pub(crate) serial: u32,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -85,7 +104,7 @@ impl core::fmt::Debug for Endpoint {
         f.debug_struct("Endpoint")
             .field("source", &self.source)
             .field("ssrcs", &self.ssrcs)
-            .field("srtp", &self.is_srtp())
+            .field("kind", &self.keys.kind())
             .field("latched", &self.latched)
             .field("stats", &self.stats)
             .finish()
@@ -93,6 +112,49 @@ impl core::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// A channel member's endpoint, not yet in any table: no latch, no counters.
+    pub fn member(
+        conn: ConnId,
+        channel: u32,
+        gateway_ip: IpAddr,
+        keys: Keys,
+        audio_pt: u8,
+    ) -> Endpoint {
+        Endpoint {
+            source: Source::Member { conn, channel },
+            ssrcs: heapless::Vec::new(),
+            audio_pt,
+            webrtc: None,
+            gateway_ip,
+            keys,
+            latched: None,
+            last_rx: Instant::ZERO,
+            stats: EndpointStats::default(),
+            prev: super::NONE,
+            next: super::NONE,
+            session_next: super::NONE,
+            serial: 0,
+        }
+    }
+
+    /// Its id for the driver, once it is in slot `slot`.
+    pub(crate) fn media_id(&self, slot: usize) -> MediaId {
+        MediaId::new(slot as u32, self.serial)
+    }
+
+    /// The role of one of its SSRCs: a radio's only stream is audio.
+    pub fn role(&self, ssrc: u32) -> Option<Role> {
+        match &self.webrtc {
+            Some(w) => w.role(ssrc),
+            None => self.ssrcs.contains(&ssrc).then_some(Role::Audio),
+        }
+    }
+
+    /// Whether it takes video: a WebRTC endpoint whose answer accepted video to receive.
+    pub fn takes_video(&self) -> bool {
+        self.webrtc.as_ref().is_some_and(WebRtc::takes_video)
+    }
+
     /// The first SSRC (the audio SSRC given at CHANNEL_JOIN).
     pub fn ssrc(&self) -> u32 {
         self.ssrcs.first().copied().unwrap_or(0)
@@ -112,7 +174,7 @@ impl Endpoint {
 
     /// Whether its media is SRTP.
     pub fn is_srtp(&self) -> bool {
-        matches!(self.keys, Keys::Sdes { .. })
+        matches!(self.keys, Keys::Sdes { .. } | Keys::WebRtc(_))
     }
 
     /// The address to send to, unless it is unknown or has gone idle.

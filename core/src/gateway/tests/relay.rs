@@ -14,24 +14,24 @@ use crate::time::Duration;
 use crate::wire::rtp::Header;
 
 /// A radio: its gateway connection, media address and SRTP contexts.
-struct Radio {
-    conn: ConnId,
-    ssrc: u32,
-    addr: SocketAddr,
-    tx: Option<Context>,
-    rx: Option<Context>,
-    seq: u16,
+pub(super) struct Radio {
+    pub(super) conn: ConnId,
+    pub(super) ssrc: u32,
+    pub(super) addr: SocketAddr,
+    pub(super) tx: Option<Context>,
+    pub(super) rx: Option<Context>,
+    pub(super) seq: u16,
 }
 
-fn key(seed: u8) -> MasterKey {
+pub(super) fn key(seed: u8) -> MasterKey {
     let k: Vec<u8> = (0..30)
         .map(|i| seed.wrapping_mul(31).wrapping_add(i))
         .collect();
-    MasterKey::from_slices(&k[..16], &k[16..]).unwrap()
+    MasterKey::new(Suite::AesCm128HmacSha1_80, &k[..16], &k[16..]).unwrap()
 }
 
 impl Sim {
-    fn radio(&mut self, name: &str, ssrc: u32, suite: Option<Suite>) -> Radio {
+    pub(super) fn radio(&mut self, name: &str, ssrc: u32, suite: Option<Suite>) -> Radio {
         let conn = self.user(name);
         let mut d = json!({"channel_id":"ch","ssrc":ssrc});
         let k = key(ssrc as u8);
@@ -58,7 +58,7 @@ impl Sim {
 
 impl Radio {
     /// The next RTP packet, plain, and as it goes on the wire.
-    fn packet(&mut self, payload: u8) -> (Vec<u8>, Vec<u8>) {
+    pub(super) fn packet(&mut self, payload: u8) -> (Vec<u8>, Vec<u8>) {
         let h = Header {
             marker: false,
             payload_type: 0,
@@ -83,7 +83,7 @@ impl Radio {
     }
 
     /// A receiver report to latch a listener.
-    fn latch(&mut self, s: &mut Sim, net: &mut Net) {
+    pub(super) fn latch(&mut self, s: &mut Sim, net: &mut Net) {
         let mut buf = vec![0u8; 64];
         let n = crate::wire::rtcp::emit_receiver_report(self.ssrc, &[], &mut buf).unwrap();
         let n = match &mut self.tx {
@@ -93,13 +93,13 @@ impl Radio {
         s.gw.handle_datagram(s.now, self.addr, &mut buf[..n], net);
     }
 
-    fn send(&mut self, s: &mut Sim, net: &mut Net, wire: &[u8]) {
+    pub(super) fn send(&mut self, s: &mut Sim, net: &mut Net, wire: &[u8]) {
         let mut b = wire.to_vec();
         s.gw.handle_datagram(s.now, self.addr, &mut b, net);
     }
 
     /// What this radio received, decrypted.
-    fn heard(&mut self, net: &Net) -> Vec<Vec<u8>> {
+    pub(super) fn heard(&mut self, net: &Net) -> Vec<Vec<u8>> {
         net.sent
             .iter()
             .filter(|(d, _)| *d == self.addr)
@@ -118,12 +118,12 @@ impl Radio {
     }
 }
 
-fn channel(s: &mut Sim) {
+pub(super) fn channel(s: &mut Sim) {
     let owner = s.user("owner");
     s.req(owner, json!({"op":10,"d":{"channel_id":"ch"}}));
 }
 
-fn take_floor(s: &mut Sim, r: &Radio) -> Vec<Value> {
+pub(super) fn take_floor(s: &mut Sim, r: &Radio) -> Vec<Value> {
     s.take(r.conn);
     s.req(r.conn, json!({"op":30,"d":{"channel_id":"ch"}}))
 }

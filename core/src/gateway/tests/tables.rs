@@ -160,6 +160,8 @@ fn bare(ssrc: u32) -> Endpoint {
             channel: 0,
         },
         ssrcs: heapless::Vec::from_slice(&[ssrc]).unwrap(),
+        audio_pt: 0,
+        webrtc: None,
         gateway_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         keys: Keys::Plain,
         latched: None,
@@ -168,6 +170,7 @@ fn bare(ssrc: u32) -> Endpoint {
         prev: NONE,
         next: NONE,
         session_next: NONE,
+        serial: 0,
     }
 }
 
