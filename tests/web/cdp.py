@@ -174,7 +174,8 @@ class Page:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
-            last = await self.eval(f"!!({expr})")
+            # Awaited, so that an async expression is judged by what it resolves to.
+            last = await self.eval(f"(async () => !!(await ({expr})))()")
             if last:
                 return last
             await asyncio.sleep(0.05)
