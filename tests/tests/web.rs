@@ -1,8 +1,10 @@
 //! The web PTT client (issue 16, PROTOCOL.md section 6 `GET /`): the page and its headers,
 //! the `Origin` check of WebSocket upgrades, and the page itself in Debian's headless
 //! `chromium`, driven over the DevTools protocol by tests/web/scenario.py (python3 with
-//! `websockets`; .ci/deps-web.sh installs chromium). Missing tools fail the test, they do
-//! not skip it.
+//! `websockets`; .ci/deps-web.sh installs chromium): signaling, floor states, keyboard and
+//! touch, reconnection; tests/web/audio.py: audio over WebRTC between two pages and between a
+//! page and a radio (`livechat-radio`); tests/web/https.py: the page over https:// on a LAN
+//! name. Missing tools fail the test, they do not skip it.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -208,8 +210,8 @@ fn screenshot_dir() -> PathBuf {
 
 #[tokio::test]
 async fn two_pages_in_chromium_sign_in_chat_and_pass_the_floor() {
-    let max_ms = timer_ms(3000);
-    let heartbeat_ms = timer_ms(1000);
+    let max_ms = timer_ms(8000);
+    let heartbeat_ms = timer_ms(1500);
     let d = Daemon::start_with(&[
         ("LIVECHAT_FLOOR_MAX_MS", &max_ms.to_string()),
         ("LIVECHAT_HEARTBEAT_MS", &heartbeat_ms.to_string()),
@@ -442,4 +444,87 @@ async fn the_page_over_https_on_a_lan_name_is_a_secure_context_with_the_micropho
         d.logs()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn pages_hear_each_other_and_a_radio_through_webrtc() {
+    use livechat_radio::{JoinOptions, Radio, Recorder, TalkOptions, audio};
+    use tokio::io::AsyncBufReadExt;
+
+    const ALICE_HZ: f64 = 1000.0;
+    const BOB_HZ: f64 = 600.0;
+    const RADIO_HZ: f64 = 800.0;
+    let d = Daemon::start().await;
+    let radio = Radio::connect(&d.ws_url(), "radio1", &d.token("radio1"))
+        .await
+        .expect("the radio identifies");
+    radio.ensure_channel("mix").await.expect("mix created");
+    let mut ch = radio
+        .join("mix", JoinOptions::default())
+        .await
+        .expect("the radio joins");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web/audio.py");
+    let dir = screenshot_dir().join("audio");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["--url", &format!("http://{}/", d.connect_addr())])
+        .args(["--alice", &d.token("alice"), "--bob", &d.token("bob")])
+        .args(["--channel", "mix", "--dir", &dir.display().to_string()])
+        .args([
+            "--alice-hz",
+            &ALICE_HZ.to_string(),
+            "--bob-hz",
+            &BOB_HZ.to_string(),
+        ])
+        .args(["--radio-hz", &RADIO_HZ.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut said = Vec::new();
+    let mut rec: Option<Recorder> = None;
+    let deadline = tokio::time::Instant::now() + scaled(Duration::from_secs(120));
+    loop {
+        let line = tokio::select! {
+            l = lines.next_line() => l.expect("python's stdout"),
+            () = async {
+                match rec.as_mut() {
+                    Some(r) => ch.record_for(r, Duration::from_millis(100)).await,
+                    None => ch.record_for(&mut Recorder::new(), Duration::from_millis(100)).await,
+                }
+            } => continue,
+            () = tokio::time::sleep_until(deadline) => panic!("the audio scenario took over 120 s: {said:?}"),
+        };
+        let Some(line) = line else { break };
+        said.push(line.clone());
+        match line.as_str() {
+            "ALICE" => rec = Some(Recorder::new()),
+            "RADIO" => {
+                let heard = rec.take().expect("ALICE came first").samples();
+                let at = tone::amplitude_at(&heard, ALICE_HZ, 8000.0);
+                let off = tone::amplitude_at(&heard, 1500.0, 8000.0);
+                assert!(
+                    at > 500.0 && at > 10.0 * off,
+                    "the radio hears alice's page: {ALICE_HZ} Hz at {at:.0}, 1500 Hz at {off:.0}, {} samples",
+                    heard.len()
+                );
+                let pcmu = audio::tone_pcmu(RADIO_HZ, 4.0, 0.5);
+                ch.talk(&pcmu, &TalkOptions::default())
+                    .await
+                    .expect("the radio talks");
+            }
+            _ => {}
+        }
+    }
+    let out = child.wait_with_output().await.expect("python3 ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.iter().any(|l| l == "OK"),
+        "the audio scenario failed ({}): stdout {said:?}\nstderr: {stderr}\ndaemon:\n{}",
+        out.status,
+        d.logs()
+    );
 }
