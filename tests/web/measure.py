@@ -2,9 +2,12 @@
 docs/performance.md; nothing is asserted): page weight and time until usable over N cold
 loads, and press-to-talk over N presses: from the talk button's pointerdown at alice's page
 to "You are talking" there (FLOOR_GRANTED rendered), and to "alice is talking" at bob's page
-(FLOOR_TAKEN rendered). With WebRTC audio, from the press to the tone at bob's AnalyserNode.
+(FLOOR_TAKEN rendered). With WebRTC audio (--tone-hz: alice's microphone plays that tone),
+also from the press to the tone at bob's AnalyserNode (checked every 5 ms; the analyser's
+window is 2048 samples, 43 ms at 48 kHz).
 
-usage: measure.py --url http://127.0.0.1:PORT/ --alice TOKEN --bob TOKEN [--presses 50] [--loads 20]"""
+usage: measure.py --url http://127.0.0.1:PORT/ --alice TOKEN --bob TOKEN [--presses 50] [--loads 20]
+                  [--tone-hz 1000]"""
 
 import argparse
 import asyncio
@@ -19,15 +22,19 @@ from scenario import usable_after  # noqa: E402
 
 # Installed in both pages: epoch-ms times (performance.timeOrigin + now: one clock for the
 # two pages) of the press, and of each floor text first appearing.
-WATCH = """(() => {
+WATCH = """((hz) => {
   window.seen = {};
+  clearInterval(window.heardTimer);
+  if (hz) window.heardTimer = setInterval(() => {
+    if (!('heard' in seen) && Math.abs(window.livechat.incomingHz() - hz) < 40) seen.heard = t();
+  }, 5);
   const t = () => performance.timeOrigin + performance.now();
   document.getElementById('ptt').addEventListener('pointerdown', () => { seen.press = t(); }, true);
   new MutationObserver(() => {
     const text = document.getElementById('floor-text').textContent;
     if (!(text in seen)) seen[text] = t();
   }).observe(document.getElementById('floor-text'), {childList: true, characterData: true, subtree: true});
-})()"""
+})"""
 
 
 def pct(xs, p):
@@ -46,8 +53,18 @@ async def main():
     ap.add_argument("--bob", required=True)
     ap.add_argument("--presses", type=int, default=50)
     ap.add_argument("--loads", type=int, default=20)
+    ap.add_argument("--tone-hz", type=float, default=0,
+                    help="with WebRTC: alice's microphone plays this tone, bob's page listens for it")
+    ap.add_argument("--dir", default="/tmp/livechat-measure")
     a = ap.parse_args()
-    browser = await Browser.launch()
+    extra = []
+    if a.tone_hz:
+        from audio import tone_wav
+        os.makedirs(a.dir, exist_ok=True)
+        wav = os.path.join(a.dir, "tone.wav")
+        tone_wav(wav, a.tone_hz)
+        extra.append(f"--use-file-for-fake-audio-capture={wav}")
+    browser = await Browser.launch(extra)
     try:
         out = await run(browser, a)
     finally:
@@ -61,6 +78,7 @@ async def run(browser, a):
         page = await browser.new_page(f"load{i}", 1280, 800)
         f = await usable_after(page, f"{a.url}#user=loader{i}&token={a.alice}")
         await page.wait("!document.getElementById('app').hidden", "signed in")
+        await page.wait("performance.getEntriesByName('livechat-signed-in').length", "signed-in mark")
         f["signed_in_ms"] = await page.eval(
             "Math.round(performance.getEntriesByName('livechat-signed-in')[0].startTime)")
         loads.append(f)
@@ -78,13 +96,21 @@ async def run(browser, a):
     await bob.click("[data-channel=bench]")
     await bob.wait("!document.getElementById('in-room').hidden", "bob in bench")
     x, y = await alice.center("#ptt")
-    grant, taken = [], []
+    if a.tone_hz:
+        for page in (alice, bob):
+            await page.wait("window.livechat.connectionState() === 'connected'", "audio connected", 15)
+    grant, taken, heard = [], [], []
     for _ in range(a.presses):
-        await alice.eval(WATCH)
-        await bob.eval(WATCH)
+        if a.tone_hz:
+            # Silence at bob before each press, so the tone heard is this press's.
+            await bob.wait(f"Math.abs(window.livechat.incomingHz() - {a.tone_hz}) > 40", "silence", 10)
+        await alice.eval(f"{WATCH}(0)")
+        await bob.eval(f"{WATCH}({a.tone_hz})")
         await alice.mouse("mousePressed", x, y)
         await alice.wait("'You are talking' in seen", "granted")
         await bob.wait("'alice is talking' in seen", "taken")
+        if a.tone_hz:
+            await bob.wait("'heard' in seen", "the tone at bob", 10)
         await alice.mouse("mouseReleased", x, y)
         await alice.wait("document.getElementById('floor-text').textContent === 'Channel is quiet'", "idle")
         await bob.wait("document.getElementById('floor-text').textContent === 'Channel is quiet'", "idle at bob")
@@ -92,6 +118,8 @@ async def run(browser, a):
         sb = await bob.eval("seen")
         grant.append(sa["You are talking"] - sa["press"])
         taken.append(sb["alice is talking"] - sa["press"])
+        if a.tone_hz:
+            heard.append(sb["heard"] - sa["press"])
     return {
         "page_bytes": loads[0]["bytes"],
         "page_files": loads[0]["files"],
@@ -100,6 +128,7 @@ async def run(browser, a):
         "signed_in_ms": summary([f["signed_in_ms"] for f in loads]),
         "press_to_granted_ms": summary(grant),
         "press_to_taken_at_listener_ms": summary(taken),
+        "press_to_tone_at_listener_ms": summary(heard) if heard else None,
         "media_status": await bob.eval("document.getElementById('media-status').textContent"),
     }
 

@@ -80,6 +80,7 @@ async def run(browser, a):
     # page reads, clears from the address bar, and signs in with.
     first = await usable_after(alice, f"{a.url}#user=alice&token={a.alice}")
     await alice.wait("!document.getElementById('app').hidden", "alice signed in")
+    await alice.wait("performance.getEntriesByName('livechat-signed-in').length", "signed-in mark")
     first["signed_in_ms"] = await alice.eval(
         "Math.round(performance.getEntriesByName('livechat-signed-in')[0].startTime)")
     assert await alice.eval("location.hash") == "", "the fragment is cleared"
