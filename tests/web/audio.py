@@ -4,7 +4,8 @@ livechatd with WebRTC and join one channel. Alice holds the talk button: bob's p
 alice's tone (an AnalyserNode on the received stream peaks at its frequency) and names her;
 then bob talks and alice hears bob's tone. Then alice talks for 2 s between the lines `ALICE`
 and `RADIO` (a radio driven by the Rust test records it), and the script waits for the radio
-to talk its own tone, which alice's page must hear.
+to talk its own tone, which alice's page must hear. Between the two, alice sends her camera
+and bob sees it in a video tile while she talks.
 Prints `OK`.
 
 usage: audio.py --url http://127.0.0.1:PORT/ --alice TOKEN --bob TOKEN --channel ID
@@ -97,6 +98,21 @@ async def run(ba, bb, a):
     await hears(alice, a.bob_hz, f"bob's {a.bob_hz} Hz at alice")
     await bob.mouse("mouseReleased", x, y)
     await floor_is(alice, "Channel is quiet")
+
+    # Alice sends her camera (the page rejoins with video): bob sees it in a tile while she
+    # talks, frames and all.
+    await alice.click("#camera")
+    await alice.wait("window.livechat.connectionState() === 'connected' && "
+                     "document.getElementById('media-status').textContent === 'Audio connected.'",
+                     "alice rejoined with her camera", 15)
+    await bob.wait("document.querySelector('#members [data-user=alice]')", "alice back among bob's members")
+    x, y = await alice.center("#ptt")
+    await alice.mouse("mousePressed", x, y)
+    await floor_is(bob, "alice is talking")
+    await bob.wait("[...document.querySelectorAll('#videos video')].some(v => v.videoWidth > 0)",
+                   "alice's camera in a tile at bob", 15)
+    await alice.mouse("mouseReleased", x, y)
+    await floor_is(bob, "Channel is quiet")
 
     # Alice talks once more for the radio to record, then the radio talks.
     print("ALICE", flush=True)
