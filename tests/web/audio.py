@@ -2,11 +2,10 @@
 tone as the fake microphone (--use-file-for-fake-audio-capture), sign in to a running
 livechatd with WebRTC and join one channel. Alice holds the talk button: bob's page hears
 alice's tone (an AnalyserNode on the received stream peaks at its frequency) and names her;
-then bob talks and alice hears bob's tone. Then alice talks for 2 s between the lines `ALICE`
-and `RADIO` (a radio driven by the Rust test records it), and the script waits for the radio
-to talk its own tone, which alice's page must hear. Between the two, alice sends her camera
-and bob sees it in a video tile while she talks.
-Prints `OK`.
+then bob talks and alice hears bob's tone. Alice then sends her camera too, and bob sees it
+in a video tile while she talks. Last, alice talks for 2 s between the lines `ALICE` and
+`RADIO` (a radio driven by the Rust test records it), and the script waits for the radio to
+talk its own tone, which alice's page must hear. Prints `OK`.
 
 usage: audio.py --url http://127.0.0.1:PORT/ --alice TOKEN --bob TOKEN --channel ID
                 --alice-hz F --bob-hz F --radio-hz F --dir DIR"""
