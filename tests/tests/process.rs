@@ -420,3 +420,73 @@ async fn the_secret_never_appears_in_the_logs() {
         d.logs()
     );
 }
+
+/// LIVECHAT_DTLS_CERT and LIVECHAT_DTLS_KEY (PROTOCOL.md section 5): check-config shows them,
+/// they are set together or not at all, a file that cannot be read or used is a bad setting
+/// naming the key, and a good pair starts the daemon.
+#[tokio::test]
+async fn dtls_certificate_files_are_settings() {
+    let dir = std::env::temp_dir().join(format!("lc-dtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let good = rcgen::generate_simple_self_signed(vec!["livechatd".to_owned()]).expect("rcgen");
+    let other = rcgen::generate_simple_self_signed(vec!["other".to_owned()]).expect("rcgen");
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.display().to_string()
+    };
+    let cert = write("cert.pem", &good.cert.pem());
+    let key = write("key.pem", &good.signing_key.serialize_pem());
+    let other_key = write("other.pem", &other.signing_key.serialize_pem());
+    let missing = dir.join("missing.pem").display().to_string();
+
+    let out = run(
+        &["check-config"],
+        &[("LIVECHAT_DTLS_CERT", &cert), ("LIVECHAT_DTLS_KEY", &key)],
+        EXIT_WITHIN,
+    )
+    .await;
+    assert!(out.status.success(), "{}", out.all());
+    assert!(
+        out.all().contains("dtls_cert") && out.all().contains(&cert),
+        "check-config shows the DTLS certificate: {}",
+        out.all()
+    );
+
+    for (env, names) in [
+        (vec![("LIVECHAT_DTLS_CERT", cert.as_str())], "dtls_"),
+        (
+            vec![("LIVECHAT_DTLS_CERT", missing.as_str()), ("LIVECHAT_DTLS_KEY", key.as_str())],
+            "dtls_cert",
+        ),
+        (
+            vec![("LIVECHAT_DTLS_CERT", key.as_str()), ("LIVECHAT_DTLS_KEY", key.as_str())],
+            "dtls_cert",
+        ),
+        (
+            vec![("LIVECHAT_DTLS_CERT", cert.as_str()), ("LIVECHAT_DTLS_KEY", cert.as_str())],
+            "dtls_key",
+        ),
+        (
+            vec![("LIVECHAT_DTLS_CERT", cert.as_str()), ("LIVECHAT_DTLS_KEY", other_key.as_str())],
+            "dtls_key",
+        ),
+    ] {
+        let out = run(&[], &env, EXIT_WITHIN).await;
+        assert!(!out.status.success(), "{env:?} must fail: {}", out.all());
+        assert!(
+            out.all().to_lowercase().contains(names),
+            "{env:?}: the error names {names}: {}",
+            out.all()
+        );
+        assert!(!out.stderr.contains(" ready"), "{env:?}: {}", out.all());
+    }
+
+    let d = Daemon::builder()
+        .env("LIVECHAT_DTLS_CERT", &cert)
+        .env("LIVECHAT_DTLS_KEY", &key)
+        .start()
+        .await;
+    drop(d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -307,7 +307,10 @@ pub(super) async fn core_loop(
             biased;
             _ = signals.term.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = signals.int.recv() => { info!("SIGINT: shutting down"); break; }
-            ev = svc.next() => svc.handle(ev, &gw),
+            ev = svc.next() => {
+                svc.counters.webrtc = rtc.stats();
+                svc.handle(ev, &gw);
+            }
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = clock.now();
