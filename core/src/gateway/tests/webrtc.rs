@@ -1063,3 +1063,58 @@ fn each_floor_grant_asks_the_new_holder_for_a_key_frame() {
     // Radios and browsers without video owe nothing.
     let _ = late;
 }
+
+#[test]
+fn the_largest_answer_fits_the_ack_beside_a_member_list_cut_to_fit() {
+    use crate::config::{MAX_OUTBOUND_FRAME, MAX_SDP_ANSWER};
+    let limits = Limits {
+        max_sessions: 600,
+        max_members: 600,
+        max_peers: 600,
+        ..Limits::default()
+    };
+    let mut s = Sim::new(limits);
+    channel(&mut s);
+    // 480 members with 32-byte user_ids: 16.8 KB of names, more than the answer leaves.
+    for i in 0..480 {
+        let c = s.user(&format!("{i:0>32}"));
+        assert_eq!(s.join(c, "ch", 1000 + i)[0]["op"], 200);
+    }
+    // An answer of exactly the limit once escaped: 2-byte CRLF escapes and a quote.
+    let line = "a=x:\"0123456789\"\r\n"; // 18 bytes, 22 escaped
+    let mut answer = line.repeat(MAX_SDP_ANSWER / 22);
+    answer.push_str(&"y".repeat(MAX_SDP_ANSWER % 22));
+    s.rec.negotiation = Some(Ok(Negotiation {
+        answer: answer.clone(),
+        audio: audio(0, Some(1)),
+        video: None,
+    }));
+    let b = s.user("b");
+    s.send(
+        b,
+        json!({"op":11,"d":{"channel_id":"ch","sdp_offer":OFFER}}),
+    );
+    let raw = serde_json::to_vec(&s.rec.frames[&b][0]).unwrap();
+    let ack = s.take(b);
+    assert_eq!(ack[0]["op"], 200, "{:?}", s.gw.stats());
+    assert_eq!(ack[0]["d"]["sdp_answer"], answer.as_str());
+    assert_eq!(ack[0]["d"]["truncated"], true);
+    let names = ack[0]["d"]["active_members"].as_array().unwrap().len();
+    assert!(names > 300 && names < 481, "{names} members listed");
+    assert!(raw.len() <= MAX_OUTBOUND_FRAME);
+    assert_eq!(s.gw.stats().encode_failures, 0);
+    // One byte more is the driver's bug: 9000, and nothing is left of the join.
+    answer.push('y');
+    s.rec.negotiation = Some(Ok(Negotiation {
+        answer,
+        audio: audio(0, Some(2)),
+        video: None,
+    }));
+    let c = s.user("c");
+    let r = join_offer(&mut s, c, json!({"sdp_offer":OFFER}));
+    assert_eq!(code(&r), 9000);
+    assert_eq!(r[0]["d"]["reason"], "SDP answer too long");
+    assert_eq!(s.rec.ended.last(), Some(&s.rec.offers.last().unwrap().0));
+    assert!(s.gw.relay.find(2).is_none());
+    assert_eq!(s.gw.session(c).unwrap().joined, 0);
+}
