@@ -456,19 +456,31 @@ async fn dtls_certificate_files_are_settings() {
     for (env, names) in [
         (vec![("LIVECHAT_DTLS_CERT", cert.as_str())], "dtls_"),
         (
-            vec![("LIVECHAT_DTLS_CERT", missing.as_str()), ("LIVECHAT_DTLS_KEY", key.as_str())],
+            vec![
+                ("LIVECHAT_DTLS_CERT", missing.as_str()),
+                ("LIVECHAT_DTLS_KEY", key.as_str()),
+            ],
             "dtls_cert",
         ),
         (
-            vec![("LIVECHAT_DTLS_CERT", key.as_str()), ("LIVECHAT_DTLS_KEY", key.as_str())],
+            vec![
+                ("LIVECHAT_DTLS_CERT", key.as_str()),
+                ("LIVECHAT_DTLS_KEY", key.as_str()),
+            ],
             "dtls_cert",
         ),
         (
-            vec![("LIVECHAT_DTLS_CERT", cert.as_str()), ("LIVECHAT_DTLS_KEY", cert.as_str())],
+            vec![
+                ("LIVECHAT_DTLS_CERT", cert.as_str()),
+                ("LIVECHAT_DTLS_KEY", cert.as_str()),
+            ],
             "dtls_key",
         ),
         (
-            vec![("LIVECHAT_DTLS_CERT", cert.as_str()), ("LIVECHAT_DTLS_KEY", other_key.as_str())],
+            vec![
+                ("LIVECHAT_DTLS_CERT", cert.as_str()),
+                ("LIVECHAT_DTLS_KEY", other_key.as_str()),
+            ],
             "dtls_key",
         ),
     ] {
