@@ -21,11 +21,25 @@ class CdpError(Exception):
     pass
 
 
+def _reaper(profile, pid):
+    """A detached shell that kills chromium once this script is gone, however it ended (a
+    test that fails kills the script before its `finally` runs). Chromium resets
+    PR_SET_PDEATHSIG, so a watcher it is; a zombie script counts as gone (its parent may
+    not have reaped it yet), and the pid must still be that chromium."""
+    me = os.getpid()
+    script = (f"while kill -0 {me} 2>/dev/null && ! grep -q ') Z ' /proc/{me}/stat; do sleep 1; done; "
+              f"grep -q -- '{profile}' /proc/{pid}/cmdline 2>/dev/null && kill -9 {pid}")
+    return subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 class Browser:
     """One headless chromium process and its browser-level DevTools connection."""
 
-    def __init__(self, proc, ws, profile):
+    def __init__(self, proc, ws, profile, reaper):
         self.proc = proc
+        self.reaper = reaper
         self.ws = ws
         self.profile = profile
         self.next_id = 0
@@ -58,6 +72,7 @@ class Browser:
         ]
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
+        reaper = _reaper(profile, proc.pid)
         port_file = os.path.join(profile, "DevToolsActivePort")
         deadline = time.monotonic() + 30
         while not os.path.exists(port_file) or os.path.getsize(port_file) == 0:
@@ -70,7 +85,7 @@ class Browser:
         await asyncio.sleep(0.05)
         port, path = open(port_file).read().split("\n")[:2]
         ws = await websockets.connect(f"ws://127.0.0.1:{port}{path}", max_size=64 * 1024 * 1024)
-        return cls(proc, ws, profile)
+        return cls(proc, ws, profile, reaper)
 
     async def _read(self):
         async for raw in self.ws:
@@ -122,6 +137,8 @@ class Browser:
             pass
         self.proc.kill()
         self.proc.wait()
+        self.reaper.kill()
+        self.reaper.wait()
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
