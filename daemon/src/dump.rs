@@ -29,6 +29,8 @@ pub struct DriverCounters {
     pub door_refused: u64,
     /// Idle connections shed before their upgrade to make room.
     pub door_shed: u64,
+    /// WebSocket upgrades refused for a browser `Origin` that is not this host's.
+    pub origin_refused: u64,
     /// The WebRTC agent's counters (ICE and DTLS drops by reason, handshakes).
     pub webrtc: livechat_rtc::Stats,
 }
@@ -63,6 +65,7 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
          (malformed={} unknown_ssrc={} auth={} replay={} too_many_streams={} \
          key_exhausted={} buffer={} spoofed={} not_holder={} no_latch={} send={}) \
          udp_send_failed={} udp_batches={} udp_allocs={} door_refused={} door_shed={} \
+         origin_refused={} \
          webrtc_peers={} stun_answered={} stun_bad_integrity={} stun_unknown_ufrag={} \
          stun_malformed={} stun_other={} dtls_unchecked={} dtls_after_connect={} \
          dtls_failed={} dtls_done={} consent_expired={}",
@@ -106,6 +109,7 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
         },
         driver.door_refused,
         driver.door_shed,
+        driver.origin_refused,
         driver.webrtc.peers,
         driver.webrtc.stun_answered,
         driver.webrtc.stun_bad_integrity,

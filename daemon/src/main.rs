@@ -4,6 +4,7 @@
 //! the clock, the settings and the signals; every decision is the core's.
 
 mod alloc_count;
+mod cert;
 mod dump;
 mod logging;
 mod notify;
@@ -22,12 +23,18 @@ use livechat_core::token::TokenKey;
 const USAGE: &str = "\
 usage: livechatd [run] [--SETTING VALUE ...]
        livechatd check-config [--SETTING VALUE ...]
-       livechatd token USER [--ttl SECONDS] [--priority P] [--secret S] [--config FILE]
+       livechatd token USER [--ttl SECONDS] [--priority P] [--link URL] [--secret S] [--config FILE]
+       livechatd cert --name HOST_OR_IP [--name ...] [--out DIR] [--days N] [--force]
        livechatd --help | --version
 
 Every setting is a flag, an environment variable (LIVECHAT_*) and a key of the TOML
 config file (LIVECHAT_CONFIG, default /etc/livechat/livechatd.toml), in that order of
-precedence. `livechatd check-config` prints them all.";
+precedence. `livechatd check-config` prints them all.
+
+`token --link https://pi.local:8443/` prints a sign-in link for the web client instead: the
+token travels in the URL's fragment, which browsers never send to the server.
+`cert` writes ca.pem, cert.pem and key.pem (default DIR /etc/livechat/tls) for wss:// and
+the web client on a LAN; install ca.pem on the devices (README, \"HTTPS on a LAN\").";
 
 enum Command {
     Run,
@@ -36,6 +43,7 @@ enum Command {
         user: String,
         ttl: u64,
         priority: u8,
+        link: Option<String>,
     },
 }
 
@@ -58,6 +66,14 @@ fn real_main() -> Result<ExitCode, String> {
     let mut ttl = 86_400u64;
     let mut priority = 0u8;
     let mut token_mode = false;
+    let mut link: Option<String> = None;
+    let mut cert_mode = false;
+    let mut cert_req = cert::Request {
+        names: Vec::new(),
+        out: std::path::PathBuf::from(cert::DEFAULT_DIR),
+        days: cert::MAX_DAYS,
+        force: false,
+    };
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('h') | Long("help") => {
@@ -85,6 +101,27 @@ fn real_main() -> Result<ExitCode, String> {
                     .parse()
                     .map_err(|e| format!("--priority must be 0..=255: {e}"))?;
             }
+            Long("link") if token_mode => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                link = Some(v.into_string().map_err(|_| "--link: not valid UTF-8")?);
+            }
+            Long("name") if cert_mode => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                cert_req
+                    .names
+                    .push(v.into_string().map_err(|_| "--name: not valid UTF-8")?);
+            }
+            Long("out") if cert_mode => {
+                cert_req.out = parser.value().map_err(|e| e.to_string())?.into();
+            }
+            Long("days") if cert_mode => {
+                cert_req.days = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .parse()
+                    .map_err(|e| format!("--days: {e}"))?;
+            }
+            Long("force") if cert_mode => cert_req.force = true,
             Long(name) => {
                 let name = name.to_owned();
                 let key = settings::key_of_flag(&name)
@@ -96,12 +133,13 @@ fn real_main() -> Result<ExitCode, String> {
                     .map_err(|_| format!("--{name}: not valid UTF-8"))?;
                 flags.insert(key, value);
             }
-            Value(v) if command.is_none() && !token_mode => {
+            Value(v) if command.is_none() && !token_mode && !cert_mode => {
                 let v = v.into_string().map_err(|_| "bad argument".to_owned())?;
                 match v.as_str() {
                     "run" => command = Some(Command::Run),
                     "check-config" => command = Some(Command::CheckConfig),
                     "token" => token_mode = true,
+                    "cert" => cert_mode = true,
                     other => return Err(format!("unknown command {other:?}\n\n{USAGE}")),
                 }
             }
@@ -117,7 +155,12 @@ fn real_main() -> Result<ExitCode, String> {
             user,
             ttl,
             priority,
+            link,
         });
+    }
+    if cert_mode {
+        // Needs no settings: it runs before the service has any.
+        return make_cert(&cert_req);
     }
     let settings = settings::load(&flags).map_err(|e| e.to_string())?;
     match command.unwrap_or(Command::Run) {
@@ -129,6 +172,7 @@ fn real_main() -> Result<ExitCode, String> {
             user,
             ttl,
             priority,
+            link,
         } => {
             let valid_user = !user.is_empty()
                 && user.len() <= livechat_core::config::MAX_ID_LEN
@@ -155,9 +199,44 @@ fn real_main() -> Result<ExitCode, String> {
             key.mint(&user, now.saturating_add(ttl), priority, &mut token)
                 .map_err(|e| e.to_string())?;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{token}").map_err(|e| e.to_string())?;
+            match link {
+                Some(base) => writeln!(out, "{}", sign_in_link(&base, &user, &token)?),
+                None => writeln!(out, "{token}"),
+            }
+            .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => Ok(server::run(settings)),
     }
+}
+
+/// The web client's sign-in link: `base` (the page's https:// address) with user and token
+/// in the fragment (RFC 3986 section 3.5), which a browser keeps to itself: never in a
+/// request line, so never in a log. The page reads it and clears it.
+fn sign_in_link(base: &str, user: &str, token: &str) -> Result<String, String> {
+    let base = base.split('#').next().unwrap_or(base);
+    let rest = base
+        .strip_prefix("https://")
+        .or_else(|| base.strip_prefix("http://"))
+        .filter(|r| !r.is_empty() && !r.starts_with('/'))
+        .ok_or("token: --link must be the page's address, e.g. https://pi.local:8443/")?;
+    let slash = if rest.contains('/') { "" } else { "/" };
+    // user ids are [A-Za-z0-9_.-] and tokens digits, dots and hex: nothing to escape.
+    Ok(format!("{base}{slash}#user={user}&token={token}"))
+}
+
+fn make_cert(req: &cert::Request) -> Result<ExitCode, String> {
+    let w = cert::make(req)?;
+    let (ca, cert, key) = (w.ca.display(), w.cert.display(), w.key.display());
+    let text = format!(
+        "wrote {ca} (install and trust this on phones and laptops)\n\
+         wrote {cert} and {key}\n\
+         CA fingerprint (SHA-256): {}\n\n\
+         Serve them (in /etc/livechat/livechatd.env, or as flags):\n\
+         LIVECHAT_TLS_CERT={cert}\n\
+         LIVECHAT_TLS_KEY={key}",
+        w.ca_sha256
+    );
+    writeln!(std::io::stdout().lock(), "{text}").map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
 }

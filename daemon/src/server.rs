@@ -30,7 +30,10 @@ mod metrics;
 mod ops;
 mod trace_stream;
 mod udp;
+mod web;
 mod webrtc;
+
+pub(crate) use web::{ORIGIN_REFUSED, Origin};
 
 /// Frames queued toward one connection, at most (the writer takes them one at a time):
 /// room for a whole burst of the rate limit's 200 requests into a channel, and more.
@@ -332,6 +335,10 @@ pub fn run(settings: Settings) -> ExitCode {
             http::OpsFront {
                 conf: admin_conf,
                 trace: trace_tx.clone(),
+            },
+            http::WebConfig {
+                on: settings.web,
+                allowed_origins: settings.allowed_origins.clone(),
             },
         ));
         // Handlers go in before `ready`, so a SIGTERM right after it is a clean exit.

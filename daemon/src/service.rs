@@ -128,6 +128,7 @@ impl Service {
     pub fn sync_counters(&mut self) {
         self.counters.door_refused = crate::server::DOOR_REFUSED.load(Ordering::Relaxed);
         self.counters.door_shed = crate::server::DOOR_SHED.load(Ordering::Relaxed);
+        self.counters.origin_refused = crate::server::ORIGIN_REFUSED.load(Ordering::Relaxed);
     }
 
     /// Carries out an event from [`Service::next`], in the core loop.

@@ -177,6 +177,20 @@ const SPECS: &[Spec] = &[
         help: "seconds between counters lines in the log (0: none)",
     },
     Spec {
+        key: "web",
+        env: "LIVECHAT_WEB",
+        default: Some("on"),
+        secret: false,
+        help: "on or off: serve the web PTT client at /",
+    },
+    Spec {
+        key: "allowed_origins",
+        env: "LIVECHAT_ALLOWED_ORIGINS",
+        default: None,
+        secret: false,
+        help: "comma-separated browser origins allowed to open /gateway besides the page's own",
+    },
+    Spec {
         key: "debug_stall_ms",
         env: "LIVECHAT_DEBUG_STALL_MS",
         default: Some("0"),
@@ -238,6 +252,11 @@ pub struct Settings {
     /// Testing only: how long SIGUSR2 blocks the core loop (watchdog test); `None` is off,
     /// and SIGUSR2 then keeps its default action.
     pub debug_stall: Option<std::time::Duration>,
+    /// Serve the web PTT client at `/` (LIVECHAT_WEB).
+    pub web: bool,
+    /// Browser origins allowed to open `/gateway` besides the page's own host
+    /// (LIVECHAT_ALLOWED_ORIGINS).
+    pub allowed_origins: Vec<crate::server::Origin>,
     /// Each setting's raw value and source, for `check-config`.
     raw: Vec<(&'static Spec, Option<String>, Source)>,
 }
@@ -425,6 +444,25 @@ fn parse(
             "LIVECHAT_TLS_CERT and LIVECHAT_TLS_KEY must be set together".into(),
         ));
     }
+    let (web_spec, web) = req("web")?;
+    let web = match web {
+        "on" => true,
+        "off" => false,
+        _ => return Err(bad(web_spec, web, "must be on or off")),
+    };
+    let mut allowed_origins = Vec::new();
+    if let Some(list) = optional("allowed_origins") {
+        for o in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let origin = crate::server::Origin::parse(o).ok_or_else(|| {
+                bad(
+                    get("allowed_origins").0,
+                    &list,
+                    format!("{o:?} is not an origin such as https://host:port"),
+                )
+            })?;
+            allowed_origins.push(origin);
+        }
+    }
     let dtls_cert = optional("dtls_cert").map(PathBuf::from);
     let dtls_key = optional("dtls_key").map(PathBuf::from);
     if dtls_cert.is_some() != dtls_key.is_some() {
@@ -449,6 +487,8 @@ fn parse(
         max_conn_per_ip,
         stats_interval: off_or("stats_interval_s", 86_400)?.map(std::time::Duration::from_secs),
         debug_stall: off_or("debug_stall_ms", 60_000)?.map(std::time::Duration::from_millis),
+        web,
+        allowed_origins,
         raw,
     })
 }

@@ -41,12 +41,21 @@ use super::inbound::{Guard, Oversized, is_fragmented_too_large};
 use super::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use super::ops::TraceMsg;
 use super::trace_stream::{self, Filter};
+use super::web;
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
     CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, DOOR_REFUSED, DOOR_SHED, HEADER_READ_TIMEOUT,
     InFrame, MAX_PENDING, MAX_PENDING_PER_IP, MAX_REQUEST_HEAD, OUT_FRAGMENT, OUTBOUND_QUEUE,
     TCP_SOCKET_BUF, WRITE_TIMEOUT, WS_MAX_WRITE_BUFFER, WS_READ_BUFFER, close_frame,
 };
+
+/// What the page's side of the listener needs (PROTOCOL.md section 6, `GET /`).
+pub(super) struct WebConfig {
+    /// LIVECHAT_WEB: serve the page at `/`.
+    pub(super) on: bool,
+    /// LIVECHAT_ALLOWED_ORIGINS: browser origins allowed to upgrade besides the page's own.
+    pub(super) allowed_origins: Vec<web::Origin>,
+}
 
 #[derive(Default)]
 pub(super) struct PerIp {
@@ -232,6 +241,7 @@ struct Front {
     door: Arc<Door>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     ops: OpsFront,
+    web: WebConfig,
 }
 
 /// What the operators' endpoints need on the HTTP side.
@@ -298,6 +308,7 @@ pub(super) async fn accept_loop(
     live: Arc<AtomicUsize>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     ops: OpsFront,
+    web: WebConfig,
 ) {
     let front = Arc::new(Front {
         core,
@@ -307,6 +318,7 @@ pub(super) async fn accept_loop(
         door: Arc::new(Door::default()),
         tls,
         ops,
+        web,
     });
     let mut reserve = Reserve(None);
     let mut exhaustion = Exhaustion::default();
@@ -520,8 +532,9 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
     }
 }
 
-/// HTTP routing: `/gateway` upgrades to WebSocket; `/healthz`, `/metrics` and `/admin/...`
-/// are the operators' (PROTOCOL.md section 6); anything else is 404.
+/// HTTP routing: the page's files (web.rs) when LIVECHAT_WEB is on; `/gateway` upgrades to
+/// WebSocket; `/healthz`, `/metrics` and `/admin/...` are the operators' (PROTOCOL.md
+/// section 6); anything else is 404.
 async fn dispatch(
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -530,6 +543,11 @@ async fn dispatch(
     front: &Arc<Front>,
     slot: &Mutex<Option<DoorSlot>>,
 ) -> Response<Body> {
+    if front.web.on
+        && let Some(r) = web::respond(req.method(), req.uri().path(), req.headers())
+    {
+        return r.map(|b| b.boxed_unsync());
+    }
     let path = req.uri().path();
     if path == "/gateway" {
         return route(req, peer, fd, tls, front, slot).map(|b| b.boxed_unsync());
@@ -674,6 +692,13 @@ fn route(
         Ok(k) => k,
         Err(r) => return r,
     };
+    if let Err(refused) = web::check_origin(req.headers(), tls, &front.web.allowed_origins) {
+        info!(
+            "{peer}: WebSocket upgrade refused: Origin {:?} is not this host nor in LIVECHAT_ALLOWED_ORIGINS",
+            refused.0
+        );
+        return plain(StatusCode::FORBIDDEN);
+    }
     let Some(mut door_slot) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
         // A second upgrade on one connection cannot happen (the first one took it over).
         return plain(StatusCode::BAD_REQUEST);
