@@ -300,6 +300,7 @@ fn is_descriptor_exhaustion(e: &std::io::Error) -> bool {
 }
 
 /// Accepts connections until aborted.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn accept_loop(
     listener: TcpListener,
     core: mpsc::Sender<Cmd>,
