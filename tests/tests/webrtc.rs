@@ -44,10 +44,15 @@ struct Scenario {
 
 impl Scenario {
     fn spawn(script: &str, args: &[&str]) -> Scenario {
+        Scenario::spawn_env(script, args, &[])
+    }
+
+    fn spawn_env(script: &str, args: &[&str], env: &[(&str, &str)]) -> Scenario {
         let path = webrtc_dir().join(script);
         let mut child = Command::new("python3")
             .arg(&path)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(webrtc_dir())
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
@@ -273,10 +278,21 @@ async fn harness_chromium_loads_the_page_and_hears_itself() {
 #[tokio::test]
 async fn chromium_and_aiortc_exchange_floor_gated_audio() {
     let _one = SERIAL.lock().await;
-    let d = Daemon::start().await;
+    // The page comes from its own port: an origin the daemon must be told to allow.
+    let page_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port for the test page")
+        .port();
+    let origin = format!("http://127.0.0.1:{page_port}");
+    let d = Daemon::start_with(&[("LIVECHAT_ALLOWED_ORIGINS", &origin)]).await;
     let url = d.ws_url();
-    let (status, output) = Scenario::spawn("chromium.py", &["exchange", &url])
-        .finish()
-        .await;
+    let port = page_port.to_string();
+    let (status, output) = Scenario::spawn_env(
+        "chromium.py",
+        &["exchange", &url],
+        &[("LC_PAGE_PORT", &port)],
+    )
+    .finish()
+    .await;
     assert_passed(status, &output, Some(&d));
 }

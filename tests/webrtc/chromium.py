@@ -55,7 +55,10 @@ class PageServer:
             def log_message(self, *a):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # The daemon refuses browser Origins other than its own host unless allowed
+        # (LIVECHAT_ALLOWED_ORIGINS): the test names the page's port before the daemon starts.
+        port = int(os.environ.get("LC_PAGE_PORT", "0"))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/page.html"
