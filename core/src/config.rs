@@ -154,7 +154,8 @@ pub const SRTP_REPLAY_WINDOW: u64 = 128;
 pub const ENDPOINT_SSRCS: usize = 3;
 /// Largest datagram the media port handles; longer ones are dropped as malformed.
 pub const MAX_DATAGRAM: usize = 1500;
-/// Room after a datagram for the SRTP tag (and SRTCP trailer) added when re-protecting.
-pub const SRTP_OVERHEAD: usize = 16;
+/// Room after a datagram for the SRTP tag (and SRTCP trailer) added when re-protecting: the
+/// AEAD suites' 16-byte tag and the 4-byte SRTCP index word (RFC 7714 section 9).
+pub const SRTP_OVERHEAD: usize = 20;
 /// A latched address unused this long is forgotten (PROTOCOL.md section 3: 30 s).
 pub const LATCH_IDLE: Duration = Duration::from_secs(30);

@@ -1,4 +1,5 @@
-//! Interoperability of `livechat_core::srtp` with libsrtp, both ways, byte for byte.
+//! Interoperability of `livechat_core::srtp` with libsrtp, both ways, byte for byte, for
+//! the two AES-CM suites (RFC 3711) and the two AEAD AES-GCM suites (RFC 7714).
 //!
 //! libsrtp is driven through `srtp_interop/libsrtp_peer.py` (pylibsrtp, whose wheel bundles
 //! libsrtp 2.7 built on OpenSSL). Install it with `.ci/deps-srtp.sh`. Without it these tests
@@ -8,13 +9,27 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use livechat_core::srtp::{Context, Error, MasterKey, Suite};
+use livechat_core::srtp::{Context, Error, MAX_OVERHEAD, MasterKey, Suite};
 
-const SUITES: [Suite; 2] = [Suite::AesCm128HmacSha1_80, Suite::AesCm128HmacSha1_32];
-const MASTER: [u8; 30] = [
-    0xE1, 0xF9, 0x7A, 0x0D, 0x3E, 0x01, 0x8B, 0xE0, 0xD6, 0x4F, 0xA3, 0x2C, 0x06, 0xDE, 0x41, 0x39,
-    0x0E, 0xC6, 0x75, 0xAD, 0x49, 0x8A, 0xFE, 0xEB, 0xB6, 0x96, 0x0B, 0x3A, 0xAB, 0xE6,
+const SUITES: [Suite; 4] = [
+    Suite::AesCm128HmacSha1_80,
+    Suite::AesCm128HmacSha1_32,
+    Suite::AeadAes128Gcm,
+    Suite::AeadAes256Gcm,
 ];
+/// Key material: a suite's master key is its first `key_len` bytes, the salt the next
+/// `salt_len` (the AES-CM suites take the RFC 3711 B.3 key and salt).
+const MASTER: [u8; 46] = [
+    0xE1, 0xF9, 0x7A, 0x0D, 0x3E, 0x01, 0x8B, 0xE0, 0xD6, 0x4F, 0xA3, 0x2C, 0x06, 0xDE, 0x41, 0x39,
+    0x0E, 0xC6, 0x75, 0xAD, 0x49, 0x8A, 0xFE, 0xEB, 0xB6, 0x96, 0x0B, 0x3A, 0xAB, 0xE6, 0x5C, 0x21,
+    0x9A, 0x37, 0x04, 0xF8, 0x6D, 0xB2, 0x13, 0xC0, 0x7E, 0x45, 0x98, 0x2F, 0xD1, 0x66,
+];
+
+/// The master key and salt of `suite`.
+fn master(suite: Suite) -> (&'static [u8], &'static [u8]) {
+    let (k, s) = (suite.key_len(), suite.salt_len());
+    (&MASTER[..k], &MASTER[k..k + s])
+}
 
 /// A libsrtp process speaking the line protocol of `libsrtp_peer.py`.
 struct Libsrtp {
@@ -70,8 +85,12 @@ impl Libsrtp {
         let profile = match suite {
             Suite::AesCm128HmacSha1_80 => "80",
             Suite::AesCm128HmacSha1_32 => "32",
+            Suite::AeadAes128Gcm => "gcm128",
+            Suite::AeadAes256Gcm => "gcm256",
         };
-        self.call(&format!("new {name} {dir} {profile} {}", hex(&MASTER)))
+        let (key, salt) = master(suite);
+        let key = [key, salt].concat();
+        self.call(&format!("new {name} {dir} {profile} {}", hex(&key)))
             .unwrap();
     }
 
@@ -100,10 +119,8 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 fn context(suite: Suite) -> Context {
-    Context::new(
-        suite,
-        &MasterKey::from_slices(&MASTER[..16], &MASTER[16..]).unwrap(),
-    )
+    let (key, salt) = master(suite);
+    Context::new(suite, &MasterKey::new(suite, key, salt).unwrap())
 }
 
 /// An RTP packet: `csrcs` CSRCs, an extension of `ext_words` words if `Some`, and a
@@ -147,7 +164,7 @@ fn rtcp(ssrc: u32, n: u32) -> Vec<u8> {
 /// Ours: protect a copy of `packet`.
 fn protect(ctx: &mut Context, packet: &[u8], rtcp: bool) -> Result<Vec<u8>, Error> {
     let mut buf = packet.to_vec();
-    buf.resize(packet.len() + 14, 0);
+    buf.resize(packet.len() + MAX_OVERHEAD, 0);
     let n = if rtcp {
         ctx.protect_rtcp(&mut buf, packet.len())?
     } else {
@@ -329,8 +346,8 @@ fn srtp_interop_rtcp_both_ways() {
             .iter()
             .map(|p| lib.op("pc", "tx", p).unwrap())
             .collect();
-        // 80-bit tag for both suites: report, E flag and index, tag.
-        assert_eq!(theirs[0].len(), plain[0].len() + 4 + 10);
+        // 80-bit tag for both AES-CM suites, 128-bit for AES-GCM; and the E flag and index.
+        assert_eq!(theirs[0].len(), plain[0].len() + 4 + suite.rtcp_tag_len());
         let mut rx = context(suite);
         for &i in &order {
             assert_eq!(
@@ -340,7 +357,14 @@ fn srtp_interop_rtcp_both_ways() {
         }
         assert_eq!(unprotect(&mut rx, &theirs[5], true), Err(Error::Replayed));
         let next = lib.op("pc", "tx", &rtcp(ssrcs[0], 40)).unwrap();
-        let tamper = [0, 9 * 8, (next.len() - 14) * 8 + 7, (next.len() - 1) * 8];
+        // The E flag and the tag's last byte: the trailer word follows the report (AES-CM)
+        // or the tag (AES-GCM).
+        let (e_flag, tag_end) = if suite.is_aead() {
+            (next.len() - 4, next.len() - 5)
+        } else {
+            (next.len() - 14, next.len() - 1)
+        };
+        let tamper = [0, 9 * 8, e_flag * 8 + 7, tag_end * 8];
         for bit in tamper {
             let mut bad = next.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
@@ -377,8 +401,9 @@ fn srtp_interop_rtcp_both_ways() {
         for bit in tamper {
             let mut bad = next.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
-            // A cleared E flag fails libsrtp's policy check before its MAC.
-            let expect = if bit == tamper[2] {
+            // A cleared E flag fails libsrtp's policy check before its MAC under AES-CM; under
+            // AES-GCM it changes the AAD (RFC 7714 section 9.3), so the tag fails.
+            let expect = if bit == tamper[2] && !suite.is_aead() {
                 "unable to perform desired validation"
             } else {
                 "authentication failure"

@@ -8,15 +8,22 @@ use livechat_core::srtp::{Context, Error, MasterKey, Suite};
 use livechat_core::wire::{rtcp, rtp};
 use proptest::prelude::*;
 
-fn suite() -> impl Strategy<Value = Suite> {
-    prop_oneof![
-        Just(Suite::AesCm128HmacSha1_80),
-        Just(Suite::AesCm128HmacSha1_32)
-    ]
-}
-
-fn key() -> impl Strategy<Value = MasterKey> {
-    (any::<[u8; 16]>(), any::<[u8; 14]>()).prop_map(|(k, s)| MasterKey::new(k, s))
+/// A suite and a random master key of its lengths.
+fn suite_and_key() -> impl Strategy<Value = (Suite, MasterKey)> {
+    (
+        prop_oneof![
+            Just(Suite::AesCm128HmacSha1_80),
+            Just(Suite::AesCm128HmacSha1_32),
+            Just(Suite::AeadAes128Gcm),
+            Just(Suite::AeadAes256Gcm),
+        ],
+        any::<[u8; 32]>(),
+        any::<[u8; 14]>(),
+    )
+        .prop_map(|(suite, k, s)| {
+            let key = MasterKey::new(suite, &k[..suite.key_len()], &s[..suite.salt_len()]);
+            (suite, key.unwrap())
+        })
 }
 
 /// An RTP packet with `csrcs` CSRCs, an optional extension and `payload`.
@@ -53,8 +60,7 @@ proptest! {
 
     #[test]
     fn srtp_round_trip_any_length_and_path(
-        suite in suite(),
-        key in key(),
+        (suite, key) in suite_and_key(),
         ssrc in any::<u32>(),
         csrcs in 0u8..=15,
         ext in prop::option::of(0u8..=3),
@@ -101,8 +107,7 @@ proptest! {
 
     #[test]
     fn srtp_rtcp_round_trip_any_length(
-        suite in suite(),
-        key in key(),
+        (suite, key) in suite_and_key(),
         ssrc in any::<u32>(),
         bodies in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 1..20),
     ) {
@@ -113,7 +118,7 @@ proptest! {
             plain.extend_from_slice(&ssrc.to_be_bytes());
             plain.extend_from_slice(&body);
             let mut buf = plain.clone();
-            buf.resize(plain.len() + 14, 0);
+            buf.resize(plain.len() + 4 + suite.rtcp_tag_len(), 0);
             prop_assert_eq!(tx.protect_rtcp(&mut buf, plain.len()), Ok(buf.len()));
             prop_assert_eq!(rx.unprotect_rtcp(&mut buf), Ok(plain.len()));
             prop_assert_eq!(&buf[..plain.len()], &plain[..]);
@@ -122,8 +127,7 @@ proptest! {
 
     #[test]
     fn srtp_any_flipped_bit_is_refused(
-        suite in suite(),
-        key in key(),
+        (suite, key) in suite_and_key(),
         rtcp in any::<bool>(),
         payload in prop::collection::vec(any::<u8>(), 0..300),
         history in 0u16..5,
@@ -139,7 +143,7 @@ proptest! {
                 rtp(seq, 7, 1, Some(1), &payload)
             };
             let mut buf = plain.clone();
-            buf.resize(plain.len() + 14, 0);
+            buf.resize(plain.len() + 4 + suite.rtcp_tag_len(), 0);
             let n = if rtcp {
                 tx.protect_rtcp(&mut buf, plain.len())
             } else {
@@ -166,8 +170,7 @@ proptest! {
 
     #[test]
     fn srtp_view_calls_match_slice_calls(
-        suite in suite(),
-        key in key(),
+        (suite, key) in suite_and_key(),
         ssrc in any::<u32>(),
         csrcs in 0u8..=15,
         ext in prop::option::of(0u8..=3),

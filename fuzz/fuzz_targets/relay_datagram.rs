@@ -54,7 +54,7 @@ struct Member {
 const FORGER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 66)), 6666);
 
 fn key(i: u8) -> MasterKey {
-    MasterKey::new([i; 16], [i ^ 0x5a; 14])
+    MasterKey::aes_cm([i; 16], [i ^ 0x5a; 14])
 }
 
 fn setup(

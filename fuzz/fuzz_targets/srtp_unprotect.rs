@@ -31,7 +31,7 @@ struct Input<'a> {
 fn key() -> MasterKey {
     let k: [u8; 16] = core::array::from_fn(|i| i as u8 * 7 + 1);
     let s: [u8; 14] = core::array::from_fn(|i| i as u8 * 3 + 2);
-    MasterKey::new(k, s)
+    MasterKey::aes_cm(k, s)
 }
 
 fuzz_target!(|input: Input<'_>| {

@@ -543,7 +543,7 @@ pub(crate) fn random_key() -> MasterKey {
     let mut salt = [0u8; srtp::MASTER_SALT_LEN];
     fill_random(&mut key);
     fill_random(&mut salt);
-    MasterKey::new(key, salt)
+    MasterKey::aes_cm(key, salt)
 }
 
 /// The SDES (base64) form of `key`.

@@ -410,7 +410,7 @@ async fn replayed_srtp_32_packets_are_relayed_once() {
 
 /// `n` RTP packets with `ssrc` from `seq`, protected under a key nobody else has.
 fn forged_rtp(suite: Suite, ssrc: u32, seq: u16, n: u16) -> Vec<Vec<u8>> {
-    let mut ctx = Context::new(suite, &MasterKey::new([0x42; 16], [0x24; 14]));
+    let mut ctx = Context::new(suite, &MasterKey::aes_cm([0x42; 16], [0x24; 14]));
     (0..n)
         .map(|i| {
             let mut buf = vec![0u8; 12 + 160 + 10];
@@ -436,7 +436,7 @@ fn forged_rtp(suite: Suite, ssrc: u32, seq: u16, n: u16) -> Vec<Vec<u8>> {
 fn forged_rtcp(ssrc: u32) -> Vec<u8> {
     let mut ctx = Context::new(
         Suite::AesCm128HmacSha1_80,
-        &MasterKey::new([0x13; 16], [0x31; 14]),
+        &MasterKey::aes_cm([0x13; 16], [0x31; 14]),
     );
     let mut out = Vec::new();
     for _ in 0..8 {

@@ -154,7 +154,7 @@ fn key(seed: u32) -> MasterKey {
         *b = (seed.wrapping_mul(2_654_435_761).rotate_left(i as u32 % 32) >> (i % 4 * 8)) as u8
             ^ i as u8;
     }
-    MasterKey::new(k, s)
+    MasterKey::aes_cm(k, s)
 }
 
 /// A context with the key a membership of `ssrc` sends with.

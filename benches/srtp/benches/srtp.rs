@@ -80,7 +80,7 @@ struct Impl<'a> {
 }
 
 fn ours() -> Context {
-    let key = MasterKey::from_slices(&MASTER[..16], &MASTER[16..]).unwrap();
+    let key = MasterKey::new(Suite::AesCm128HmacSha1_80, &MASTER[..16], &MASTER[16..]).unwrap();
     Context::new(Suite::AesCm128HmacSha1_80, &key)
 }
 

@@ -13,7 +13,7 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mode = args.next().unwrap_or_else(|| "protect".into());
     let n: usize = args.next().map_or(5_000_000, |a| a.parse().unwrap());
-    let key = MasterKey::new([0x11; 16], [0x22; 14]);
+    let key = MasterKey::aes_cm([0x11; 16], [0x22; 14]);
     let mut tx = Context::new(Suite::AesCm128HmacSha1_80, &key);
     let mut rx = Context::new(Suite::AesCm128HmacSha1_80, &key);
     let mut plain = [0u8; 192];

@@ -292,7 +292,9 @@ impl Gateway<'_> {
                 let mut salt = [0u8; MASTER_SALT_LEN];
                 drv.fill_random(&mut key);
                 drv.fill_random(&mut salt);
-                let server = MasterKey::new(key, salt);
+                // SDES carries the AES-CM suites only (`protocol::request`).
+                let server = MasterKey::new(c.suite, &key, &salt)
+                    .map_err(|_| Error::from(ErrorCode::Internal))?;
                 answer_key = server.to_sdes(&mut sdes);
                 Keys::Sdes {
                     inbound: SrtpContext::new(c.suite, &c.key),

@@ -420,7 +420,11 @@ fn priority(p: i64) -> Result<u8, Error> {
 
 fn crypto(c: CryptoD<'_>) -> Result<Crypto, Error> {
     let suite_name: heapless::String<32> = unescape(c.suite, "unknown crypto suite")?;
-    let suite = Suite::from_name(&suite_name).ok_or(malformed("unknown crypto suite"))?;
+    // SDES keys are the 30 bytes of the AES-CM suites (PROTOCOL.md section 3); the AEAD
+    // suites come by DTLS-SRTP only.
+    let suite = Suite::from_name(&suite_name)
+        .filter(|s| !s.is_aead())
+        .ok_or(malformed("unknown crypto suite"))?;
     let key_b64: heapless::String<64> = unescape(c.key, "crypto key must be 30 bytes")?;
     let key = MasterKey::from_sdes(&key_b64)
         .map_err(|_| malformed("crypto key must be base64 of 30 bytes"))?;
@@ -535,7 +539,12 @@ mod tests {
                 k.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
                 assert_eq!(
                     c.key,
-                    MasterKey::from_slices(&k[..16], &(16..30).collect::<Vec<u8>>()).unwrap()
+                    MasterKey::new(
+                        Suite::AesCm128HmacSha1_32,
+                        &k[..16],
+                        &(16..30).collect::<Vec<u8>>()
+                    )
+                    .unwrap()
                 );
             }
             r => panic!("{r:?}"),
@@ -548,6 +557,8 @@ mod tests {
             r#"{"op":11,"d":{"channel_id":"c","ssrc":1,"crypto":{"suite":"AES_CM_128_HMAC_SHA1_80","key":"AAAA"}}}"#,
             r#"{"op":11,"d":{"channel_id":"c","sdp_offer":5}}"#,
             r#"{"op":11,"d":{"channel_id":"c","ssrc":1,"sdp_offer":"v=0","crypto":{"suite":"AES_CM_128_HMAC_SHA1_80","key":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"}}}"#,
+            // The AEAD suites have no SDES keys here (PROTOCOL.md section 3).
+            r#"{"op":11,"d":{"channel_id":"c","ssrc":1,"crypto":{"suite":"AEAD_AES_128_GCM","key":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"}}}"#,
         ] {
             assert_eq!(
                 req(11, bad).unwrap_err().code,

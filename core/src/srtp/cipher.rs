@@ -1,11 +1,16 @@
-//! The two transforms, with their per-key work done once: AES-CM (RFC 3711 section 4.1.1)
-//! from an expanded AES-128 key, and HMAC-SHA1 (section 4.2) from the SHA-1 states after the
+//! The transforms, with their per-key work done once: AES-CM (RFC 3711 section 4.1.1)
+//! from an expanded AES key, HMAC-SHA1 (section 4.2) from the SHA-1 states after the
 //! keyed ipad and opad blocks, so a packet costs its keystream blocks and one SHA-1
-//! compression per 64 bytes of authenticated data, plus one for the outer hash.
+//! compression per 64 bytes of authenticated data, plus one for the outer hash; and AES-GCM
+//! (RFC 7714 section 5) from an expanded AES key and its GHASH key.
 
-use aes::Aes128Enc;
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use aes::cipher::consts::{U12, U16};
+use aes::cipher::{BlockCipherEncrypt, BlockSizeUser, KeyInit};
+use aes::{Aes128Enc, Aes256Enc};
+use aes_gcm::{AeadInOut, AesGcm};
 use sha1::block_api::compress;
+
+use super::AEAD_TAG_LEN;
 
 /// AES block size, and the keystream granule.
 const BLOCK: usize = 16;
@@ -25,19 +30,30 @@ const SHA1_H0: [u32; 5] = [
     0xC3D2_E1F0,
 ];
 
-/// AES-CM under one key: the expanded encryption key schedule.
+/// AES-CM under one key: the expanded encryption key schedule (AES-128 for the session keys,
+/// AES-256 too for the key derivation of a 256-bit master key).
 #[derive(Clone)]
-pub(crate) struct AesCm {
-    aes: Aes128Enc,
+pub(crate) struct AesCm<C = Aes128Enc> {
+    aes: C,
 }
 
-impl AesCm {
+impl AesCm<Aes128Enc> {
     pub(crate) fn new(key: &[u8; 16]) -> AesCm {
         AesCm {
             aes: Aes128Enc::new(&(*key).into()),
         }
     }
+}
 
+impl AesCm<Aes256Enc> {
+    pub(crate) fn new_256(key: &[u8; 32]) -> AesCm<Aes256Enc> {
+        AesCm {
+            aes: Aes256Enc::new(&(*key).into()),
+        }
+    }
+}
+
+impl<C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> AesCm<C> {
     /// XORs `data` with the keystream starting at counter block `iv` (whose low 16 bits are
     /// the block counter, zero here). `data` is at most 2^16 blocks, as RFC 3711 allows.
     pub(crate) fn apply(&self, iv: &[u8; BLOCK], data: &mut [u8]) {
@@ -62,6 +78,58 @@ impl AesCm {
                 }
             }
         }
+    }
+}
+
+/// The authentication tag of an AEAD suite did not match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TagMismatch;
+
+/// AES-GCM with a 96-bit IV and a 128-bit tag (RFC 7714 section 5) under one key.
+#[derive(Clone)]
+// No allocator to box into: a key is held by value, sized for AES-256.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Gcm {
+    Aes128(AesGcm<Aes128Enc, U12>),
+    Aes256(AesGcm<Aes256Enc, U12>),
+}
+
+impl Gcm {
+    pub(crate) fn new_128(key: &[u8; 16]) -> Gcm {
+        Gcm::Aes128(AesGcm::from(Aes128Enc::new(&(*key).into())))
+    }
+
+    pub(crate) fn new_256(key: &[u8; 32]) -> Gcm {
+        Gcm::Aes256(AesGcm::from(Aes256Enc::new(&(*key).into())))
+    }
+
+    /// Encrypts `data` in place under `iv` with `aad` authenticated; returns the tag.
+    pub(crate) fn seal(&self, iv: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; AEAD_TAG_LEN] {
+        let nonce = (*iv).into();
+        // The only failure is a plaintext or AAD over 2^36 bytes, not a datagram.
+        let tag = match self {
+            Gcm::Aes128(c) => c.encrypt_inout_detached(&nonce, aad, data.into()),
+            Gcm::Aes256(c) => c.encrypt_inout_detached(&nonce, aad, data.into()),
+        };
+        tag.map(Into::into).unwrap_or_default()
+    }
+
+    /// Authenticates `aad` and the ciphertext `data` against `tag` and, if it matches,
+    /// decrypts `data` in place; on a mismatch `data` is unchanged.
+    pub(crate) fn open(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        data: &mut [u8],
+        tag: &[u8; AEAD_TAG_LEN],
+    ) -> Result<(), TagMismatch> {
+        let nonce = (*iv).into();
+        let tag = (*tag).into();
+        match self {
+            Gcm::Aes128(c) => c.decrypt_inout_detached(&nonce, aad, data.into(), &tag),
+            Gcm::Aes256(c) => c.decrypt_inout_detached(&nonce, aad, data.into(), &tag),
+        }
+        .map_err(|_| TagMismatch)
     }
 }
 

@@ -1,10 +1,12 @@
 //! Session key derivation (RFC 3711 section 4.3) with key derivation rate 0, and the
 //! per-direction session state built from it.
 
-use super::MasterKey;
-use super::cipher::{AesCm, HmacSha1, SHA1_LEN};
+use aes::Aes256Enc;
 
-/// Session salt length, as the master salt (112 bits).
+use super::cipher::{AesCm, Gcm, HmacSha1, SHA1_LEN};
+use super::{AEAD_SALT_LEN, MasterKey, Suite};
+
+/// Session salt length of the AES-CM suites, as the master salt (112 bits).
 const SALT_LEN: usize = 14;
 
 /// Key derivation labels (RFC 3711 section 4.3.1 and 4.3.2).
@@ -18,30 +20,54 @@ pub(crate) enum Label {
     RtcpSalt = 5,
 }
 
+/// The AES-CM PRF of section 4.3.3, AES-128 or AES-256 as the master key is long (RFC 6188
+/// section 7, RFC 7714 section 11).
+// Lives on the stack while a context is made.
+#[allow(clippy::large_enum_variant)]
+enum Prf {
+    Aes128(AesCm),
+    Aes256(AesCm<Aes256Enc>),
+}
+
 /// The AES-CM PRF of section 4.3.3 keyed with the master key.
 pub(crate) struct Kdf<'a> {
-    prf: AesCm,
-    salt: &'a [u8; SALT_LEN],
+    prf: Prf,
+    salt: &'a [u8],
 }
 
 impl<'a> Kdf<'a> {
     pub(crate) fn new(master: &'a MasterKey) -> Kdf<'a> {
+        let key = master.key();
+        let prf = match <&[u8; 32]>::try_from(key) {
+            Ok(k) => Prf::Aes256(AesCm::new_256(k)),
+            Err(_) => {
+                // A master key is 16 or 32 bytes (`MasterKey::new`).
+                let mut k = [0u8; 16];
+                let n = key.len().min(16);
+                k[..n].copy_from_slice(&key[..n]);
+                Prf::Aes128(AesCm::new(&k))
+            }
+        };
         Kdf {
-            prf: AesCm::new(master.key()),
+            prf,
             salt: master.salt(),
         }
     }
 
     /// Fills `out` with the session key for `label`. With kdr 0, `r` is 0, so
     /// `x = key_id XOR master_salt` where `key_id = label || r` is `label << 48`; the
-    /// keystream starts at `x * 2^16`.
+    /// keystream starts at `x * 2^16`. A 96-bit AEAD master salt fills the high bytes of the
+    /// 112-bit x, the low two zero (RFC 7714 section 11, as libsrtp does).
     pub(crate) fn derive(&self, label: Label, out: &mut [u8]) {
         let mut iv = [0u8; 16];
-        iv[..SALT_LEN].copy_from_slice(self.salt);
+        iv[..self.salt.len()].copy_from_slice(self.salt);
         // label << 48 within the 112-bit x: byte 7 of its 14 big-endian bytes.
         iv[7] ^= label as u8;
         out.fill(0);
-        self.prf.apply(&iv, out);
+        match &self.prf {
+            Prf::Aes128(prf) => prf.apply(&iv, out),
+            Prf::Aes256(prf) => prf.apply(&iv, out),
+        }
     }
 }
 
@@ -76,6 +102,47 @@ impl SessionKeys {
         iv[..SALT_LEN].copy_from_slice(&self.salt);
         let x = u128::from_be_bytes(iv) ^ (u128::from(ssrc) << 64) ^ (u128::from(index) << 16);
         x.to_be_bytes()
+    }
+}
+
+/// Everything one packet kind (SRTP or SRTCP) of one direction needs per packet under an
+/// AEAD suite: the AES-GCM key and the 96-bit session salt (RFC 7714 section 11: no
+/// authentication key).
+#[derive(Clone)]
+pub(crate) struct GcmKeys {
+    pub(crate) aead: Gcm,
+    pub(crate) salt: [u8; AEAD_SALT_LEN],
+}
+
+impl GcmKeys {
+    /// Derives the session key, of the suite's length, and salt from `labels` (encryption,
+    /// salt).
+    pub(crate) fn derive(kdf: &Kdf<'_>, suite: Suite, labels: [Label; 2]) -> GcmKeys {
+        let aead = if suite == Suite::AeadAes256Gcm {
+            let mut key = [0u8; 32];
+            kdf.derive(labels[0], &mut key);
+            Gcm::new_256(&key)
+        } else {
+            let mut key = [0u8; 16];
+            kdf.derive(labels[0], &mut key);
+            Gcm::new_128(&key)
+        };
+        let mut salt = [0u8; AEAD_SALT_LEN];
+        kdf.derive(labels[1], &mut salt);
+        GcmKeys { aead, salt }
+    }
+
+    /// The 96-bit IV of RFC 7714 section 8.1, `(00 00 || SSRC || ROC || SEQ) XOR salt`, where
+    /// ROC || SEQ is the 48-bit packet index; and of section 9.1, `(00 00 || SSRC || 00 00 ||
+    /// 0 || SRTCP index) XOR salt`, the same layout for a 31-bit index.
+    pub(crate) fn iv(&self, ssrc: u32, index: u64) -> [u8; AEAD_SALT_LEN] {
+        let mut iv = [0u8; AEAD_SALT_LEN];
+        iv[2..6].copy_from_slice(&ssrc.to_be_bytes());
+        iv[6..].copy_from_slice(&index.to_be_bytes()[2..]);
+        for (b, s) in iv.iter_mut().zip(self.salt) {
+            *b ^= s;
+        }
+        iv
     }
 }
 
@@ -206,9 +273,11 @@ mod tests {
     #[test]
     fn srtp_rfc3711_b3_key_derivation() {
         let master = MasterKey::new(
-            hex("E1F97A0D3E018BE0D64FA32C06DE4139"),
-            hex("0EC675AD498AFEEBB6960B3AABE6"),
-        );
+            Suite::AesCm128HmacSha1_80,
+            &hex::<16>("E1F97A0D3E018BE0D64FA32C06DE4139"),
+            &hex::<14>("0EC675AD498AFEEBB6960B3AABE6"),
+        )
+        .unwrap();
         let kdf = Kdf::new(&master);
         let mut key = [0u8; 16];
         kdf.derive(Label::RtpEncryption, &mut key);

@@ -2,8 +2,9 @@
 
 One command per line on stdin, one answer per line on stdout:
 
-    new NAME in|out 80|32 KEYHEX   make session NAME (ssrc_any_inbound or _outbound),
-                                   KEYHEX the 30-byte master key then salt
+    new NAME in|out PROFILE KEYHEX make session NAME (ssrc_any_inbound or _outbound),
+                                   PROFILE 80, 32, gcm128 or gcm256, KEYHEX the master
+                                   key then salt (30, 28 or 44 bytes)
     p|u|pc|uc NAME HEX             protect, unprotect, protect_rtcp, unprotect_rtcp
     version                        the libsrtp and OpenSSL versions
 
@@ -20,6 +21,8 @@ from pylibsrtp import Error, Policy, Session
 PROFILES = {
     "80": Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
     "32": Policy.SRTP_PROFILE_AES128_CM_SHA1_32,
+    "gcm128": Policy.SRTP_PROFILE_AEAD_AES_128_GCM,
+    "gcm256": Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
 }
 DIRECTIONS = {"in": Policy.SSRC_ANY_INBOUND, "out": Policy.SSRC_ANY_OUTBOUND}
 

@@ -27,7 +27,7 @@ pub(super) fn key(seed: u8) -> MasterKey {
     let k: Vec<u8> = (0..30)
         .map(|i| seed.wrapping_mul(31).wrapping_add(i))
         .collect();
-    MasterKey::from_slices(&k[..16], &k[16..]).unwrap()
+    MasterKey::new(Suite::AesCm128HmacSha1_80, &k[..16], &k[16..]).unwrap()
 }
 
 impl Sim {
