@@ -15,6 +15,7 @@
 //! blocks, SDES chunks and items.
 
 pub mod demux;
+pub mod h264;
 pub mod rtcp;
 pub mod rtp;
 
