@@ -276,6 +276,14 @@ pub fn run(settings: Settings) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let mut gw = gw;
+        let cameras = match crate::camera::start(&mut gw, core_task::now(), &settings.cameras) {
+            Ok(c) => c,
+            Err(msg) => {
+                error!("{msg}");
+                return ExitCode::from(2);
+            }
+        };
         let mut svc = crate::service::Service::new(&settings);
         let tls_on = if tls.is_some() { "on" } else { "off" };
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
@@ -302,7 +310,7 @@ pub fn run(settings: Settings) -> ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         svc.ready(&gw);
-        let code = core_task::core_loop(gw, core_rx, udp, signals, live, svc).await;
+        let code = core_task::core_loop(gw, core_rx, udp, signals, live, svc, cameras).await;
         accept.abort();
         trim.abort();
         code

@@ -213,6 +213,8 @@ pub struct Settings {
     /// Testing only: how long SIGUSR2 blocks the core loop (watchdog test); `None` is off,
     /// and SIGUSR2 then keeps its default action.
     pub debug_stall: Option<std::time::Duration>,
+    /// The `[[camera]]` tables (PROTOCOL.md section 7).
+    pub cameras: Vec<crate::camera::CameraConfig>,
     /// Each setting's raw value and source, for `check-config`.
     raw: Vec<(&'static Spec, Option<String>, Source)>,
 }
@@ -255,7 +257,9 @@ pub fn load(flags: &BTreeMap<String, String>) -> Result<Settings, SettingError> 
         }
         raw.push((spec, value, source));
     }
-    parse(config_path, raw)
+    let mut settings = parse(config_path, raw)?;
+    settings.cameras = crate::camera::config::read(&settings.config_path)?;
+    Ok(settings)
 }
 
 /// Reads the config file; a missing one is no error (PROTOCOL.md: "read if it exists").
@@ -276,11 +280,17 @@ fn read_file(path: &PathBuf) -> Result<BTreeMap<String, String>, SettingError> {
         Int(i64),
         Str(String),
         Bool(bool),
+        /// `[[camera]]` tables, read by `crate::camera::config`; anything else of this
+        /// shape is a bad key.
+        Other(serde::de::IgnoredAny),
     }
     let table: BTreeMap<String, Scalar> = basic_toml::from_str(&text)
         .map_err(|e| SettingError(format!("LIVECHAT_CONFIG: {}: {e}", path.display())))?;
     let mut out = BTreeMap::new();
     for (k, v) in table {
+        if k == "camera" {
+            continue;
+        }
         if !SPECS.iter().any(|s| s.key == k) {
             return Err(SettingError(format!(
                 "{k}: unknown key in {}",
@@ -291,6 +301,12 @@ fn read_file(path: &PathBuf) -> Result<BTreeMap<String, String>, SettingError> {
             Scalar::Int(i) => i.to_string(),
             Scalar::Str(s) => s,
             Scalar::Bool(b) => b.to_string(),
+            Scalar::Other(_) => {
+                return Err(SettingError(format!(
+                    "{k}: must be a string, an integer or a boolean in {}",
+                    path.display()
+                )));
+            }
         };
         out.insert(k, v);
     }
@@ -414,6 +430,7 @@ fn parse(
         max_conn_per_ip,
         stats_interval: off_or("stats_interval_s", 86_400)?.map(std::time::Duration::from_secs),
         debug_stall: off_or("debug_stall_ms", 60_000)?.map(std::time::Duration::from_millis),
+        cameras: Vec::new(),
         raw,
     })
 }
@@ -434,6 +451,15 @@ impl Settings {
             s.push_str(&format!(
                 "{:<16} = {:<24} # {}, {}; {}\n",
                 spec.key, shown, spec.env, source, spec.help
+            ));
+        }
+        for c in &self.cameras {
+            s.push_str(&format!(
+                "[[camera]] id = {:?} channel = {:?} url = {:?} transport = {:?} # config file\n",
+                c.id,
+                c.channel,
+                c.shown_url(),
+                c.transport
             ));
         }
         s

@@ -229,6 +229,14 @@ fn drain_udp(
     counters.udp_allocs += alloc_count::allocations() - allocs_before;
 }
 
+/// The core's [`Now`] before the loop's clock exists (setting up at start).
+pub(super) fn now() -> Now {
+    Clock {
+        base: Instant::now(),
+    }
+    .now()
+}
+
 /// Converts the runtime's clocks into the core's.
 struct Clock {
     base: Instant,
@@ -257,6 +265,7 @@ pub(super) async fn core_loop(
     mut signals: Signals,
     live: Arc<AtomicUsize>,
     mut svc: crate::service::Service,
+    mut cameras: crate::camera::Cameras,
 ) -> ExitCode {
     let clock = Clock {
         base: Instant::now(),
@@ -315,6 +324,17 @@ pub(super) async fn core_loop(
                 if r.is_ok() {
                     drain_udp(&udp, &mut gw, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters);
                 }
+            }
+            Some(f) = cameras.frames.recv() => {
+                cameras.dequeued(&f);
+                let frame = livechat_core::relay::camera::CameraFrame {
+                    au: &f.au,
+                    timestamp: f.timestamp,
+                    session: f.session,
+                };
+                let r = gw.camera_frame(clock.now(), f.camera, &frame, &mut udp_tx);
+                udp_tx.flush();
+                cameras.outcome(&f, r);
             }
         }
         // Slow consumers: closed, and cleaned up like any disconnect (which may find more).
