@@ -15,7 +15,10 @@
 //! | a WebSocket connection is accepted | [`Gateway::accept`](gateway::Gateway::accept) (which may first close the oldest unidentified connection through the driver), register [`Accepted::conn`](gateway::Accepted::conn) with the connection's handle, then [`Gateway::greet`](gateway::Gateway::greet) (sends HELLO through that handle); or [`Gateway::open`](gateway::Gateway::open) when `send` needs no registration |
 //! | a frame arrives on it | [`Gateway::handle_frame`](gateway::Gateway::handle_frame) |
 //! | it ended (client, network, or the driver's own close) | [`Gateway::close`](gateway::Gateway::close) |
-//! | a datagram arrives on the media port | [`Gateway::handle_datagram`](gateway::Gateway::handle_datagram) (decrypts in place) |
+//! | a datagram arrives on the media port | RTP and RTCP: [`Gateway::handle_datagram`](gateway::Gateway::handle_datagram) (decrypts in place); STUN and DTLS ([`wire::demux`]): the driver's WebRTC agent |
+//! | that agent saw a valid ICE check for a WebRTC endpoint | [`Gateway::media_checked`](gateway::Gateway::media_checked) |
+//! | its DTLS-SRTP handshake finished | [`Gateway::media_keys`](gateway::Gateway::media_keys) |
+//! | its handshake failed or timed out | [`Gateway::media_failed`](gateway::Gateway::media_failed) |
 //! | the instant from [`Gateway::poll_timeout`](gateway::Gateway::poll_timeout) has passed | [`Gateway::handle_timeout`](gateway::Gateway::handle_timeout) |
 //!
 //! After **each** call the driver re-reads `poll_timeout`: any input may move the next
@@ -40,7 +43,11 @@
 //! full is the driver's to close, then to report with `close`), random bytes from a
 //! cryptographically secure source ([`Driver::fill_random`](gateway::Driver::fill_random),
 //! for SRTP keys), and the hard frame cap ([`config::HARD_FRAME_CAP`]) enforced before
-//! `handle_frame`.
+//! `handle_frame`. A driver with WebRTC answers SDP offers during `handle_frame`
+//! ([`Driver::negotiate`](gateway::Driver::negotiate), keyed by the endpoint's
+//! [`MediaId`](gateway::MediaId)) and forgets an endpoint's ICE and DTLS state when told
+//! ([`Driver::media_ended`](gateway::Driver::media_ended)); without, the defaults refuse
+//! offers (1004).
 //!
 //! # Example
 //!

@@ -11,9 +11,18 @@
 //! ([`Relay::latched_at`]: what STUN and DTLS records, which carry no SSRC, are matched by);
 //! an ICE username fragment is one more key of the same kind of index.
 //!
-//! RTCP from clients is consumed: it latches and keeps the endpoint alive, and is never
-//! forwarded. Listeners' receiver reports describe the server's re-protected streams, not
-//! the talker's, and talkers do not need them in push-to-talk.
+//! RTCP from clients is consumed: it latches and keeps the endpoint alive, and reports are
+//! never forwarded. Listeners' receiver reports describe the server's re-protected streams,
+//! not the talker's, and talkers do not need them in push-to-talk. A WebRTC receiver's PLI,
+//! FIR or NACK goes to the WebRTC sender of the video it names (in the same channel),
+//! re-protected for it, as a compound packet the server sends from an SSRC of its own for
+//! that peer: an empty receiver report and an SDES CNAME, then the feedback (RFC 3550
+//! section 6.1 compound rules, which every RTCP receiver accepts; the reduced size of RFC
+//! 5506 would need `a=rtcp-rsize` in the answer). The media SSRC and sequence numbers pass
+//! unchanged. A new floor holder with video gets a PLI with its next packet.
+//!
+//! Each receiver's copy of RTP is its own (`rewrite`): its payload type, its header
+//! extensions with its IDs and MID, none for radios.
 //!
 //! A WebRTC endpoint (PROTOCOL.md section 4) is latched by the driver's ICE agent
 //! ([`Relay::checked`]) and keyed by its DTLS handshake ([`Relay::keyed`]); its media is
@@ -23,6 +32,7 @@
 pub mod camera;
 mod endpoint;
 mod index;
+mod rewrite;
 mod transmit;
 mod webrtc;
 
@@ -40,6 +50,10 @@ use crate::time::{Instant, Now};
 use crate::wire::demux::{self, Kind};
 use crate::wire::{rtcp, rtp};
 use index::Index;
+use rewrite::Target;
+
+/// The CNAME of the server's own RTCP (RFC 3550 section 6.5.1: every compound carries one).
+const SERVER_CNAME: &[u8] = b"livechatd";
 
 /// "No slot" in the member links.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -134,6 +148,13 @@ pub struct MediaStats {
     pub stale_media: u64,
     /// SSRCs learned from WebRTC endpoints' first authenticated RTP.
     pub ssrcs_learned: u64,
+    /// PLI, FIR and NACK forwarded to the sender of the stream they name.
+    pub feedback_forwarded: u64,
+    /// PLI, FIR and NACK not forwarded: the stream is unknown, not video, in another
+    /// channel, or its sender is not a keyed WebRTC client that negotiated that feedback.
+    pub feedback_dropped: u64,
+    /// PLIs the server sent of its own (a new floor holder owes its viewers a key frame).
+    pub plis_sent: u64,
 }
 
 impl MediaStats {
@@ -204,6 +225,8 @@ pub struct Relay<'a> {
     free: usize,
     /// The serial the last added endpoint got.
     serial: u32,
+    /// Keys the server's own SSRCs.
+    seed: u64,
     stats: MediaStats,
 }
 
@@ -233,6 +256,7 @@ impl<'a> Relay<'a> {
             ssrcs: 0,
             free: 0,
             serial: 0,
+            seed,
             stats: MediaStats::default(),
         }
     }
@@ -262,6 +286,7 @@ impl<'a> Relay<'a> {
         self.ssrcs = 0;
         self.free = 0;
         self.serial = 0;
+        self.seed = seed;
         self.stats = MediaStats::default();
     }
 
@@ -312,6 +337,8 @@ impl<'a> Relay<'a> {
         // Zero is never a serial, so no id made before the first add names anything.
         self.serial = self.serial.wrapping_add(1).max(1);
         endpoint.serial = self.serial;
+        endpoint.server_ssrc =
+            crate::gateway::splitmix64(self.seed ^ u64::from(self.serial).rotate_left(32)) as u32;
         let from = self.free;
         let free = self
             .slots
@@ -380,7 +407,17 @@ impl<'a> Relay<'a> {
     /// the endpoint is latched there, and the check counts as activity that keeps the latch.
     /// An id that is gone is counted and ignored.
     pub fn checked(&mut self, now: Now, id: MediaId, addr: SocketAddr) {
-        let Some(at) = self.resolve(id) else {
+        // A failed endpoint stays without media until it leaves (PROTOCOL.md section 4).
+        let live = |e: &Endpoint| {
+            matches!(
+                e.keys,
+                Keys::WebRtc(DtlsKeys::Pending | DtlsKeys::Keyed { .. })
+            )
+        };
+        let Some(at) = self
+            .resolve(id)
+            .filter(|&at| self.get(at).is_some_and(live))
+        else {
             self.stats.stale_media += 1;
             return;
         };
@@ -417,6 +454,30 @@ impl<'a> Relay<'a> {
         if let Some(e) = self.get_mut(at) {
             e.keys = Keys::WebRtc(DtlsKeys::Failed);
         }
+    }
+
+    /// The endpoint in `at`, a new floor holder, owes its viewers a key frame: when it sends
+    /// video, a PLI goes to it with its next packet.
+    pub(crate) fn want_key_frame(&mut self, at: usize) {
+        if let Some(e) = self.get_mut(at)
+            && e.webrtc
+                .as_ref()
+                .and_then(|w| w.video.as_ref())
+                .is_some_and(|v| v.track.send)
+        {
+            e.pli_due = true;
+        }
+    }
+
+    /// The floor of the channel whose members start at `head` went to the member in `at`:
+    /// it owes a key frame, and a former holder that never sent one owes none.
+    pub(crate) fn granted(&mut self, head: u32, at: usize) {
+        let mut next = head;
+        while let Some(e) = self.get_mut(next as usize) {
+            e.pli_due = false;
+            next = e.next;
+        }
+        self.want_key_frame(at);
     }
 
     /// Moves the latch of the endpoint in `at`, keeping the address index in step.
@@ -534,7 +595,7 @@ impl<'a> Relay<'a> {
         }
         let r = match demux::classify(buf) {
             Kind::Rtp => self.on_rtp(now, src, buf, floors, tx),
-            Kind::Rtcp => self.on_rtcp(now, src, buf),
+            Kind::Rtcp => self.on_rtcp(now, src, buf, tx),
             // ICE-lite and DTLS-SRTP come with browser support.
             Kind::Stun | Kind::Dtls | Kind::Unknown => Err(Drop::Malformed),
         };
@@ -563,18 +624,132 @@ impl<'a> Relay<'a> {
         };
         let e = self.get(at).ok_or(Drop::UnknownSsrc)?;
         let role = e.role(ssrc).unwrap_or(Role::Audio);
+        let level = rewrite::sender_level(e, role, &plain);
         let Source::Member { conn, channel } = e.source;
+        let pli_due = e.pli_due;
         // Listeners' keepalives end here too, after latching.
         let head = floors.talk(channel, conn, now.mono)?.head;
+        if pli_due {
+            self.send_pli(now, at, tx);
+        }
         self.stats.relayed += 1;
         let mut next = head;
         while let Some(after) = self.get(next as usize).map(|e| e.next) {
             if next as usize != at {
-                self.relay_to(now, next as usize, role, &plain, tx);
+                self.relay_to(now, next as usize, role, level, &plain, tx);
             }
             next = after;
         }
         Ok(())
+    }
+
+    /// Sends the endpoint in `at` a PLI for its video, when its video SSRC is known and
+    /// it is keyed; until then the PLI stays due.
+    fn send_pli(&mut self, now: Now, at: usize, tx: &mut impl Transmit) {
+        let Some((media, sender)) = self.get(at).and_then(|e| {
+            let v = e.webrtc.as_ref()?.video.as_ref()?;
+            Some((v.track.ssrc?, e.server_ssrc))
+        }) else {
+            return;
+        };
+        if self.send_rtcp(now, at, tx, |buf| rtcp::emit_pli(sender, media, buf).ok()) {
+            self.stats.plis_sent += 1;
+            if let Some(e) = self.get_mut(at) {
+                e.pli_due = false;
+            }
+        }
+    }
+
+    /// Sends the WebRTC endpoint in `at` one SRTCP compound from the server's own SSRC for
+    /// it: an empty receiver report, an SDES CNAME, then what `last` writes. Whether it went.
+    fn send_rtcp(
+        &mut self,
+        now: Now,
+        at: usize,
+        tx: &mut impl Transmit,
+        last: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> bool {
+        let Relay { slots, stats, .. } = self;
+        let Some(rx) = slots.as_mut_slice().get_mut(at).and_then(Option::as_mut) else {
+            return false;
+        };
+        let (Some(dst), Keys::WebRtc(DtlsKeys::Keyed { outbound, .. })) =
+            (rx.destination(now.mono), &mut rx.keys)
+        else {
+            return false;
+        };
+        let ssrc = rx.server_ssrc;
+        let outcome = tx.send_with(dst, |room| {
+            // The SRTCP trailer and tag follow the compound; a datagram stays within
+            // MAX_DATAGRAM.
+            let room = room.get_mut(..MAX_DATAGRAM)?;
+            let rr = rtcp::emit_receiver_report(ssrc, &[], room).ok()?;
+            let sdes = rtcp::emit_sdes_cname(ssrc, SERVER_CNAME, room.get_mut(rr..)?).ok()?;
+            let fb = last(room.get_mut(rr + sdes..)?)?;
+            outbound.protect_rtcp(room, rr + sdes + fb).ok()
+        });
+        match outcome {
+            TxOutcome::Taken(n) => {
+                stats.packets_out += 1;
+                stats.bytes_out += n as u64;
+                rx.stats.packets_out += 1;
+                rx.stats.bytes_out += n as u64;
+                true
+            }
+            TxOutcome::NotBuilt => {
+                stats.drop(Drop::Buffer);
+                false
+            }
+            TxOutcome::Failed => {
+                stats.drop(Drop::SendFailed);
+                false
+            }
+        }
+    }
+
+    /// Sends a receiver's PLI, FIR or NACK from the endpoint in `from` to the sender of the
+    /// video it names: a keyed WebRTC member of the same channel that negotiated that
+    /// feedback. Anything else is counted and dropped.
+    fn route_feedback(
+        &mut self,
+        now: Now,
+        from: usize,
+        fb: &rtcp::Feedback<'_>,
+        tx: &mut impl Transmit,
+    ) {
+        let channel = self.get(from).map(Endpoint::channel);
+        let to = self.find(fb.media_ssrc).filter(|&to| {
+            to != from
+                && self.get(to).is_some_and(|e| {
+                    let video = e.webrtc.as_ref().and_then(|w| w.video.as_ref());
+                    let wanted = video.is_some_and(|v| {
+                        v.track.ssrc == Some(fb.media_ssrc)
+                            && match fb.kind {
+                                rtcp::FeedbackKind::Nack => v.nack,
+                                rtcp::FeedbackKind::Pli => v.pli,
+                                rtcp::FeedbackKind::Fir => v.fir,
+                            }
+                    });
+                    wanted && Some(e.channel()) == channel
+                })
+        });
+        let Some(to) = to else {
+            self.stats.feedback_dropped += 1;
+            return;
+        };
+        let Some((sender, seq)) = self.get_mut(to).map(|e| {
+            if fb.kind == rtcp::FeedbackKind::Fir {
+                e.fir_seq = e.fir_seq.wrapping_add(1);
+            }
+            (e.server_ssrc, e.fir_seq)
+        }) else {
+            return;
+        };
+        if self.send_rtcp(now, to, tx, |buf| fb.emit(sender, seq, buf).ok()) {
+            self.stats.feedback_forwarded += 1;
+        } else {
+            self.stats.feedback_dropped += 1;
+        }
     }
 
     /// RTP from an SSRC no endpoint has: the stream of a WebRTC endpoint latched at `src`
@@ -636,17 +811,35 @@ impl<'a> Relay<'a> {
         Ok((at, packet))
     }
 
-    fn on_rtcp(&mut self, now: Now, src: SocketAddr, buf: &mut [u8]) -> Result<(), Drop> {
+    fn on_rtcp(
+        &mut self,
+        now: Now,
+        src: SocketAddr,
+        buf: &mut [u8],
+        tx: &mut impl Transmit,
+    ) -> Result<(), Drop> {
         // The first packet's sender SSRC is in the clear in SRTCP too (RFC 3711 section 3.4).
         let header = rtcp::Header::new_checked(&mut *buf).map_err(|_| Drop::Malformed)?;
-        let plain = match self.find(header.ssrc()) {
-            Some(at) => self.accept(at, now, src, |e| accept_rtcp(e, src, header))?,
+        let (at, plain) = match self.find(header.ssrc()) {
+            Some(at) => (
+                at,
+                self.accept(at, now, src, |e| accept_rtcp(e, src, header))?,
+            ),
             // A WebRTC client's reports may carry a sender SSRC it never announced (a
             // receive-only client has none of its own): its latched address names it.
             None => self.rtcp_by_address(now, src, buf)?,
         };
         if rtcp::Compound::new(plain).any(|p| p.is_err()) {
             return Err(Drop::Malformed);
+        }
+        if !matches!(self.get(at).map(|e| &e.keys), Some(Keys::WebRtc(_))) {
+            return Ok(());
+        }
+        for fb in rtcp::Compound::new(plain).filter_map(|p| p.ok()?.feedback()) {
+            self.route_feedback(now, at, &fb, tx);
+        }
+        if self.get(at).is_some_and(|e| e.pli_due) {
+            self.send_pli(now, at, tx);
         }
         Ok(())
     }
@@ -657,7 +850,7 @@ impl<'a> Relay<'a> {
         now: Now,
         src: SocketAddr,
         buf: &'b mut [u8],
-    ) -> Result<&'b [u8], Drop> {
+    ) -> Result<(usize, &'b [u8]), Drop> {
         let mut candidates = heapless::Vec::<usize, LEARN_CANDIDATES>::new();
         for at in self.latched_at(src) {
             let keyed = self
@@ -689,7 +882,7 @@ impl<'a> Relay<'a> {
             e.stats.packets_in += 1;
             e.stats.bytes_in += len as u64;
         }
-        buf.get(..len).ok_or(Drop::Malformed)
+        Ok((at, buf.get(..len).ok_or(Drop::Malformed)?))
     }
 
     /// Authenticates a datagram for the endpoint in `at` with `check` and latches its
@@ -718,14 +911,16 @@ impl<'a> Relay<'a> {
         Ok(plain)
     }
 
-    /// Sends one listener its copy of a stream of `role`, built in the driver's buffer:
-    /// re-protected with its server -> client context, or as is for a plain-RTP listener.
-    /// Video goes only to listeners that take it.
+    /// Sends one listener its copy of a stream of `role`, built in the driver's buffer
+    /// ([`rewrite`]: its payload type and header extensions, `level` being the sender's
+    /// audio level): re-protected with its server -> client context, or in the clear for
+    /// a plain-RTP listener. Video goes only to listeners that take it.
     fn relay_to(
         &mut self,
         now: Now,
         at: usize,
         role: Role,
+        level: Option<u8>,
         plain: &rtp::Packet<impl AsRef<[u8]>>,
         tx: &mut impl Transmit,
     ) {
@@ -733,9 +928,10 @@ impl<'a> Relay<'a> {
         let Some(rx) = slots.as_mut_slice().get_mut(at).and_then(Option::as_mut) else {
             return;
         };
-        if role != Role::Audio && !rx.takes_video() {
+        let Some(target) = Target::of(rx.webrtc.as_ref(), rx.audio_pt, role) else {
             return;
-        }
+        };
+        let same = rewrite::unchanged(&target, plain);
         let Some(dst) = rx.destination(now.mono) else {
             stats.drop(Drop::NoLatch);
             return;
@@ -743,17 +939,30 @@ impl<'a> Relay<'a> {
         let mut why = Drop::Buffer;
         let keys = &mut rx.keys;
         let outcome = tx.send_with(dst, |room| match keys {
-            Keys::Sdes { outbound, .. } | Keys::WebRtc(DtlsKeys::Keyed { outbound, .. }) => {
+            Keys::Sdes { outbound, .. } | Keys::WebRtc(DtlsKeys::Keyed { outbound, .. })
+                if same =>
+            {
                 outbound
                     .protect_rtp_into(plain, room)
                     .map_err(|e| why = Drop::from(e))
                     .ok()
             }
-            Keys::Plain => {
+            Keys::Sdes { outbound, .. } | Keys::WebRtc(DtlsKeys::Keyed { outbound, .. }) => {
+                // A rewritten copy may have grown: with its tag it stays within
+                // MAX_DATAGRAM, or it is a counted drop.
+                let fits = MAX_DATAGRAM.checked_sub(outbound.suite().rtp_tag_len())?;
+                let n = rewrite::write(&target, level, plain, room.get_mut(..fits)?)?;
+                outbound
+                    .protect_rtp(room, n)
+                    .map_err(|e| why = Drop::from(e))
+                    .ok()
+            }
+            Keys::Plain if same => {
                 let bytes = plain.as_bytes();
                 room.get_mut(..bytes.len())?.copy_from_slice(bytes);
                 Some(bytes.len())
             }
+            Keys::Plain => rewrite::write(&target, level, plain, room.get_mut(..MAX_DATAGRAM)?),
             Keys::WebRtc(_) => {
                 why = Drop::Unkeyed;
                 None
@@ -909,6 +1118,9 @@ mod tests {
             next: NONE,
             session_next: NONE,
             serial: 0,
+            server_ssrc: 0,
+            fir_seq: 0,
+            pli_due: false,
         }
     }
 

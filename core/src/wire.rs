@@ -7,6 +7,7 @@
 //! - [`demux`]: which protocol a datagram on the shared media port carries (RFC 7983).
 //! - [`rtp`]: RTP packets (RFC 3550 section 5.1). SRTP reads the header through the same
 //!   view ([`rtp::Packet::new_checked_header`]), so a packet's header is parsed once.
+//! - [`hdrext`]: RTP header extension elements (RFC 8285), one-byte and two-byte forms.
 //! - [`rtcp`]: RTCP compound packets (RFC 3550 section 6), and [`rtcp::Header`], the part
 //!   of an SRTCP packet left in the clear.
 //!
@@ -16,6 +17,7 @@
 
 pub mod demux;
 pub mod h264;
+pub mod hdrext;
 pub mod rtcp;
 pub mod rtp;
 

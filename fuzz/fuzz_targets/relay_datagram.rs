@@ -1,19 +1,22 @@
 //! RFC 7983 demux and the relay's datagram handling with a populated state: a channel with
-//! SRTP and plain members, a floor holder, latched listeners. Datagrams are raw bytes or
-//! packets built for a member (protected with its real key), possibly tampered with or
-//! replayed, from its own or a forger's address, with floor changes and time in between.
-//! No panic; nothing is ever sent to the forger; a tampered or replayed packet is never
-//! relayed.
+//! SRTP, plain and WebRTC members (the last with audio and video, keyed as DTLS would), a
+//! floor holder, latched listeners. Datagrams are raw bytes or packets built for a member
+//! (protected with its real key, with any RFC 8285 header extension), possibly tampered
+//! with or replayed, from its own or a forger's address, RTCP with feedback naming any
+//! member's stream, with floor changes and time in between. No panic; nothing is ever sent
+//! to the forger; a tampered or replayed packet is never relayed; RTCP makes the server send
+//! only RTCP, and only to WebRTC members.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use livechat_core::gateway::{ConnId, Frame, Gateway, PeerInfo};
+use livechat_core::gateway::{ConnId, Frame, Gateway, PeerInfo, Track, VideoTrack};
 use livechat_core::srtp::{Context, MasterKey, Suite};
 use livechat_core::time::{Duration, Instant, Now};
-use livechat_core::wire::rtp::Header;
+use livechat_core::testing::Negotiation;
+use livechat_core::wire::rtp::{Extension, Header};
 use livechat_fuzz::{Recorder, RecordingTransmit, recorder, recycle, small_gateway, token};
 use serde_json::json;
 
@@ -29,10 +32,17 @@ enum Action<'a> {
         payload_len: u8,
         tamper: Option<(u16, u8)>,
         forger: bool,
+        /// A header extension: two-byte form or one-byte, and its data.
+        ext: Option<(bool, &'a [u8])>,
+        /// The WebRTC member's video stream instead of its audio.
+        video: bool,
     },
     Rtcp {
         member: u8,
         tamper: Option<(u16, u8)>,
+        /// A feedback message after the report: FMT and packet type choice, the member
+        /// whose stream it names, and whether that is its video.
+        feedback: Option<(u8, u8, bool)>,
     },
     Replay,
     Floor {
@@ -49,6 +59,22 @@ struct Member {
     ssrc: u32,
     addr: SocketAddr,
     tx: Option<Context>,
+}
+
+/// The WebRTC member's video SSRC, and its audio and video payload types.
+const VIDEO_SSRC: u32 = 203;
+const WEBRTC: usize = 3;
+
+fn track(pt: u8, mid: &str, ssrc: Option<u32>) -> Track {
+    Track {
+        pt,
+        mid: heapless::String::try_from(mid).unwrap_or_default(),
+        ext_mid: Some(1),
+        ext_audio_level: Some(2),
+        ssrc,
+        send: true,
+        recv: true,
+    }
 }
 
 const FORGER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 66)), 6666);
@@ -85,6 +111,21 @@ fn setup(
         let srtp = i < 2;
         let ssrc = 100 + i as u32;
         let mut d = json!({"channel_id":"x","ssrc":ssrc});
+        if i == WEBRTC {
+            rec.negotiation = Some(Ok(Negotiation {
+                answer: "v=0\r\n".into(),
+                audio: track(0, "0", None),
+                video: Some(VideoTrack {
+                    track: track(96, "1", Some(VIDEO_SSRC)),
+                    rtx_pt: Some(97),
+                    rtx_ssrc: None,
+                    nack: true,
+                    pli: true,
+                    fir: true,
+                }),
+            }));
+            d["sdp_offer"] = json!("v=0\r\n");
+        }
         if srtp {
             let mut b = [0u8; 40];
             d["crypto"] =
@@ -92,7 +133,15 @@ fn setup(
         }
         send(gw, rec, json!({"op":11,"d":d}));
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20000 + i as u16);
-        let tx = srtp.then(|| Context::new(Suite::AesCm128HmacSha1_80, &key(i as u8)));
+        let keyed = srtp || i == WEBRTC;
+        let tx = keyed.then(|| Context::new(Suite::AesCm128HmacSha1_80, &key(i as u8)));
+        if i == WEBRTC {
+            let media = rec.offers.last().expect("the offer was negotiated").0;
+            gw.media_checked(now, media, addr);
+            let inbound = Context::new(Suite::AesCm128HmacSha1_80, &key(i as u8));
+            let outbound = Context::new(Suite::AesCm128HmacSha1_80, &key(i as u8 ^ 0x33));
+            gw.media_keys(now, media, inbound, outbound);
+        }
         members.push(Member {
             conn,
             ssrc,
@@ -142,18 +191,30 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
                 payload_len,
                 tamper,
                 forger,
+                ext,
+                video,
             } => {
-                let m = &mut members[usize::from(*member) % 4];
+                let i = usize::from(*member) % 4;
+                let m = &mut members[i];
+                let (ssrc, pt) = if *video && i == WEBRTC {
+                    (VIDEO_SSRC, 96)
+                } else {
+                    (m.ssrc, 0)
+                };
+                let extension = ext.map(|(two, data)| Extension {
+                    profile: if two { 0x1000 } else { 0xBEDE },
+                    data: &data[..data.len().min(64) / 4 * 4],
+                });
                 let h = Header {
                     marker: false,
-                    payload_type: 0,
+                    payload_type: pt,
                     seq_number: *seq,
                     timestamp: u32::from(*seq) * 160,
-                    ssrc: m.ssrc,
+                    ssrc,
                     csrcs: &[],
-                    extension: None,
+                    extension,
                 };
-                let mut buf = vec![0u8; 320];
+                let mut buf = vec![0u8; 400];
                 let n = h
                     .emit_packet(&vec![1; usize::from(*payload_len)], 0, &mut buf)
                     .unwrap();
@@ -200,11 +261,44 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
                     last = Some((src, sent));
                 }
             }
-            Action::Rtcp { member, tamper } => {
+            Action::Rtcp {
+                member,
+                tamper,
+                feedback,
+            } => {
+                let named = feedback.map(|(kind, whom, video)| {
+                    let i = usize::from(whom) % 4;
+                    let ssrc = if video && i == WEBRTC {
+                        VIDEO_SSRC
+                    } else {
+                        members[i].ssrc
+                    };
+                    (kind, ssrc)
+                });
                 let m = &mut members[usize::from(*member) % 4];
-                let mut buf = [0u8; 64];
-                let n =
+                let mut buf = [0u8; 96];
+                let mut n =
                     livechat_core::wire::rtcp::emit_receiver_report(m.ssrc, &[], &mut buf).unwrap();
+                if let Some((kind, media)) = named {
+                    // PLI, NACK, FIR, or another FMT of either feedback type.
+                    let (pt, fmt) = match kind % 4 {
+                        0 => (206, 1),
+                        1 => (205, 1),
+                        2 => (206, 4),
+                        _ => (205 + (kind >> 7), kind & 0x1f),
+                    };
+                    let fb = [
+                        [0x80 | fmt, pt, 0, 4],
+                        m.ssrc.to_be_bytes(),
+                        if fmt == 4 && pt == 206 { [0; 4] } else { media.to_be_bytes() },
+                        media.to_be_bytes(),
+                        [kind, 0, 0, 1],
+                    ];
+                    for w in fb {
+                        buf[n..n + 4].copy_from_slice(&w);
+                        n += 4;
+                    }
+                }
                 let n = match &mut m.tx {
                     Some(ctx) => ctx.protect_rtcp(&mut buf, n).unwrap(),
                     None => n,
@@ -213,7 +307,13 @@ fuzz_target!(|actions: Vec<Action<'_>>| {
                     buf[usize::from(*at) % n] ^= x;
                 }
                 gw.handle_datagram(now, m.addr, &mut buf[..n], &mut net);
-                must_not_relay = true;
+                let webrtc = members[WEBRTC].addr;
+                for (to, d) in &net.sent[before..] {
+                    assert!(
+                        *to == webrtc && (192..=223).contains(&d[1]),
+                        "RTCP made the server send RTP, or RTCP to a radio: {a:?}"
+                    );
+                }
             }
             Action::Replay => {
                 if let Some((src, b)) = &last {

@@ -16,7 +16,9 @@ pub(super) type Sink<'a> = &'a mut dyn FnMut(FloorEvent<ConnId>);
 
 impl Gateway<'_> {
     /// Runs `f` on a channel's floor with an event sink that encodes each event and sends
-    /// it to its audience, then makes sure the floor's next deadline is polled.
+    /// it to its audience, then makes sure the floor's next deadline is polled. A new
+    /// holder with video owes its viewers a key frame (PROTOCOL.md section 4: a PLI on each
+    /// FLOOR_GRANTED).
     pub(super) fn with_floor<R>(
         &mut self,
         slot: usize,
@@ -36,6 +38,7 @@ impl Gateway<'_> {
         let floor = &mut ch.floor;
         let conns = conns.as_slice();
         let relay = &*relay;
+        let mut granted: Option<ConnId> = None;
         let mut emit = |ev: FloorEvent<ConnId>| {
             // One recipient is told whether or not it is still a member (a leaver's own
             // events are not emitted by the floor); the others are the members.
@@ -55,6 +58,7 @@ impl Gateway<'_> {
                     to: c,
                     max_duration,
                 } => {
+                    granted = Some(c);
                     let d = FloorGranted {
                         channel_id,
                         user_id: user_of(conns, c),
@@ -106,6 +110,9 @@ impl Gateway<'_> {
         let next = floor.poll_timeout();
         if let Some(t) = next {
             self.bump_deadline(t);
+        }
+        if let Some(at) = granted.and_then(|c| self.membership(c, slot)) {
+            self.relay.granted(head, at);
         }
         Some(r)
     }

@@ -224,7 +224,8 @@ impl Gateway<'_> {
     /// The DTLS handshake of `media` is done: `inbound` unprotects what the client sends
     /// (the client's write key), `outbound` protects what the server sends it (RFC 5764
     /// section 4.2). From then on its RTP and RTCP from the latched address authenticate
-    /// with these.
+    /// with these. A viewer arriving mid-talk gets a key frame soon: the floor holder owes
+    /// one (a PLI with its next packet).
     pub fn media_keys(
         &mut self,
         _now: Now,
@@ -233,6 +234,22 @@ impl Gateway<'_> {
         outbound: srtp::Context,
     ) {
         self.relay.keyed(media, inbound, outbound);
+        let Some(e) = self.relay.resolve(media).and_then(|at| self.relay.get(at)) else {
+            return;
+        };
+        if !e.takes_video() {
+            return;
+        }
+        let slot = e.channel() as usize;
+        let holder = self
+            .channels
+            .as_slice()
+            .get(slot)
+            .and_then(Option::as_ref)
+            .and_then(|ch| ch.floor.holder());
+        if let Some(at) = holder.and_then(|(h, _)| self.membership(h, slot)) {
+            self.relay.want_key_frame(at);
+        }
     }
 
     /// The handshake of `media` failed, or had not finished 10 s after the ACK: the

@@ -97,6 +97,14 @@ pub struct Endpoint {
     pub(crate) session_next: u32,
     /// Given by the relay when it adds the endpoint: half of its [`MediaId`].
     pub(crate) serial: u32,
+    /// The SSRC the server's own RTCP to this endpoint carries as its sender (RFC 4585
+    /// feedback, PROTOCOL.md section 4: one of its own per peer).
+    pub(crate) server_ssrc: u32,
+    /// The last FIR command sequence number sent to it (RFC 5104 section 4.3.1.1).
+    pub(crate) fir_seq: u8,
+    /// It was granted the floor and owes its viewers a key frame: a PLI goes to it with
+    /// its next packet (the core sends datagrams only while handling one).
+    pub(crate) pli_due: bool,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -134,6 +142,9 @@ impl Endpoint {
             next: super::NONE,
             session_next: super::NONE,
             serial: 0,
+            server_ssrc: 0,
+            fir_seq: 0,
+            pli_due: false,
         }
     }
 

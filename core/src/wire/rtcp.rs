@@ -1202,5 +1202,9 @@ fn write_header(w: &mut Writer<'_>, count: u8, packet_type: u8, len: usize) {
     w.put(&words.to_be_bytes());
 }
 
+mod feedback;
+
+pub use feedback::{FMT_FIR, FMT_NACK, FMT_PLI, Feedback, Kind as FeedbackKind, emit_pli};
+
 #[cfg(test)]
 mod tests;

@@ -171,6 +171,9 @@ fn bare(ssrc: u32) -> Endpoint {
         next: NONE,
         session_next: NONE,
         serial: 0,
+        server_ssrc: 0,
+        fir_seq: 0,
+        pli_due: false,
     }
 }
 

@@ -142,11 +142,11 @@ impl Browser {
         s.gw.handle_datagram(s.now, self.addr, &mut b, net);
     }
 
-    /// What this client received, decrypted with its receive context.
+    /// The RTP this client received, decrypted with its receive context.
     pub(super) fn heard(&mut self, net: &Net) -> Vec<Vec<u8>> {
         net.sent
             .iter()
-            .filter(|(d, _)| *d == self.addr)
+            .filter(|(d, b)| *d == self.addr && !is_rtcp(b))
             .map(|(_, b)| {
                 let mut b = b.clone();
                 let n = self.rx.unprotect_rtp(&mut b).unwrap();
@@ -155,6 +155,42 @@ impl Browser {
             })
             .collect()
     }
+}
+
+/// RFC 7983 / RFC 5761 section 4: RTCP when the second byte is 192..=223.
+fn is_rtcp(b: &[u8]) -> bool {
+    b.get(1).is_some_and(|pt| (192..=223).contains(pt))
+}
+
+/// `plain` as a receiver gets it: payload type `pt` and exactly the one-byte extension
+/// elements `elements` (written here by hand, RFC 8285 section 4.2), nothing else changed.
+pub(super) fn as_received(plain: &[u8], pt: u8, elements: &[(u8, &[u8])]) -> Vec<u8> {
+    let p = crate::wire::rtp::Packet::new_checked(plain).unwrap();
+    let mut data = Vec::new();
+    for (id, value) in elements {
+        data.push((id << 4) | (value.len() as u8 - 1));
+        data.extend_from_slice(value);
+    }
+    while data.len() % 4 != 0 {
+        data.push(0);
+    }
+    let csrcs: Vec<u32> = p.csrcs().collect();
+    let h = Header {
+        marker: p.marker(),
+        payload_type: pt,
+        seq_number: p.seq_number(),
+        timestamp: p.timestamp(),
+        ssrc: p.ssrc(),
+        csrcs: &csrcs,
+        extension: (!elements.is_empty()).then_some(crate::wire::rtp::Extension {
+            profile: 0xBEDE,
+            data: &data,
+        }),
+    };
+    let mut buf = vec![0u8; 1600];
+    let n = h.emit_packet(p.payload(), 0, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
 }
 
 fn join_offer(s: &mut Sim, c: ConnId, d: Value) -> Vec<Value> {
@@ -405,7 +441,8 @@ fn a_keyed_browser_and_a_radio_hear_each_other() {
     take_floor(&mut s, &r);
     let (plain, wire) = r.packet(2);
     r.send(&mut s, &mut net, &wire);
-    assert_eq!(b.heard(&net), [plain]);
+    // With its MID (id 4, "0"), in its payload type.
+    assert_eq!(b.heard(&net), [as_received(&plain, 0, &[(4, b"0")])]);
     assert_eq!(s.gw.media_stats().drops(), 0, "{:?}", s.gw.media_stats());
 }
 
@@ -463,7 +500,7 @@ fn media_before_keys_from_elsewhere_or_after_failure_is_dropped() {
     s.gw.media_keys(s.now, media, i, o);
     let (plain, w) = r.packet(2);
     r.send(&mut s, &mut net, &w);
-    assert_eq!(b.heard(&net), [plain]);
+    assert_eq!(b.heard(&net), [as_received(&plain, 0, &[(4, b"0")])]);
     s.req(r.conn, json!({"op":31,"d":{"channel_id":"ch"}}));
     take_floor_of(&mut s, conn);
     let (_, w) = b.packet(10, 0, 3);
@@ -494,6 +531,18 @@ fn media_before_keys_from_elsewhere_or_after_failure_is_dropped() {
     assert_eq!(s.gw.media_stats().drop_unkeyed, 5);
     assert_eq!(copies_to(&net, r.addr), 1);
     assert_eq!(s.gw.session(conn).unwrap().joined, 1);
+    // A check after the failure latches nothing.
+    s.gw.media_checked(s.now, media, b.addr);
+    let e = s.gw.endpoints().find(|e| e.conn() == conn).unwrap();
+    assert_eq!(e.latched, None);
+    assert_eq!(s.gw.media_stats().stale_media, 2);
+    // Nor does a radio's endpoint answer to an id made up for it.
+    let radio_at = s.gw.relay.find(r.ssrc).unwrap();
+    let radio_id = s.gw.relay.media_id(radio_at).unwrap();
+    s.gw.media_checked(s.now, radio_id, "127.0.0.1:1".parse().unwrap());
+    s.gw.media_failed(s.now, radio_id);
+    assert_eq!(s.gw.media_stats().stale_media, 4);
+    assert_eq!(s.gw.relay.get(radio_at).unwrap().latched, Some(r.addr));
     // Leave and join again: a new endpoint, a new id.
     s.req(conn, json!({"op":12,"d":{"channel_id":"ch"}}));
     s.answers(audio(0, Some(10)), None);
@@ -505,7 +554,7 @@ fn media_before_keys_from_elsewhere_or_after_failure_is_dropped() {
     s.gw.media_failed(s.now, media);
     assert_eq!(
         s.gw.media_stats().stale_media,
-        2,
+        5,
         "the old id names nothing"
     );
 }
@@ -604,8 +653,17 @@ fn the_holders_video_goes_only_to_members_that_take_video() {
     // Its RTX, whose SSRC the offer did not name, is learned by its payload type.
     let (x, w) = talker.packet(0x7777, 97, 3);
     talker.send(&mut s, &mut net, &w);
-    assert_eq!(viewer.heard(&net), [a.clone(), v, x]);
-    assert_eq!(audio_only.heard(&net), std::slice::from_ref(&a));
+    // Each with the receiver's MID of its kind: "0" for audio, "1" for video and its RTX.
+    let a_heard = as_received(&a, 0, &[(4, b"0")]);
+    assert_eq!(
+        viewer.heard(&net),
+        [
+            a_heard.clone(),
+            as_received(&v, 96, &[(4, b"1")]),
+            as_received(&x, 97, &[(4, b"1")])
+        ]
+    );
+    assert_eq!(audio_only.heard(&net), [a_heard]);
     assert_eq!(radio.heard(&net), [a]);
     let e = s.gw.endpoints().find(|e| e.conn() == talker.conn).unwrap();
     assert_eq!(
@@ -617,4 +675,391 @@ fn the_holders_video_goes_only_to_members_that_take_video() {
     let (_, w) = viewer.packet(viewer.video_ssrc, 96, 4);
     viewer.send(&mut s, &mut net, &w);
     assert_eq!(s.gw.media_stats().drop_not_holder, 1);
+}
+
+impl Browser {
+    /// The SRTCP compounds this client received, decrypted, each as its packets' bytes.
+    pub(super) fn rtcp_heard(&mut self, net: &Net) -> Vec<Vec<u8>> {
+        net.sent
+            .iter()
+            .filter(|(d, b)| *d == self.addr && is_rtcp(b))
+            .map(|(_, b)| {
+                let mut b = b.clone();
+                let n = self.rx.unprotect_rtcp(&mut b).unwrap();
+                b.truncate(n);
+                b
+            })
+            .collect()
+    }
+
+    /// Sends `compound` (plain RTCP) protected.
+    pub(super) fn send_rtcp(&mut self, s: &mut Sim, net: &mut Net, compound: &[u8]) {
+        let mut b = compound.to_vec();
+        b.resize(compound.len() + 14, 0);
+        let n = self.tx.protect_rtcp(&mut b, compound.len()).unwrap();
+        s.gw.handle_datagram(s.now, self.addr, &mut b[..n], net);
+    }
+}
+
+/// The feedback messages of a compound: (packet type, FMT, sender SSRC, media SSRC, FCI).
+fn feedback_in(compound: &[u8]) -> Vec<(u8, u8, u32, u32, Vec<u8>)> {
+    crate::wire::rtcp::Compound::new(compound)
+        .map(|p| p.unwrap().raw())
+        .filter(|r| r.packet_type() == 205 || r.packet_type() == 206)
+        .map(|r| {
+            let b = r.as_bytes();
+            let word = |at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+            (
+                r.packet_type(),
+                r.count(),
+                word(4),
+                word(8),
+                b[12..].to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// The compound's packet types in order.
+fn packet_types(compound: &[u8]) -> Vec<u8> {
+    crate::wire::rtcp::Compound::new(compound)
+        .map(|p| p.unwrap().raw().packet_type())
+        .collect()
+}
+
+#[test]
+fn payload_types_and_audio_levels_are_each_receivers() {
+    let mut s = Sim::new(Limits::default());
+    let owner = s.user("owner");
+    s.req(
+        owner,
+        json!({"op":10,"d":{"channel_id":"ch","codec":"opus"}}),
+    );
+    let mut net = Net::default();
+    // Two browsers that gave Opus different payload types and extension IDs.
+    s.answers(audio(109, Some(10)), None);
+    let a_conn = s.user("a");
+    join_offer(&mut s, a_conn, json!({"sdp_offer":OFFER}));
+    let a_media = s.rec.offers.last().unwrap().0;
+    let mut b_track = audio(111, Some(20));
+    b_track.ext_mid = Some(9);
+    b_track.ext_audio_level = Some(12);
+    b_track.mid = heapless::String::try_from("audio").unwrap();
+    s.answers(b_track, None);
+    let b_conn = s.user("b");
+    join_offer(&mut s, b_conn, json!({"sdp_offer":OFFER}));
+    let b_media = s.rec.offers.last().unwrap().0;
+    let mut a = Browser {
+        conn: a_conn,
+        media: a_media,
+        addr: "127.0.0.1:31010".parse().unwrap(),
+        tx: Context::new(SUITE, &key(1)),
+        rx: Context::new(SUITE, &key(1 ^ 0x55)),
+        ssrc: 10,
+        video_ssrc: 0,
+        seq: 1,
+        join: Value::Null,
+        seed: 1,
+    };
+    let mut b = Browser {
+        conn: b_conn,
+        media: b_media,
+        addr: "127.0.0.1:31020".parse().unwrap(),
+        tx: Context::new(SUITE, &key(2)),
+        rx: Context::new(SUITE, &key(2 ^ 0x55)),
+        ssrc: 20,
+        video_ssrc: 0,
+        seq: 1,
+        join: Value::Null,
+        seed: 2,
+    };
+    for x in [&mut a, &mut b] {
+        s.gw.media_checked(s.now, x.media, x.addr);
+        let (i, o) = x.server_contexts();
+        s.gw.media_keys(s.now, x.media, i, o);
+    }
+    let mut radio = s.radio("r", 30, Some(SUITE));
+    radio.latch(&mut s, &mut net);
+    // a talks with its MID and audio level (IDs 4 and 1, one-byte form) and pt 109.
+    take_floor_of(&mut s, a.conn);
+    let ext = [0x10, 0xa5, 0x40, b'0'];
+    let h = Header {
+        marker: true,
+        payload_type: 109,
+        seq_number: 7,
+        timestamp: 960,
+        ssrc: 10,
+        csrcs: &[],
+        extension: Some(crate::wire::rtp::Extension {
+            profile: 0xBEDE,
+            data: &ext,
+        }),
+    };
+    let mut buf = vec![0u8; 200];
+    let n = h.emit_packet(b"opus frame", 0, &mut buf).unwrap();
+    let sent = buf[..n].to_vec();
+    let m = a.tx.protect_rtp(&mut buf, n).unwrap();
+    a.send(&mut s, &mut net, &buf[..m]);
+    // b: pt 111, its MID "audio" under id 9 and the level under id 12 (two-byte form:
+    // id 12 fits one byte, but each receiver's form follows its IDs and lengths).
+    let got = b.heard(&net);
+    let p = crate::wire::rtp::Packet::new_checked(&got[0][..]).unwrap();
+    assert_eq!(p.payload_type(), 111);
+    assert_eq!(p.payload(), b"opus frame");
+    assert_eq!((p.seq_number(), p.timestamp(), p.ssrc()), (7, 960, 10));
+    assert_eq!(
+        got,
+        [as_received(&sent, 111, &[(9, b"audio"), (12, &[0xa5])])]
+    );
+    // The radio: pt 111 (the channel's Opus), no extension.
+    assert_eq!(radio.heard(&net), [as_received(&sent, 111, &[])]);
+    // A radio's packet (pt 111, no level) reaches a with pt 109 and its MID only.
+    s.req(a.conn, json!({"op":31,"d":{"channel_id":"ch"}}));
+    take_floor(&mut s, &radio);
+    net.sent.clear();
+    let h = Header {
+        marker: false,
+        payload_type: 111,
+        seq_number: 1,
+        timestamp: 0,
+        ssrc: 30,
+        csrcs: &[],
+        extension: None,
+    };
+    let n = h.emit_packet(b"radio", 0, &mut buf).unwrap();
+    let sent = buf[..n].to_vec();
+    let m = radio.tx.as_mut().unwrap().protect_rtp(&mut buf, n).unwrap();
+    radio.send(&mut s, &mut net, &buf[..m]);
+    assert_eq!(a.heard(&net), [as_received(&sent, 109, &[(4, b"0")])]);
+    assert_eq!(b.heard(&net), [as_received(&sent, 111, &[(9, b"audio")])]);
+    // A two-byte extension from a sender is read too: b talks, with its level under id 12
+    // in the two-byte form; a (level id 1) gets it in its one-byte form.
+    s.req(radio.conn, json!({"op":31,"d":{"channel_id":"ch"}}));
+    take_floor_of(&mut s, b.conn);
+    net.sent.clear();
+    let ext = [12, 1, 0x7f, 0];
+    let h = Header {
+        marker: false,
+        payload_type: 111,
+        seq_number: 3,
+        timestamp: 0,
+        ssrc: 20,
+        csrcs: &[],
+        extension: Some(crate::wire::rtp::Extension {
+            profile: 0x1000,
+            data: &ext,
+        }),
+    };
+    let n = h.emit_packet(b"two", 0, &mut buf).unwrap();
+    let sent = buf[..n].to_vec();
+    let m = b.tx.protect_rtp(&mut buf, n).unwrap();
+    b.send(&mut s, &mut net, &buf[..m]);
+    assert_eq!(
+        a.heard(&net),
+        [as_received(&sent, 109, &[(4, b"0"), (1, &[0x7f])])]
+    );
+    assert_eq!(s.gw.media_stats().drops(), 0, "{:?}", s.gw.media_stats());
+}
+
+#[test]
+fn a_copy_that_would_outgrow_a_datagram_is_a_counted_drop() {
+    let mut s = Sim::new(Limits::default());
+    channel(&mut s);
+    let mut net = Net::default();
+    let mut b = s.browser("b", 10, false);
+    let mut r = s.radio("r", 30, Some(SUITE));
+    r.latch(&mut s, &mut net);
+    take_floor(&mut s, &r);
+    // The largest packet a radio can send: its copy for b gains an 8-byte extension.
+    let h = Header {
+        marker: false,
+        payload_type: 0,
+        seq_number: 1,
+        timestamp: 0,
+        ssrc: 30,
+        csrcs: &[],
+        extension: None,
+    };
+    let mut buf = vec![0u8; 1600];
+    let n = h.emit_packet(&[7u8; 1500 - 12 - 10], 0, &mut buf).unwrap();
+    let m = r.tx.as_mut().unwrap().protect_rtp(&mut buf, n).unwrap();
+    assert_eq!(m, 1500);
+    r.send(&mut s, &mut net, &buf[..m]);
+    assert!(b.heard(&net).is_empty());
+    assert_eq!(s.gw.media_stats().drop_buffer, 1);
+    // Payloads 8 bytes smaller still go, at most MAX_DATAGRAM long.
+    let h = Header { seq_number: 2, ..h };
+    let n = h
+        .emit_packet(&[7u8; 1500 - 12 - 10 - 8], 0, &mut buf)
+        .unwrap();
+    let m = r.tx.as_mut().unwrap().protect_rtp(&mut buf, n).unwrap();
+    r.send(&mut s, &mut net, &buf[..m]);
+    assert_eq!(b.heard(&net).len(), 1);
+    assert!(
+        net.sent
+            .iter()
+            .all(|(_, d)| d.len() <= crate::config::MAX_DATAGRAM)
+    );
+}
+
+#[test]
+fn viewers_feedback_goes_to_the_sender_of_the_video_it_names() {
+    let mut s = Sim::new(Limits::default());
+    channel(&mut s);
+    let mut net = Net::default();
+    let mut talker = s.browser("talker", 10, true);
+    let mut viewer = s.browser("viewer", 20, true);
+    let mut radio = s.radio("r", 40, Some(SUITE));
+    radio.latch(&mut s, &mut net);
+    // No floor needed for feedback; the viewer's RR, its PLI, a NACK and a FIR in one.
+    let vs = talker.video_ssrc;
+    let mut c = vec![0x80, 201, 0, 1, 0, 0, 0, 20];
+    c.extend([0x81, 206, 0, 2, 0, 0, 0, 20]);
+    c.extend(vs.to_be_bytes());
+    c.extend([0x81, 205, 0, 3, 0, 0, 0, 20]);
+    c.extend(vs.to_be_bytes());
+    c.extend([0, 9, 0, 1]);
+    c.extend([0x84, 206, 0, 4, 0, 0, 0, 20, 0, 0, 0, 0]);
+    c.extend(vs.to_be_bytes());
+    c.extend([77, 0, 0, 0]);
+    viewer.send_rtcp(&mut s, &mut net, &c);
+    let got = talker.rtcp_heard(&net);
+    assert_eq!(got.len(), 3, "one compound per feedback message");
+    let server = u32::from_be_bytes(got[0][4..8].try_into().unwrap());
+    assert!(
+        server != 0 && server != 20 && server != vs,
+        "the server's own SSRC"
+    );
+    for g in &got {
+        assert_eq!(
+            packet_types(g)[..2],
+            [201, 202],
+            "led by an empty RR and an SDES"
+        );
+        assert_eq!(g[0] & 0x1f, 0, "the RR has no report blocks");
+    }
+    let fb: Vec<_> = got.iter().flat_map(|g| feedback_in(g)).collect();
+    assert_eq!(
+        fb,
+        [
+            (206, 1, server, vs, vec![]),
+            (205, 1, server, vs, vec![0, 9, 0, 1]),
+            (
+                206,
+                4,
+                server,
+                0,
+                [vs.to_be_bytes().to_vec(), vec![1, 0, 0, 0]].concat()
+            ),
+        ]
+    );
+    assert_eq!(s.gw.media_stats().feedback_forwarded, 3);
+    // The viewer's receiver report went nowhere; nothing reached the radio or the viewer.
+    assert!(radio.heard(&net).is_empty());
+    assert!(viewer.rtcp_heard(&net).is_empty());
+    // A second FIR counts on for the same requester (the server's SSRC).
+    net.sent.clear();
+    let mut fir = vec![0x84, 206, 0, 4, 0, 0, 0, 20, 0, 0, 0, 0];
+    fir.extend(vs.to_be_bytes());
+    fir.extend([78, 0, 0, 0]);
+    viewer.send_rtcp(&mut s, &mut net, &fir);
+    let got = talker.rtcp_heard(&net);
+    assert_eq!(feedback_in(&got[0])[0].4[4], 2);
+    // Feedback about audio, an unknown SSRC, the viewer's own video, or a radio's audio is
+    // not forwarded.
+    net.sent.clear();
+    for media in [talker.ssrc, 0xdead, viewer.video_ssrc, 40] {
+        let mut pli = vec![0x81, 206, 0, 2, 0, 0, 0, 20];
+        pli.extend(media.to_be_bytes());
+        viewer.send_rtcp(&mut s, &mut net, &pli);
+    }
+    assert!(net.sent.is_empty());
+    assert_eq!(s.gw.media_stats().feedback_dropped, 4);
+    // A member of another channel cannot ask this channel's talker for anything.
+    let owner = s.user("other-owner");
+    s.req(owner, json!({"op":10,"d":{"channel_id":"other"}}));
+    s.answers(audio(0, Some(50)), Some(video(96, Some(1050))));
+    let o_conn = s.user("o");
+    let r = s.req(
+        o_conn,
+        json!({"op":11,"d":{"channel_id":"other","sdp_offer":OFFER}}),
+    );
+    assert_eq!(r[0]["op"], 200);
+    let mut o = Browser {
+        conn: o_conn,
+        media: s.rec.offers.last().unwrap().0,
+        addr: "127.0.0.1:31050".parse().unwrap(),
+        tx: Context::new(SUITE, &key(50)),
+        rx: Context::new(SUITE, &key(50 ^ 0x55)),
+        ssrc: 50,
+        video_ssrc: 1050,
+        seq: 1,
+        join: Value::Null,
+        seed: 50,
+    };
+    s.gw.media_checked(s.now, o.media, o.addr);
+    let (i, out) = o.server_contexts();
+    s.gw.media_keys(s.now, o.media, i, out);
+    let mut pli = vec![0x81, 206, 0, 2, 0, 0, 0, 50];
+    pli.extend(vs.to_be_bytes());
+    o.send_rtcp(&mut s, &mut net, &pli);
+    assert!(net.sent.is_empty());
+    assert_eq!(s.gw.media_stats().feedback_dropped, 5);
+    let _ = (&talker.join, viewer.conn);
+}
+
+#[test]
+fn each_floor_grant_asks_the_new_holder_for_a_key_frame() {
+    let mut s = Sim::new(Limits::default());
+    channel(&mut s);
+    let mut net = Net::default();
+    let mut talker = s.browser("talker", 10, true);
+    let mut viewer = s.browser("viewer", 20, true);
+    assert_eq!(take_floor_of(&mut s, talker.conn)[0]["op"], 50);
+    assert!(net.sent.is_empty(), "sent with the holder's next packet");
+    let vs = talker.video_ssrc;
+    let (_, w) = talker.packet(vs, 96, 1);
+    talker.send(&mut s, &mut net, &w);
+    let got = talker.rtcp_heard(&net);
+    assert_eq!(got.len(), 1);
+    let server = u32::from_be_bytes(got[0][4..8].try_into().unwrap());
+    assert_eq!(feedback_in(&got[0]), [(206, 1, server, vs, vec![])]);
+    assert_eq!(s.gw.media_stats().plis_sent, 1);
+    // Once per grant.
+    let (_, w) = talker.packet(vs, 96, 2);
+    talker.send(&mut s, &mut net, &w);
+    assert_eq!(
+        net.sent
+            .iter()
+            .filter(|(d, b)| *d == talker.addr && is_rtcp(b))
+            .count(),
+        1
+    );
+    assert_eq!(viewer.heard(&net).len(), 2);
+    // The next grant asks again; a holder's RTCP is a packet too.
+    s.req(talker.conn, json!({"op":31,"d":{"channel_id":"ch"}}));
+    take_floor_of(&mut s, viewer.conn);
+    s.req(viewer.conn, json!({"op":31,"d":{"channel_id":"ch"}}));
+    take_floor_of(&mut s, talker.conn);
+    net.sent.clear();
+    talker.send_rtcp(&mut s, &mut net, &[0x80, 201, 0, 1, 0, 0, 0, 10]);
+    assert_eq!(talker.rtcp_heard(&net).len(), 1);
+    assert_eq!(
+        s.gw.media_stats().plis_sent,
+        2,
+        "the viewer's grant passed before it sent anything: it owes nothing now"
+    );
+    // Nor does its RTCP, now it does not hold the floor, fetch it a PLI.
+    net.sent.clear();
+    viewer.send_rtcp(&mut s, &mut net, &[0x80, 201, 0, 1, 0, 0, 0, 20]);
+    assert!(net.sent.is_empty());
+    // A viewer keyed mid-talk makes the holder owe a key frame too.
+    let late = s.browser("late", 30, true);
+    net.sent.clear();
+    let (_, w) = talker.packet(vs, 96, 3);
+    talker.send(&mut s, &mut net, &w);
+    assert_eq!(talker.rtcp_heard(&net).len(), 1);
+    assert_eq!(s.gw.media_stats().plis_sent, 3);
+    // Radios and browsers without video owe nothing.
+    let _ = late;
 }
