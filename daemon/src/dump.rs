@@ -29,6 +29,8 @@ pub struct DriverCounters {
     pub door_refused: u64,
     /// Idle connections shed before their upgrade to make room.
     pub door_shed: u64,
+    /// The WebRTC agent's counters (ICE and DTLS drops by reason, handshakes).
+    pub webrtc: livechat_rtc::Stats,
 }
 
 /// Channels whose floor is held.
@@ -60,7 +62,10 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
          rtp_in={} rtp_in_bytes={} rtp_out={} rtp_out_bytes={} relayed={} drops={} \
          (malformed={} unknown_ssrc={} auth={} replay={} too_many_streams={} \
          key_exhausted={} buffer={} spoofed={} not_holder={} no_latch={} send={}) \
-         udp_send_failed={} udp_batches={} udp_allocs={} door_refused={} door_shed={}",
+         udp_send_failed={} udp_batches={} udp_allocs={} door_refused={} door_shed={} \
+         webrtc_peers={} stun_answered={} stun_bad_integrity={} stun_unknown_ufrag={} \
+         stun_malformed={} stun_other={} dtls_unchecked={} dtls_after_connect={} \
+         dtls_failed={} dtls_done={} consent_expired={}",
         s.connections,
         s.sessions,
         s.channels,
@@ -101,6 +106,17 @@ pub fn stats_line(gw: &Gateway, driver: &DriverCounters) -> String {
         },
         driver.door_refused,
         driver.door_shed,
+        driver.webrtc.peers,
+        driver.webrtc.stun_answered,
+        driver.webrtc.stun_bad_integrity,
+        driver.webrtc.stun_unknown_ufrag,
+        driver.webrtc.stun_malformed,
+        driver.webrtc.stun_other,
+        driver.webrtc.dtls_unchecked,
+        driver.webrtc.dtls_after_connect,
+        driver.webrtc.dtls_failed,
+        driver.webrtc.handshakes_done,
+        driver.webrtc.consent_expired,
     )
 }
 

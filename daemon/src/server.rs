@@ -26,6 +26,7 @@ mod http;
 mod id_scan;
 mod inbound;
 mod udp;
+mod webrtc;
 
 /// Frames queued toward one connection, at most (the writer takes them one at a time):
 /// room for a whole burst of the rate limit's 200 requests into a channel, and more.
@@ -185,6 +186,14 @@ pub fn run(settings: Settings) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let dtls_cert =
+        match webrtc::certificate(settings.dtls_cert.as_deref(), settings.dtls_key.as_deref()) {
+            Ok(c) => c,
+            Err(msg) => {
+                error!("{msg}");
+                return ExitCode::from(2);
+            }
+        };
     let token_key = match &settings.secret {
         Some(s) => TokenKey::new(s.as_bytes()),
         None if settings.http_addr.ip().is_loopback() => {
@@ -263,6 +272,20 @@ pub fn run(settings: Settings) -> ExitCode {
         }
     };
     let gw = Box::new(Gateway::new(cfg, tables));
+    let clock = core_task::Clock::new(tokio::time::Instant::now());
+    let rtc = match webrtc::Webrtc::new(
+        dtls_cert,
+        settings.limits.max_peers,
+        advertise,
+        udp_local.port(),
+        clock.now().mono,
+    ) {
+        Ok(r) => r,
+        Err(msg) => {
+            error!("{msg}");
+            return ExitCode::from(1);
+        }
+    };
     rt.block_on(async move {
         let nonblocking = listener
             .set_nonblocking(true)
@@ -277,7 +300,7 @@ pub fn run(settings: Settings) -> ExitCode {
             }
         };
         let mut gw = gw;
-        let cameras = match crate::camera::start(&mut gw, core_task::now(), &settings.cameras) {
+        let cameras = match crate::camera::start(&mut gw, clock.now(), &settings.cameras) {
             Ok(c) => c,
             Err(msg) => {
                 error!("{msg}");
@@ -310,7 +333,8 @@ pub fn run(settings: Settings) -> ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         svc.ready(&gw);
-        let code = core_task::core_loop(gw, core_rx, udp, signals, live, svc, cameras).await;
+        let code =
+            core_task::core_loop(gw, rtc, clock, core_rx, udp, signals, live, svc, cameras).await;
         accept.abort();
         trim.abort();
         code

@@ -65,6 +65,20 @@ const SPECS: &[Spec] = &[
         help: "PEM private key for wss://",
     },
     Spec {
+        key: "dtls_cert",
+        env: "LIVECHAT_DTLS_CERT",
+        default: None,
+        secret: false,
+        help: "PEM certificate for DTLS (unset: a fresh one)",
+    },
+    Spec {
+        key: "dtls_key",
+        env: "LIVECHAT_DTLS_KEY",
+        default: None,
+        secret: false,
+        help: "PEM private key for DTLS (ECDSA P-256)",
+    },
+    Spec {
         key: "plain_rtp",
         env: "LIVECHAT_PLAIN_RTP",
         default: Some("loopback"),
@@ -204,6 +218,8 @@ pub struct Settings {
     pub advertise_ip: Option<IpAddr>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub dtls_cert: Option<PathBuf>,
+    pub dtls_key: Option<PathBuf>,
     pub plain_rtp: Policy,
     pub sdes_over_ws: Policy,
     pub limits: Limits,
@@ -416,6 +432,13 @@ fn parse(
             "LIVECHAT_TLS_CERT and LIVECHAT_TLS_KEY must be set together".into(),
         ));
     }
+    let dtls_cert = optional("dtls_cert").map(PathBuf::from);
+    let dtls_key = optional("dtls_key").map(PathBuf::from);
+    if dtls_cert.is_some() != dtls_key.is_some() {
+        return Err(SettingError(
+            "LIVECHAT_DTLS_CERT and LIVECHAT_DTLS_KEY must be set together".into(),
+        ));
+    }
     Ok(Settings {
         config_path,
         secret: optional("secret"),
@@ -423,6 +446,8 @@ fn parse(
         udp_addr: addr("udp_addr")?,
         advertise_ip,
         tls_cert,
+        dtls_cert,
+        dtls_key,
         tls_key,
         plain_rtp: policy("plain_rtp")?,
         sdes_over_ws: policy("sdes_over_ws")?,

@@ -70,3 +70,31 @@ pub fn token(user: &str) -> String {
         .expect("mint");
     t
 }
+
+/// One DTLS certificate per process: generating a P-256 key per input would dominate the run.
+pub fn rtc_certificate() -> livechat_rtc::Certificate {
+    static CERT: std::sync::OnceLock<livechat_rtc::Certificate> = std::sync::OnceLock::new();
+    CERT.get_or_init(|| livechat_rtc::Certificate::generate().expect("certificate"))
+        .clone()
+}
+
+/// A Binding request as a browser sends it for `username`, integrity-protected with `pwd`,
+/// with USE-CANDIDATE when `nominate`.
+pub fn stun_check(username: &str, pwd: &str, nominate: bool) -> Vec<u8> {
+    use stun_types::attribute::{AttributeType, RawAttribute, Username};
+    use stun_types::message::{
+        BINDING, IntegrityAlgorithm, Message, MessageIntegrityCredentials, MessageWrite,
+        MessageWriteExt, MessageWriteVec, ShortTermCredentials,
+    };
+    let mut m = Message::builder_request(BINDING, MessageWriteVec::new());
+    if let Ok(u) = Username::new(username) {
+        let _ = m.add_attribute(&u);
+    }
+    if nominate {
+        let _ = m.add_attribute(&RawAttribute::new(AttributeType::new(0x0025), &[]));
+    }
+    let creds = MessageIntegrityCredentials::from(ShortTermCredentials::new(pwd.to_string()));
+    let _ = m.add_message_integrity(&creds, IntegrityAlgorithm::Sha1);
+    let _ = m.add_fingerprint();
+    m.finish()
+}

@@ -97,8 +97,9 @@ pub struct LocalIce {
 /// What happened to a peer, for the core.
 #[derive(Debug)]
 pub enum Event {
-    /// A check from `addr` passed integrity (consent checks included): activity, and the
-    /// latch candidate (`nominated`: USE-CANDIDATE was set).
+    /// A check from `addr` passed integrity and latches the peer there: the first valid
+    /// check, a nominated one (USE-CANDIDATE), or a consent check (RFC 7675) from the
+    /// latched address, which is activity that keeps the latch.
     Checked {
         /// The peer.
         media: u64,
@@ -171,6 +172,9 @@ struct Peer {
     checked: heapless::Deque<SocketAddr, MAX_CHECKED_ADDRS>,
     /// Where DTLS last came from: where retransmissions go.
     dtls_addr: Option<SocketAddr>,
+    /// The latched address: the first valid check's until a check is nominated, then the
+    /// latest nominated one's (PROTOCOL.md section 4).
+    latched: Option<SocketAddr>,
     state: State,
     handshake_deadline: Instant,
     last_check: Instant,
@@ -266,6 +270,7 @@ impl Agent {
             fingerprint: remote.fingerprint,
             checked: heapless::Deque::new(),
             dtls_addr: None,
+            latched: None,
             state: State::Waiting,
             handshake_deadline: now + self.config.handshake_timeout,
             last_check: now,
@@ -348,6 +353,15 @@ impl Agent {
         }
         peer.last_check = now;
         let media = peer.media;
+        // What the core hears: the check that latches (the first valid one, or a nominated
+        // one) and consent checks from the latched address; a plain check from elsewhere is
+        // answered (ICE needs it) but moves nothing.
+        let report = if req.use_candidate || peer.latched.is_none() {
+            peer.latched = Some(from);
+            true
+        } else {
+            peer.latched == Some(from)
+        };
         if !peer.checked.iter().any(|a| *a == from) {
             if peer.checked.is_full()
                 && let Some(old) = peer.checked.pop_front()
@@ -377,11 +391,13 @@ impl Agent {
             send(from, &self.out);
         }
         self.stats.stun_answered += 1;
-        self.push_event(Event::Checked {
-            media,
-            addr: from,
-            nominated: req.use_candidate,
-        });
+        if report {
+            self.push_event(Event::Checked {
+                media,
+                addr: from,
+                nominated: req.use_candidate,
+            });
+        }
     }
 
     fn handle_dtls(

@@ -77,10 +77,14 @@ impl SrtpKeys {
     /// Splits the exporter output `client_write_key | server_write_key | client_write_salt
     /// | server_write_salt` (RFC 5764 section 4.2) for `profile`.
     pub fn from_exporter(material: &[u8], profile: SrtpProfile) -> Result<SrtpKeys, FailReason> {
-        let (suite, key_len, salt_len) = match profile {
-            SrtpProfile::AES128_CM_SHA1_80 => (Suite::AesCm128HmacSha1_80, 16, 14),
+        let suite = match profile {
+            SrtpProfile::AES128_CM_SHA1_80 => Suite::AesCm128HmacSha1_80,
+            // RFC 7714 section 12: the AEAD profiles export 16- or 32-byte keys, 12-byte salts.
+            SrtpProfile::AEAD_AES_128_GCM => Suite::AeadAes128Gcm,
+            SrtpProfile::AEAD_AES_256_GCM => Suite::AeadAes256Gcm,
             _ => return Err(FailReason::UnsupportedProfile),
         };
+        let (key_len, salt_len) = (suite.key_len(), suite.salt_len());
         if material.len() < 2 * (key_len + salt_len) {
             return Err(FailReason::NoSrtp);
         }
@@ -89,9 +93,9 @@ impl SrtpKeys {
         let (client_salt, server_salt) = salts[..2 * salt_len].split_at(salt_len);
         Ok(SrtpKeys {
             suite,
-            client: MasterKey::from_slices(client_key, client_salt)
+            client: MasterKey::new(suite, client_key, client_salt)
                 .map_err(|_| FailReason::UnsupportedProfile)?,
-            server: MasterKey::from_slices(server_key, server_salt)
+            server: MasterKey::new(suite, server_key, server_salt)
                 .map_err(|_| FailReason::UnsupportedProfile)?,
         })
     }
@@ -333,26 +337,42 @@ mod tests {
         assert_eq!(failure, Some(FailReason::FingerprintMismatch));
     }
 
-    /// RFC 5764 section 4.2 layout for SRTP_AES128_CM_HMAC_SHA1_80: 16+16 key bytes, then
-    /// 14+14 salt bytes.
+    /// RFC 5764 section 4.2 layout: client key, server key, client salt, server salt; for
+    /// SRTP_AES128_CM_HMAC_SHA1_80 16+16 then 14+14 bytes, for the RFC 7714 AEAD profiles
+    /// 16+16 or 32+32 then 12+12.
     #[test]
     fn exporter_output_is_split_client_key_server_key_client_salt_server_salt() {
-        let material: Vec<u8> = (0u8..60).collect();
-        let keys = SrtpKeys::from_exporter(&material, SrtpProfile::AES128_CM_SHA1_80).unwrap();
-        assert_eq!(keys.suite, Suite::AesCm128HmacSha1_80);
-        let client: Vec<u8> = (0..16).chain(32..46).collect();
-        let server: Vec<u8> = (16..32).chain(46..60).collect();
-        assert_eq!(
-            keys.client,
-            MasterKey::from_slices(&client[..16], &client[16..]).unwrap()
-        );
-        assert_eq!(
-            keys.server,
-            MasterKey::from_slices(&server[..16], &server[16..]).unwrap()
-        );
-        assert_eq!(
-            SrtpKeys::from_exporter(&material[..59], SrtpProfile::AES128_CM_SHA1_80).unwrap_err(),
-            FailReason::NoSrtp
-        );
+        for (profile, suite, k, s) in [
+            (
+                SrtpProfile::AES128_CM_SHA1_80,
+                Suite::AesCm128HmacSha1_80,
+                16u8,
+                14u8,
+            ),
+            (SrtpProfile::AEAD_AES_128_GCM, Suite::AeadAes128Gcm, 16, 12),
+            (SrtpProfile::AEAD_AES_256_GCM, Suite::AeadAes256Gcm, 32, 12),
+        ] {
+            let total = 2 * (k + s);
+            assert_eq!(usize::from(total), profile.keying_material_len());
+            let material: Vec<u8> = (0..total).collect();
+            let keys = SrtpKeys::from_exporter(&material, profile).unwrap();
+            assert_eq!(keys.suite, suite);
+            let client_key: Vec<u8> = (0..k).collect();
+            let server_key: Vec<u8> = (k..2 * k).collect();
+            let client_salt: Vec<u8> = (2 * k..2 * k + s).collect();
+            let server_salt: Vec<u8> = (2 * k + s..total).collect();
+            assert_eq!(
+                keys.client,
+                MasterKey::new(suite, &client_key, &client_salt).unwrap()
+            );
+            assert_eq!(
+                keys.server,
+                MasterKey::new(suite, &server_key, &server_salt).unwrap()
+            );
+            assert_eq!(
+                SrtpKeys::from_exporter(&material[..material.len() - 1], profile).unwrap_err(),
+                FailReason::NoSrtp
+            );
+        }
     }
 }

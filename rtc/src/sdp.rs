@@ -110,6 +110,51 @@ pub struct Local<'a> {
     pub port: u16,
 }
 
+impl From<livechat_core::codec::Codec> for AudioCodec {
+    fn from(c: livechat_core::codec::Codec) -> Self {
+        match c {
+            livechat_core::codec::Codec::Pcmu => AudioCodec::Pcmu,
+            livechat_core::codec::Codec::Opus => AudioCodec::Opus,
+        }
+    }
+}
+
+impl From<livechat_core::codec::VideoCodec> for VideoCodec {
+    fn from(c: livechat_core::codec::VideoCodec) -> Self {
+        match c {
+            livechat_core::codec::VideoCodec::Vp8 => VideoCodec::Vp8,
+            livechat_core::codec::VideoCodec::H264 => VideoCodec::H264,
+        }
+    }
+}
+
+impl From<Track> for livechat_core::relay::Track {
+    fn from(t: Track) -> Self {
+        livechat_core::relay::Track {
+            pt: t.pt,
+            mid: t.mid,
+            ext_mid: t.ext_mid,
+            ext_audio_level: t.ext_audio_level,
+            ssrc: t.ssrc,
+            send: t.send,
+            recv: t.recv,
+        }
+    }
+}
+
+impl From<VideoTrack> for livechat_core::relay::VideoTrack {
+    fn from(v: VideoTrack) -> Self {
+        livechat_core::relay::VideoTrack {
+            track: v.track.into(),
+            rtx_pt: v.rtx_pt,
+            rtx_ssrc: v.rtx_ssrc,
+            nack: v.nack,
+            pli: v.pli,
+            fir: v.fir,
+        }
+    }
+}
+
 /// A parsed offer.
 #[derive(Debug, Clone)]
 pub struct Offer {

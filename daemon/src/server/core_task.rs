@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use livechat_core::gateway::ConnId;
-use livechat_core::gateway::{Driver, Frame, Gateway};
+use livechat_core::gateway::{Driver, Frame, Gateway, MediaId, Negotiated, Offer, OfferError};
+use livechat_core::relay::Transmit;
 use livechat_core::time::{Instant as CoreInstant, Now};
+use livechat_core::wire::demux::{self, Kind};
 use log::{debug, error, info, warn};
 use std::os::fd::AsRawFd;
 
@@ -20,6 +22,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use super::udp::{RxBatch, TxBatch};
+use super::webrtc::Webrtc;
 use super::{
     CLOSE_GOING_AWAY, CLOSE_SLOW, Cmd, InFrame, OUTBOUND_BYTES, OUTBOUND_FAIR_BYTES,
     OUTBOUND_HARD_BYTES, OUTBOUND_QUEUE, OUTBOUND_QUEUE_BYTES, OUTBOUND_TOTAL_BYTES,
@@ -85,10 +88,12 @@ impl Registry {
     }
 }
 
-/// The core's [`Driver`]: queues frames per connection, closes, draws random bytes.
+/// The core's [`Driver`]: queues frames per connection, closes, draws random bytes,
+/// answers WebRTC offers.
 struct Io<'a> {
     reg: &'a mut Registry,
     slow: &'a mut Vec<ConnId>,
+    rtc: &'a mut Webrtc,
 }
 
 /// Whether a frame of `len` bytes may join a queue holding `mine` bytes, bounded by `cap`,
@@ -184,6 +189,14 @@ impl Driver for Io<'_> {
             std::process::abort();
         }
     }
+
+    fn negotiate<'d>(&'d mut self, offer: &Offer<'_>) -> Result<Negotiated<'d>, OfferError> {
+        self.rtc.negotiate(offer)
+    }
+
+    fn media_ended(&mut self, media: MediaId) {
+        self.rtc.ended(media);
+    }
 }
 
 /// Bytes of frames queued by the core task before it lets the connections' writers run:
@@ -201,6 +214,7 @@ const UDP_ROUNDS: usize = 32;
 fn drain_udp(
     udp: &UdpSocket,
     gw: &mut Gateway<'_>,
+    rtc: &mut Webrtc,
     clock: &Clock,
     rx: &mut RxBatch,
     tx: &mut TxBatch,
@@ -220,30 +234,38 @@ fn drain_udp(
         let now = clock.now();
         for i in 0..n {
             if let Some((src, d)) = rx.get(i) {
-                gw.handle_datagram(now, src, d, tx);
+                // RFC 7983: STUN and DTLS are the agent's; RTP and RTCP (and what is
+                // neither, to be counted) the core's.
+                match demux::classify(d) {
+                    Kind::Stun | Kind::Dtls => {
+                        rtc.datagram(now, src, d, &mut |to, b| {
+                            tx.send_to(to, b);
+                        });
+                        rtc.pump(now, gw);
+                    }
+                    _ => gw.handle_datagram(now, src, d, tx),
+                }
             }
         }
         tx.flush();
     }
+    counters.webrtc = rtc.stats();
     counters.udp_send_failed = tx.failed;
     counters.udp_allocs += alloc_count::allocations() - allocs_before;
 }
 
-/// The core's [`Now`] before the loop's clock exists (setting up at start).
-pub(super) fn now() -> Now {
-    Clock {
-        base: Instant::now(),
-    }
-    .now()
-}
-
 /// Converts the runtime's clocks into the core's.
-struct Clock {
+#[derive(Clone, Copy)]
+pub(super) struct Clock {
     base: Instant,
 }
 
 impl Clock {
-    fn now(&self) -> Now {
+    pub(super) fn new(base: Instant) -> Clock {
+        Clock { base }
+    }
+
+    pub(super) fn now(&self) -> Now {
         let mono = CoreInstant::from_micros(self.base.elapsed().as_micros() as u64);
         let unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -251,15 +273,18 @@ impl Clock {
         Now::new(mono, unix_ms)
     }
 
-    fn to_tokio(&self, t: CoreInstant) -> Instant {
+    fn to_tokio(self, t: CoreInstant) -> Instant {
         self.base + StdDuration::from_micros(t.as_micros())
     }
 }
 
 /// Runs the core until SIGTERM or SIGINT: commands from the connections, media datagrams,
 /// the core's timers and the service events, then closes every connection (1001).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn core_loop(
     mut gw: Box<Gateway<'static>>,
+    mut rtc: Webrtc,
+    clock: Clock,
     mut rx: mpsc::Receiver<Cmd>,
     udp: UdpSocket,
     mut signals: Signals,
@@ -267,9 +292,6 @@ pub(super) async fn core_loop(
     mut svc: crate::service::Service,
     mut cameras: crate::camera::Cameras,
 ) -> ExitCode {
-    let clock = Clock {
-        base: Instant::now(),
-    };
     let mut reg = Registry::default();
     let mut slow = Vec::new();
     let mut udp_rx = RxBatch::new();
@@ -277,21 +299,29 @@ pub(super) async fn core_loop(
     // Outbound bytes alive when the writers last had their turn.
     let mut mark = OUTBOUND_BYTES.load(Ordering::Relaxed);
     loop {
-        let deadline = gw.poll_timeout().map(|t| clock.to_tokio(t));
+        let deadline = match (gw.poll_timeout(), rtc.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(|t| clock.to_tokio(t));
         tokio::select! {
             biased;
             _ = signals.term.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = signals.int.recv() => { info!("SIGINT: shutting down"); break; }
-            ev = svc.next() => svc.handle(ev, &gw),
+            ev = svc.next() => {
+                svc.counters.webrtc = rtc.stats();
+                svc.handle(ev, &gw);
+            }
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let now = clock.now();
+                rtc.set_now(now.mono);
                 match cmd {
                     Cmd::Open { peer, out, queued, kill, reply } => {
                         // Registered first, so HELLO goes out through the connection's handle.
-                        let res = gw.accept(now, peer, &mut Io { reg: &mut reg, slow: &mut slow }).map(|accepted| {
+                        let res = gw.accept(now, peer, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc }).map(|accepted| {
                             reg.insert(Handle { id: accepted.conn(), out, queued, kill: Some(kill), identified: false });
-                            gw.greet(now, accepted, &mut Io { reg: &mut reg, slow: &mut slow })
+                            gw.greet(now, accepted, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc })
                         });
                         let _ = reply.send(res);
                     }
@@ -302,7 +332,7 @@ pub(super) async fn core_loop(
                             InFrame::Oversized { len, id } => Frame::Oversized { len: *len, id: *id },
                             InFrame::Ping => Frame::Ping,
                         };
-                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow });
+                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc });
                         if let Some(h) = reg.get_mut(conn) {
                             h.identified = gw.session(conn).is_some();
                         }
@@ -312,17 +342,26 @@ pub(super) async fn core_loop(
                             svc.counters.slow_closed += 1;
                         }
                         reg.take(conn);
-                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow });
+                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc });
                     }
                 }
             }
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 let now = clock.now();
-                gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow });
+                rtc.set_now(now.mono);
+                if gw.poll_timeout().is_some_and(|t| t <= now.mono) {
+                    gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc });
+                }
+                rtc.timeout(now, &mut |to, b| {
+                    udp_tx.send_to(to, b);
+                });
+                udp_tx.flush();
+                rtc.pump(now, &mut gw);
+                svc.counters.webrtc = rtc.stats();
             }
             r = udp.readable() => {
                 if r.is_ok() {
-                    drain_udp(&udp, &mut gw, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters);
+                    drain_udp(&udp, &mut gw, &mut rtc, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters);
                 }
             }
             Some(f) = cameras.frames.recv() => {
@@ -358,6 +397,7 @@ pub(super) async fn core_loop(
                 &mut Io {
                     reg: &mut reg,
                     slow: &mut slow,
+                    rtc: &mut rtc,
                 },
             );
         }

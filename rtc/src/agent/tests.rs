@@ -239,3 +239,128 @@ fn checked_addresses_per_peer_are_bounded() {
     a.remove_peer(7);
     assert!(a.by_addr.is_empty() && a.by_ufrag.is_empty());
 }
+
+#[test]
+fn the_first_valid_check_latches_until_a_nominated_one_moves_it() {
+    let mut a = agent(4);
+    let local = a
+        .add_peer(at(1000), 7, &remote(Fingerprint([0; 32])))
+        .unwrap();
+    let user = format!("{}:{CLIENT_UFRAG}", local.ufrag);
+    let first: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+    let second: SocketAddr = "198.51.100.9:5001".parse().unwrap();
+    let reported = |a: &mut Agent| -> Vec<(SocketAddr, bool)> {
+        events(a)
+            .into_iter()
+            .map(|e| match e {
+                Event::Checked {
+                    addr, nominated, ..
+                } => (addr, nominated),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    feed(&mut a, at(1100), first, &check(&user, &local.pwd, false));
+    assert_eq!(reported(&mut a), [(first, false)]);
+    // A plain check from elsewhere is answered but moves nothing.
+    assert_eq!(
+        feed(&mut a, at(1200), second, &check(&user, &local.pwd, false)).len(),
+        1
+    );
+    assert!(reported(&mut a).is_empty());
+    // Consent from the latched address is reported (activity).
+    feed(&mut a, at(1300), first, &check(&user, &local.pwd, false));
+    assert_eq!(reported(&mut a), [(first, false)]);
+    // A nominated check moves the latch; then only that address is reported.
+    feed(&mut a, at(1400), second, &check(&user, &local.pwd, true));
+    assert_eq!(reported(&mut a), [(second, true)]);
+    feed(&mut a, at(1500), first, &check(&user, &local.pwd, false));
+    assert!(reported(&mut a).is_empty());
+    feed(&mut a, at(1600), second, &check(&user, &local.pwd, false));
+    assert_eq!(reported(&mut a), [(second, false)]);
+}
+
+/// ICE check, then a whole DTLS handshake of a dimpl client through the agent, datagrams
+/// passed by hand: the agent reports `Connected` with the keys the client exported
+/// (RFC 5764 section 4.2 split), counts the handshake, and keeps no handshake state once
+/// the linger is over.
+#[test]
+fn check_then_handshake_gives_the_clients_keys() {
+    use dimpl::{Dtls, Output};
+
+    let mut a = agent(4);
+    let client_cert = Certificate::generate().unwrap();
+    let local = a
+        .add_peer(at(1000), 7, &remote(Fingerprint::of_der(client_cert.der())))
+        .unwrap();
+    let from: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+    feed(
+        &mut a,
+        at(1010),
+        from,
+        &check(&format!("{}:{CLIENT_UFRAG}", local.ufrag), &local.pwd, true),
+    );
+    assert!(matches!(events(&mut a).as_slice(), [Event::Checked { .. }]));
+
+    let std_now = std::time::Instant::now();
+    let cfg = dtls::config(std::time::Duration::from_secs(10)).unwrap();
+    let mut client = Dtls::new_12(cfg, client_cert.dtls().clone(), std_now);
+    client.set_active(true);
+    client.handle_timeout(std_now).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut client_km = None;
+    let mut keys = None;
+    for round in 0..20u64 {
+        let mut to_server = Vec::new();
+        loop {
+            match client.poll_output(&mut buf) {
+                Output::Packet(p) => to_server.push(p.to_vec()),
+                Output::Timeout(_) => break,
+                Output::KeyingMaterial(km, profile) => client_km = Some((km.to_vec(), profile)),
+                _ => {}
+            }
+        }
+        for p in to_server {
+            for (to, d) in feed(&mut a, at(1020 + round), from, &p) {
+                assert_eq!(to, from);
+                client.handle_packet(&d).unwrap();
+            }
+        }
+        for e in events(&mut a) {
+            match e {
+                Event::Connected { media: 7, keys: k } => keys = Some(k),
+                other => panic!("{other:?}"),
+            }
+        }
+        if keys.is_some() && client_km.is_some() {
+            break;
+        }
+    }
+    let (km, profile) = client_km.unwrap();
+    let keys = keys.unwrap();
+    let expected = SrtpKeys::from_exporter(&km, profile).unwrap();
+    assert_eq!(keys.suite, expected.suite);
+    assert_eq!(keys.client, expected.client);
+    assert_eq!(keys.server, expected.server);
+    assert_eq!(a.stats().handshakes_done, 1);
+
+    // After the linger, no handshake state; the next deadline is consent.
+    let after = at(1100) + DTLS_LINGER;
+    a.handle_timeout(after, &mut |_, _| {});
+    let p = &a.peers[a.by_media[&7]];
+    assert!(matches!(
+        p.as_ref().unwrap().state,
+        State::Connected { linger: None }
+    ));
+    assert!(a.poll_timeout().unwrap() > after);
+    // Consent expires 30 s after the last check or the handshake.
+    a.handle_timeout(at(1100) + Duration::from_secs(30), &mut |_, _| {});
+    assert!(matches!(
+        events(&mut a).as_slice(),
+        [Event::Failed {
+            media: 7,
+            reason: FailReason::ConsentExpired
+        }]
+    ));
+    assert_eq!(a.stats().consent_expired, 1);
+}
