@@ -1,7 +1,8 @@
 //! Protect and unprotect of 172-byte RTP packets (12-byte header, 160-byte payload: 20 ms of
-//! G.711), AES_CM_128_HMAC_SHA1_80, one packet at a time on one core: livechat-core against
-//! libsrtp (the pylibsrtp wheel's libsrtp 2.7 on OpenSSL 3.5, see `src/lib.rs`; plus any
-//! libsrtp 2.x shared object named by `LIBSRTP_SO`) and webrtc-srtp.
+//! G.711), AES_CM_128_HMAC_SHA1_80, AEAD_AES_128_GCM and AEAD_AES_256_GCM, one packet at a
+//! time on one core: livechat-core against libsrtp (the pylibsrtp wheel's libsrtp 2.7 on
+//! OpenSSL 3.5, see `src/lib.rs`; plus any libsrtp 2.x shared object named by `LIBSRTP_SO`)
+//! and webrtc-srtp. `SRTP_BENCH_SUITES` (comma-separated SDES names) picks suites.
 //!
 //! `cargo bench -p livechat-srtp-bench --bench srtp` (after `.ci/deps-srtp.sh`).
 //!
@@ -18,17 +19,41 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
 use livechat_core::srtp::{Context, MasterKey, Suite};
-use livechat_srtp_bench::{Libsrtp, PROFILE_80, Session};
+use livechat_srtp_bench::{
+    Libsrtp, PROFILE_80, PROFILE_AEAD_128_GCM, PROFILE_AEAD_256_GCM, Session,
+};
 
 const HEADER: usize = 12;
 const PAYLOAD: usize = 160;
 const LEN: usize = HEADER + PAYLOAD;
 const BUF: usize = LEN + 20;
 const SSRC: u32 = 0x1234_5678;
-const MASTER: [u8; 30] = [
+/// Key material: a suite's master key is its first `key_len` bytes, the salt the next
+/// `salt_len`.
+const MASTER: [u8; 46] = [
     0xE1, 0xF9, 0x7A, 0x0D, 0x3E, 0x01, 0x8B, 0xE0, 0xD6, 0x4F, 0xA3, 0x2C, 0x06, 0xDE, 0x41, 0x39,
-    0x0E, 0xC6, 0x75, 0xAD, 0x49, 0x8A, 0xFE, 0xEB, 0xB6, 0x96, 0x0B, 0x3A, 0xAB, 0xE6,
+    0x0E, 0xC6, 0x75, 0xAD, 0x49, 0x8A, 0xFE, 0xEB, 0xB6, 0x96, 0x0B, 0x3A, 0xAB, 0xE6, 0x5C, 0x21,
+    0x9A, 0x37, 0x04, 0xF8, 0x6D, 0xB2, 0x13, 0xC0, 0x7E, 0x45, 0x98, 0x2F, 0xD1, 0x66,
 ];
+const SUITES: [Suite; 3] = [
+    Suite::AesCm128HmacSha1_80,
+    Suite::AeadAes128Gcm,
+    Suite::AeadAes256Gcm,
+];
+
+/// The master key then salt of `suite`.
+fn master(suite: Suite) -> &'static [u8] {
+    &MASTER[..suite.key_len() + suite.salt_len()]
+}
+
+/// libsrtp's profile for `suite`.
+fn profile(suite: Suite) -> u32 {
+    match suite {
+        Suite::AeadAes128Gcm => PROFILE_AEAD_128_GCM,
+        Suite::AeadAes256Gcm => PROFILE_AEAD_256_GCM,
+        _ => PROFILE_80,
+    }
+}
 /// Packets per round of the interleaved measurement.
 const ROUND: usize = 1_000;
 /// Rounds of the interleaved measurement.
@@ -79,25 +104,25 @@ struct Impl<'a> {
     make: Box<dyn Fn(bool) -> Box<dyn Srtp + 'a> + 'a>,
 }
 
-fn ours() -> Context {
-    let key = MasterKey::new(Suite::AesCm128HmacSha1_80, &MASTER[..16], &MASTER[16..]).unwrap();
-    Context::new(Suite::AesCm128HmacSha1_80, &key)
+fn ours(suite: Suite) -> Context {
+    let (key, salt) = master(suite).split_at(suite.key_len());
+    Context::new(suite, &MasterKey::new(suite, key, salt).unwrap())
 }
 
-fn webrtc(replay: bool) -> webrtc_srtp::context::Context {
+fn webrtc(suite: Suite, replay: bool) -> webrtc_srtp::context::Context {
+    use webrtc_srtp::protection_profile::ProtectionProfile;
     let opt = if replay {
         webrtc_srtp::option::srtp_replay_protection(128)
     } else {
         webrtc_srtp::option::srtp_no_replay_protection()
     };
-    webrtc_srtp::context::Context::new(
-        &MASTER[..16],
-        &MASTER[16..],
-        webrtc_srtp::protection_profile::ProtectionProfile::Aes128CmHmacSha1_80,
-        Some(opt),
-        None,
-    )
-    .unwrap()
+    let profile = match suite {
+        Suite::AeadAes128Gcm => ProtectionProfile::AeadAes128Gcm,
+        Suite::AeadAes256Gcm => ProtectionProfile::AeadAes256Gcm,
+        _ => ProtectionProfile::Aes128CmHmacSha1_80,
+    };
+    let (key, salt) = master(suite).split_at(suite.key_len());
+    webrtc_srtp::context::Context::new(key, salt, profile, Some(opt), None).unwrap()
 }
 
 fn plain(seq: u16) -> Packet {
@@ -128,8 +153,8 @@ impl Feed {
     }
 }
 
-fn criterion_runs(c: &mut Criterion, impls: &[Impl<'_>]) {
-    let mut g = c.benchmark_group("protect");
+fn criterion_runs(c: &mut Criterion, suite: Suite, impls: &[Impl<'_>]) {
+    let mut g = c.benchmark_group(format!("protect {}", suite.as_str()));
     g.throughput(Throughput::Elements(1));
     for imp in impls {
         let mut tx = (imp.make)(false);
@@ -147,11 +172,14 @@ fn criterion_runs(c: &mut Criterion, impls: &[Impl<'_>]) {
     }
     g.finish();
 
-    let mut g = c.benchmark_group("unprotect");
+    let mut g = c.benchmark_group(format!("unprotect {}", suite.as_str()));
     g.throughput(Throughput::Elements(1));
     for imp in impls {
         let mut rx = (imp.make)(true);
-        let mut feed = Feed { tx: ours(), seq: 0 };
+        let mut feed = Feed {
+            tx: ours(suite),
+            seq: 0,
+        };
         g.bench_function(&imp.name, |b| {
             b.iter_batched_ref(
                 || feed.next(),
@@ -165,11 +193,14 @@ fn criterion_runs(c: &mut Criterion, impls: &[Impl<'_>]) {
 }
 
 /// Best ns/packet over interleaved rounds: `[protect, unprotect]` per implementation.
-fn interleaved(impls: &[Impl<'_>]) -> Vec<[f64; 2]> {
+fn interleaved(suite: Suite, impls: &[Impl<'_>]) -> Vec<[f64; 2]> {
     let mut txs: Vec<_> = impls.iter().map(|i| (i.make)(false)).collect();
     let mut rxs: Vec<_> = impls.iter().map(|i| (i.make)(true)).collect();
     let mut best = vec![[f64::INFINITY; 2]; impls.len()];
-    let mut feed = Feed { tx: ours(), seq: 0 };
+    let mut feed = Feed {
+        tx: ours(suite),
+        seq: 0,
+    };
     let mut tx_seq = 0u16;
     let mut work = vec![([0u8; BUF], 0usize); ROUND];
     for round in 0..ROUNDS {
@@ -204,12 +235,83 @@ fn main() {
     let other = std::env::var("LIBSRTP_SO")
         .ok()
         .map(|p| Libsrtp::load_path(&p).unwrap_or_else(|e| panic!("LIBSRTP_SO: {e}")));
+    let libs: Vec<&Libsrtp> = std::iter::once(&pylibsrtp).chain(&other).collect();
+    let suites: Vec<Suite> = match std::env::var("SRTP_BENCH_SUITES") {
+        Ok(names) => names
+            .split(',')
+            .map(|n| Suite::from_name(n).unwrap_or_else(|| panic!("unknown suite {n}")))
+            .collect(),
+        Err(_) => SUITES.to_vec(),
+    };
 
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let mut tables = Vec::new();
+    for &suite in &suites {
+        let impls = implementations(suite, &libs);
+        criterion_runs(&mut c, suite, &impls);
+        tables.push((suite, interleaved(suite, &impls), impls));
+    }
+    c.final_summary();
+
+    for (suite, best, impls) in &tables {
+        let lib_best = |d: usize| {
+            impls
+                .iter()
+                .zip(best)
+                .filter(|(i, _)| i.name.starts_with("libsrtp"))
+                .map(|(_, b)| b[d])
+                .fold(f64::INFINITY, f64::min)
+        };
+        println!();
+        println!("SRTP {}, {LEN}-byte RTP packets, one core,", suite.as_str());
+        println!(
+            "best of {ROUNDS} interleaved rounds of {ROUND} packets; x lib = fastest libsrtp / this"
+        );
+        for lib in &libs {
+            println!("  {}", lib.version);
+        }
+        println!(
+            "{:<30} {:>10} {:>8} {:>6} {:>10} {:>8} {:>6}",
+            "", "protect", "pkt/s", "x lib", "unprotect", "pkt/s", "x lib"
+        );
+        for (imp, b) in impls.iter().zip(best) {
+            print!("{:<30}", imp.name);
+            for (d, ns) in b.iter().enumerate() {
+                print!(
+                    " {ns:>7.0} ns {:>6.2} M {:>6.2}",
+                    1e3 / ns,
+                    lib_best(d) / ns
+                );
+            }
+            println!();
+        }
+    }
+}
+
+/// The implementations of `suite`, each checked to protect a packet byte for byte as ours
+/// does before anything is timed.
+fn implementations<'a>(suite: Suite, libs: &[&'a Libsrtp]) -> Vec<Impl<'a>> {
     let mut impls = vec![Impl {
         name: "livechat-core".into(),
-        make: Box::new(|_| Box::new(ours())),
+        make: Box::new(move |_| Box::new(ours(suite))),
     }];
-    for lib in std::iter::once(&pylibsrtp).chain(&other) {
+    let mut reference = plain(7);
+    let n = ours(suite).protect_rtp(&mut reference, LEN).unwrap();
+    for &lib in libs {
+        let mut buf = plain(7);
+        let m = lib
+            .session(profile(suite), false, master(suite))
+            .protect(&mut buf, LEN)
+            .unwrap();
+        assert_eq!(
+            reference[..n],
+            buf[..m],
+            "livechat-core and {} differ",
+            lib.version
+        );
         impls.push(Impl {
             // "libsrtp2 2.7.0, OpenSSL 3.5.4 30 Sep 2025" -> "libsrtp-2.7.0-openssl-3.5.4"
             name: lib
@@ -220,74 +322,20 @@ fn main() {
                 .next()
                 .unwrap_or("libsrtp")
                 .to_string(),
-            make: Box::new(move |inbound| Box::new(lib.session(PROFILE_80, inbound, &MASTER))),
+            make: Box::new(move |inbound| {
+                Box::new(lib.session(profile(suite), inbound, master(suite)))
+            }),
         });
     }
-    impls.push(Impl {
-        name: "webrtc-srtp-0.17".into(),
-        make: Box::new(|inbound| Box::new(webrtc(inbound))),
-    });
-
-    // Everyone agrees on a packet before anything is timed.
-    let mut reference = plain(7);
-    let n = ours().protect_rtp(&mut reference, LEN).unwrap();
-    for lib in std::iter::once(&pylibsrtp).chain(&other) {
-        let mut buf = plain(7);
-        let m = lib
-            .session(PROFILE_80, false, &MASTER)
-            .protect(&mut buf, LEN)
-            .unwrap();
-        assert_eq!(
-            reference[..n],
-            buf[..m],
-            "livechat-core and {} differ",
-            lib.version
-        );
-    }
-    let theirs = webrtc(false).encrypt_rtp(&plain(7)[..LEN]).unwrap();
+    let theirs = webrtc(suite, false).encrypt_rtp(&plain(7)[..LEN]).unwrap();
     assert_eq!(
         reference[..n],
         theirs[..],
         "livechat-core and webrtc-srtp differ"
     );
-
-    let mut c = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
-    criterion_runs(&mut c, &impls);
-    c.final_summary();
-
-    let best = interleaved(&impls);
-    let lib_best = |d: usize| {
-        impls
-            .iter()
-            .zip(&best)
-            .filter(|(i, _)| i.name.starts_with("libsrtp"))
-            .map(|(_, b)| b[d])
-            .fold(f64::INFINITY, f64::min)
-    };
-    println!();
-    println!("SRTP AES_CM_128_HMAC_SHA1_80, {LEN}-byte RTP packets, one core,");
-    println!(
-        "best of {ROUNDS} interleaved rounds of {ROUND} packets; x lib = fastest libsrtp / this"
-    );
-    for lib in std::iter::once(&pylibsrtp).chain(&other) {
-        println!("  {}", lib.version);
-    }
-    println!(
-        "{:<30} {:>10} {:>8} {:>6} {:>10} {:>8} {:>6}",
-        "", "protect", "pkt/s", "x lib", "unprotect", "pkt/s", "x lib"
-    );
-    for (imp, b) in impls.iter().zip(&best) {
-        print!("{:<30}", imp.name);
-        for (d, ns) in b.iter().enumerate() {
-            print!(
-                " {ns:>7.0} ns {:>6.2} M {:>6.2}",
-                1e3 / ns,
-                lib_best(d) / ns
-            );
-        }
-        println!();
-    }
+    impls.push(Impl {
+        name: "webrtc-srtp-0.17".into(),
+        make: Box::new(move |inbound| Box::new(webrtc(suite, inbound))),
+    });
+    impls
 }

@@ -21,6 +21,10 @@ const FIND_BINDING: &str = "import os, sysconfig, pylibsrtp._binding as b; print
 pub const PROFILE_80: u32 = 1;
 /// See [`PROFILE_80`].
 pub const PROFILE_32: u32 = 2;
+/// `srtp_profile_aead_aes_128_gcm` / `_256_gcm` (`srtp.h`).
+pub const PROFILE_AEAD_128_GCM: u32 = 7;
+/// See [`PROFILE_AEAD_128_GCM`].
+pub const PROFILE_AEAD_256_GCM: u32 = 8;
 
 /// `srtp_crypto_policy_t` of libsrtp 2.x.
 #[repr(C)]
@@ -143,9 +147,10 @@ impl Libsrtp {
         }
     }
 
-    /// A session for any inbound (`inbound`) or outbound SSRC, keyed with the 30-byte master
-    /// key and salt, with libsrtp's default 128-packet replay window.
-    pub fn session(&self, profile: u32, inbound: bool, key_salt: &[u8; 30]) -> Session<'_> {
+    /// A session for any inbound (`inbound`) or outbound SSRC, keyed with the master key and
+    /// salt of the profile's lengths (30, 28 or 44 bytes), with libsrtp's default 128-packet
+    /// replay window.
+    pub fn session(&self, profile: u32, inbound: bool, key_salt: &[u8]) -> Session<'_> {
         let mut policy = Policy {
             ssrc_type: if inbound {
                 SSRC_ANY_INBOUND

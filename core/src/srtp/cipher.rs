@@ -2,7 +2,7 @@
 //! from an expanded AES key, HMAC-SHA1 (section 4.2) from the SHA-1 states after the
 //! keyed ipad and opad blocks, so a packet costs its keystream blocks and one SHA-1
 //! compression per 64 bytes of authenticated data, plus one for the outer hash; and AES-GCM
-//! (RFC 7714 section 5) from an expanded AES key and its GHASH key.
+//! (RFC 7714, over NIST SP 800-38D) from an expanded AES key and its GHASH key.
 
 use aes::cipher::consts::{U12, U16};
 use aes::cipher::{BlockCipherEncrypt, BlockSizeUser, KeyInit};
@@ -85,7 +85,7 @@ impl<C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> AesCm<C> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TagMismatch;
 
-/// AES-GCM with a 96-bit IV and a 128-bit tag (RFC 7714 section 5) under one key.
+/// AES-GCM with a 96-bit IV and a 128-bit tag (RFC 7714) under one key.
 #[derive(Clone)]
 // No allocator to box into: a key is held by value, sized for AES-256.
 #[allow(clippy::large_enum_variant)]

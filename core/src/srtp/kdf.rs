@@ -20,8 +20,8 @@ pub(crate) enum Label {
     RtcpSalt = 5,
 }
 
-/// The AES-CM PRF of section 4.3.3, AES-128 or AES-256 as the master key is long (RFC 6188
-/// section 7, RFC 7714 section 11).
+/// The AES-CM PRF of section 4.3.3, AES-128 or AES-256 as the master key is long (RFC 6188,
+/// RFC 7714 section 11).
 // Lives on the stack while a context is made.
 #[allow(clippy::large_enum_variant)]
 enum Prf {

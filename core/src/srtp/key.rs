@@ -32,7 +32,7 @@ impl core::fmt::Display for KeyError {
 /// 112 for AES-CM, 128 or 256 and 96 for AES-GCM. `Debug` prints no key bytes.
 ///
 /// [`Context::new`](super::Context::new) derives the session keys with an AES PRF of the key's
-/// own length (RFC 6188 section 7: AES-256 for a 256-bit key) and the session key and salt
+/// own length (RFC 6188: AES-256 for a 256-bit key) and the session key and salt
 /// lengths of the suite it is given, so a key made for another suite still makes a context,
 /// one whose packets the peer does not authenticate.
 #[derive(Clone, PartialEq, Eq)]
