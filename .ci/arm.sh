@@ -50,8 +50,8 @@ if [ ! -e systemd/livechatd.service ]; then
   echo "arm: systemd/livechatd.service is missing: cannot build the .deb packages" >&2
   exit 1
 fi
-if [ ! -x "$CARGO_TARGET_DIR/release/livechatd" ]; then
-  cargo build --release --locked -p livechatd
+if [ ! -x "$CARGO_TARGET_DIR/release/livechatd" ] || [ ! -x "$CARGO_TARGET_DIR/release/lcadmin" ]; then
+  cargo build --release --locked -p livechatd -p livechat-tools
 fi
 rm -f "$CARGO_TARGET_DIR"/debian/*.deb
 bash cross/deb.sh "${names[@]}" host

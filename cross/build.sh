@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the release daemon for each TARGET (default: the two Raspberry Pi targets) and
+# Builds the release daemon and the operators' tools (lcadmin, lctrace) for each TARGET (default: the two Raspberry Pi targets) and
 # prints where each binary is and its size. The default targets are the packaged ones
 # (cross/README.md: static musl for arm64, glibc for armhf).
 #
@@ -18,9 +18,11 @@ targets=("$@")
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 for t in "${targets[@]}"; do
   echo "cross/build.sh: $t" >&2
-  cargo build --release --locked -p livechatd --target "$t"
+  cargo build --release --locked -p livechatd -p livechat-tools --target "$t"
 done
 for t in "${targets[@]}"; do
-  bin="$target_dir/$t/release/livechatd"
-  printf '%-34s %9d bytes  %s\n' "$t" "$(stat -c %s "$bin")" "$bin"
+  for name in livechatd lcadmin lctrace; do
+    bin="$target_dir/$t/release/$name"
+    printf '%-34s %9d bytes  %s\n' "$t" "$(stat -c %s "$bin")" "$bin"
+  done
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the .deb of livechatd for each TARGET from its already built release binary
-# (cross/build.sh TARGET, or `cargo build --release -p livechatd` for `host`), into
+# and tools (cross/build.sh TARGET, or `cargo build --release -p livechatd -p livechat-tools`
+# for `host`), into
 # $CARGO_TARGET_DIR/debian/ (default target/debian/), and prints the paths.
 #
 #   bash .ci/deps-deb.sh                    # once: cargo-deb, pinned
@@ -26,10 +27,12 @@ for t in "${targets[@]}"; do
     bin="$target_dir/$t/release/livechatd"
   fi
   case "$t" in *-musl*) args+=(--variant musl) ;; esac
-  if [ ! -x "$bin" ]; then
-    echo "cross/deb.sh: $bin is missing: build it first (cross/build.sh $t)" >&2
-    exit 1
-  fi
+  for b in "$bin" "$(dirname "$bin")/lcadmin" "$(dirname "$bin")/lctrace"; do
+    if [ ! -x "$b" ]; then
+      echo "cross/deb.sh: $b is missing: build it first (cross/build.sh $t)" >&2
+      exit 1
+    fi
+  done
   # --no-strip: the release profile already strips; --no-build: never rebuild here.
   cargo deb "${args[@]}"
 done

@@ -3,12 +3,14 @@
 //! The loop contract (which call for which input, what the driver does after each) is in
 //! the crate documentation.
 
+mod admin;
 mod camera;
 mod channels;
 mod floor_ops;
 mod state;
 mod webrtc;
 
+pub use admin::{ADMIN_USER, AdminError, CLOSE_KICKED, ChannelBody};
 pub use crate::codec::{Codec, VideoCodec};
 pub use crate::relay::{MediaId, Track, VideoTrack};
 pub use camera::CameraError;
@@ -33,6 +35,7 @@ use crate::relay::{Drop, Endpoint, Floors, MediaStats, Relay, Transmit};
 use crate::storage::{Capacities, Table, Tables};
 use crate::time::{Duration, Instant, Now};
 use crate::token::TokenKey;
+use crate::trace;
 
 /// The address that counts for `ip` when connections are shed by source: an IPv6 address by
 /// its /64 prefix (RFC 4291 section 2.5.4: the interface identifier is the low 64 bits, so
@@ -91,6 +94,12 @@ pub trait Driver {
     fn media_ended(&mut self, media: MediaId) {
         let _ = media;
     }
+
+    /// One trace event (PROTOCOL.md section 6), as it happens; for counters and the
+    /// operators' trace stream. The default ignores it.
+    fn trace(&mut self, _event: &crate::trace::Event<'_>) {}
+    /// An ERROR frame with this wire code went out; for counters. The default ignores it.
+    fn error_sent(&mut self, _code: u16) {}
 }
 
 /// When the daemon accepts plain RTP or SDES keys over ws:// (PROTOCOL.md section 3).
@@ -286,6 +295,7 @@ impl Out {
         id: Option<u32>,
     ) {
         self.errors_out += 1;
+        drv.error_sent(e.code.code());
         self.send(drv, &[to], op::ERROR, ErrorPayload::new(req_op, &e), id);
     }
 }
@@ -612,7 +622,7 @@ impl<'a> Gateway<'a> {
     /// disconnect. Unknown or stale ids are ignored.
     pub fn close(&mut self, now: Now, conn: ConnId, drv: &mut impl Driver) {
         if self.conn(conn).is_some() {
-            self.drop_connection(now, conn, drv);
+            self.drop_connection(now, conn, trace::cause::DISCONNECT, drv);
         }
     }
 
@@ -640,7 +650,7 @@ impl<'a> Gateway<'a> {
             });
             if strikes > RATE_STRIKES_BEFORE_CLOSE {
                 drv.close(conn, CLOSE_POLICY, "rate limit exceeded");
-                self.drop_connection(now, conn, drv);
+                self.drop_connection(now, conn, trace::cause::RATE_LIMIT, drv);
                 return;
             }
             // Echo what can be read cheaply, so pipelining clients can match the answer.
@@ -745,12 +755,12 @@ impl<'a> Gateway<'a> {
                 let id = ConnId::new(index as u32, c.generation);
                 self.identify_timeouts += 1;
                 drv.close(id, CLOSE_IDENTIFY_TIMEOUT, "identify timeout");
-                self.drop_connection(now, id, drv);
+                self.drop_connection(now, id, trace::cause::IDENTIFY_TIMEOUT, drv);
             } else if c.open && c.last_activity + zombie_after <= now.mono {
                 let id = ConnId::new(index as u32, c.generation);
                 self.zombies_reaped += 1;
                 drv.close(id, CLOSE_ZOMBIE, "heartbeat timeout");
-                self.drop_connection(now, id, drv);
+                self.drop_connection(now, id, trace::cause::HEARTBEAT_TIMEOUT, drv);
             }
         }
         for slot in 0..self.channels.as_slice().len() {
@@ -783,7 +793,7 @@ impl<'a> Gateway<'a> {
         {
             self.unidentified_shed += 1;
             drv.close(id, CLOSE_FULL, "server full");
-            self.drop_connection(now, id, drv);
+            self.drop_connection(now, id, trace::cause::SHED, drv);
         }
     }
 
@@ -1012,12 +1022,24 @@ impl<'a> Gateway<'a> {
             user_id: &s.user_id,
         };
         out.send(drv, &[conn], op::READY, ready, id);
+        drv.trace(&trace::Event::new(
+            trace::Kind::Session,
+            "identify",
+            None,
+            Some(&s.user_id),
+        ));
         Ok(())
     }
 
     /// Forgets a connection and everything its session held: channels left (others are
-    /// told), floor passed on or request dequeued.
-    fn drop_connection(&mut self, now: Now, conn: ConnId, drv: &mut impl Driver) {
+    /// told), floor passed on or request dequeued; a session's end is traced with `cause`.
+    fn drop_connection(
+        &mut self,
+        now: Now,
+        conn: ConnId,
+        cause: &'static str,
+        drv: &mut impl Driver,
+    ) {
         // Each removal takes the head of the session's list; the bound only guards against
         // a list that would not shrink.
         for _ in 0..=MAX_JOINED_PER_SESSION {
@@ -1027,6 +1049,10 @@ impl<'a> Gateway<'a> {
                 }
                 _ => break,
             }
+        }
+        if let Some(s) = self.session(conn) {
+            let ev = trace::Event::new(trace::Kind::Session, "close", None, Some(&s.user_id));
+            drv.trace(&ev.with(trace::Detail::Cause(cause)));
         }
         if let Some(c) = self.conn_mut(conn) {
             let had_session = c.session.take().is_some();
@@ -1054,6 +1080,7 @@ impl Floors for ChannelFloors<'_> {
         }
         // Authenticated RTP from the holder is floor activity (PROTOCOL.md floor timers).
         ch.floor.activity(now, conn);
+        ch.relayed += 1;
         Ok(ch)
     }
 }

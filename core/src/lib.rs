@@ -198,5 +198,7 @@ pub mod relay;
 
 pub mod storage;
 
+pub mod trace;
+
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

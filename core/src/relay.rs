@@ -228,7 +228,13 @@ pub struct Relay<'a> {
     /// Keys the server's own SSRCs.
     seed: u64,
     stats: MediaStats,
+    /// Endpoints whose address latched (or moved) since the driver last asked
+    /// ([`Relay::take_latched`]), for the trace; beyond [`LATCH_LOG`] they go untraced.
+    latched_log: heapless::Vec<u32, LATCH_LOG>,
 }
+
+/// Latches the relay remembers for the trace between two [`Relay::take_latched`].
+pub const LATCH_LOG: usize = 32;
 
 impl<'a> Relay<'a> {
     /// A relay over `slots` and the zeroed `ssrc_index` and `addr_index` (all emptied),
@@ -258,7 +264,14 @@ impl<'a> Relay<'a> {
             serial: 0,
             seed,
             stats: MediaStats::default(),
+            latched_log: heapless::Vec::new(),
         }
+    }
+
+    /// The endpoint slots whose address latched or moved since the last call, oldest
+    /// first (at most [`LATCH_LOG`]); the log is emptied.
+    pub fn take_latched(&mut self) -> heapless::Vec<u32, LATCH_LOG> {
+        core::mem::take(&mut self.latched_log)
     }
 
     /// Removes every endpoint, rewriting only the index entries in use, zeroes the
@@ -288,6 +301,7 @@ impl<'a> Relay<'a> {
         self.serial = 0;
         self.seed = seed;
         self.stats = MediaStats::default();
+        self.latched_log.clear();
     }
 
     /// Endpoints in the table.
@@ -907,6 +921,8 @@ impl<'a> Relay<'a> {
             }
             // Cannot fail: the address index has room for one entry per endpoint.
             self.by_addr.insert_entry(addr_key(src), at);
+            // Full: this latch goes untraced (the trace is best effort by design).
+            let _ = self.latched_log.push(at as u32);
         }
         Ok(plain)
     }

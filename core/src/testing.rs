@@ -14,6 +14,7 @@
 use std::boxed::Box;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::string::String;
 use std::vec::Vec;
 
 use serde_json::Value;
@@ -48,6 +49,10 @@ pub struct Recorder {
     pub frames: HashMap<ConnId, Vec<Value>>,
     /// Connections the core closed, with the close code, in order.
     pub closed: Vec<(ConnId, u16)>,
+    /// Trace events, oldest first, as `kind event channel user detail` (absent parts `-`).
+    pub traces: Vec<String>,
+    /// ERROR codes sent, in order.
+    pub errors: Vec<u16>,
     /// Frames kept per connection: past it the oldest is dropped, so a long fuzz input
     /// runs in bounded memory. `usize::MAX` (the default) keeps them all.
     pub keep: usize,
@@ -74,6 +79,8 @@ impl Recorder {
         Recorder {
             frames: HashMap::new(),
             closed: Vec::new(),
+            traces: Vec::new(),
+            errors: Vec::new(),
             keep: usize::MAX,
             negotiation: None,
             offers: Vec::new(),
@@ -172,6 +179,27 @@ impl Driver for Recorder {
         for b in buf {
             self.rng = self.rng.wrapping_add(self.rng_step);
             *b = self.rng;
+        }
+    }
+
+    fn trace(&mut self, e: &crate::trace::Event<'_>) {
+        if self.keep != usize::MAX {
+            // A bounded recorder (fuzzing) keeps no trace.
+            return;
+        }
+        self.traces.push(std::format!(
+            "{} {} {} {} {:?}",
+            e.kind.as_str(),
+            e.event,
+            e.channel_id.unwrap_or("-"),
+            e.user_id.unwrap_or("-"),
+            e.detail
+        ));
+    }
+
+    fn error_sent(&mut self, code: u16) {
+        if self.keep == usize::MAX {
+            self.errors.push(code);
         }
     }
 }

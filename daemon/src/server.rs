@@ -21,10 +21,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::settings::Settings;
 
+mod admin;
 mod core_task;
 mod http;
 mod id_scan;
 mod inbound;
+mod metrics;
+mod ops;
+mod trace_stream;
 mod udp;
 mod webrtc;
 
@@ -149,6 +153,8 @@ pub(crate) enum InFrame {
 pub(crate) enum Cmd {
     Open {
         peer: PeerInfo,
+        /// The client's address and port.
+        addr: std::net::SocketAddr,
         /// Text frames toward the connection (the queue's slots are the size of one
         /// `Utf8Bytes`, not of a whole `Message`).
         out: mpsc::Sender<Utf8Bytes>,
@@ -165,6 +171,11 @@ pub(crate) enum Cmd {
         conn: ConnId,
         /// Closed by its writer as a slow consumer (a write over [`WRITE_TIMEOUT`]).
         slow: bool,
+    },
+    /// An operator's request (`/healthz`, `/metrics`, `/admin/v1`), answered by the core.
+    Admin {
+        req: admin::AdminReq,
+        reply: oneshot::Sender<admin::Answer>,
     },
 }
 
@@ -312,6 +323,13 @@ pub fn run(settings: Settings) -> ExitCode {
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
         let live = Arc::new(AtomicUsize::new(0));
         let trim = tokio::spawn(trim_allocator());
+        let (trace_tx, _) = tokio::sync::broadcast::channel(ops::TRACE_BUFFER);
+        let admin_conf = admin::AdminConf::new(
+            settings.admin_token.as_deref(),
+            settings.limits.rate_burst,
+            settings.limits.rate_per_sec,
+            settings.limits.max_members,
+        );
         let accept = tokio::spawn(http::accept_loop(
             listener,
             core_tx,
@@ -319,6 +337,10 @@ pub fn run(settings: Settings) -> ExitCode {
             settings.max_conn_per_ip,
             live.clone(),
             tls,
+            http::OpsFront {
+                conf: admin_conf,
+                trace: trace_tx.clone(),
+            },
         ));
         // Handlers go in before `ready`, so a SIGTERM right after it is a clean exit.
         let signals = match Signals::install() {
@@ -333,8 +355,11 @@ pub fn run(settings: Settings) -> ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         svc.ready(&gw);
-        let code =
-            core_task::core_loop(gw, rtc, clock, core_rx, udp, signals, live, svc, cameras).await;
+        let ops = ops::Ops::new(trace_tx);
+        let code = core_task::core_loop(
+            gw, rtc, clock, core_rx, udp, signals, live, svc, ops, cameras,
+        )
+        .await;
         accept.abort();
         trim.abort();
         code

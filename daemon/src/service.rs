@@ -124,10 +124,15 @@ impl Service {
         }
     }
 
-    /// Carries out an event from [`Service::next`], in the core loop.
-    pub fn handle(&mut self, ev: Event, gw: &Gateway) {
+    /// Reads the counters kept outside the core loop into [`Service::counters`].
+    pub fn sync_counters(&mut self) {
         self.counters.door_refused = crate::server::DOOR_REFUSED.load(Ordering::Relaxed);
         self.counters.door_shed = crate::server::DOOR_SHED.load(Ordering::Relaxed);
+    }
+
+    /// Carries out an event from [`Service::next`], in the core loop.
+    pub fn handle(&mut self, ev: Event, gw: &Gateway) {
+        self.sync_counters();
         match ev {
             Event::Watchdog => self.notify.send("WATCHDOG=1"),
             Event::Status => {

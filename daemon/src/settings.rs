@@ -30,6 +30,13 @@ const SPECS: &[Spec] = &[
         help: "HMAC key for tokens",
     },
     Spec {
+        key: "admin_token",
+        env: "LIVECHAT_ADMIN_TOKEN",
+        default: None,
+        secret: true,
+        help: "bearer token for /metrics and /admin (unset: loopback only)",
+    },
+    Spec {
         key: "http_addr",
         env: "LIVECHAT_HTTP_ADDR",
         default: Some("127.0.0.1:8080"),
@@ -213,6 +220,8 @@ impl fmt::Display for SettingError {
 pub struct Settings {
     pub config_path: PathBuf,
     pub secret: Option<String>,
+    /// Bearer token for `/metrics` and `/admin/v1`; `None`: loopback peers only.
+    pub admin_token: Option<String>,
     pub http_addr: SocketAddr,
     pub udp_addr: SocketAddr,
     pub advertise_ip: Option<IpAddr>,
@@ -442,6 +451,7 @@ fn parse(
     Ok(Settings {
         config_path,
         secret: optional("secret"),
+        admin_token: optional("admin_token"),
         http_addr: addr("http_addr")?,
         udp_addr: addr("udp_addr")?,
         advertise_ip,

@@ -24,6 +24,7 @@
 
 pub mod client;
 pub mod daemon;
+pub mod http;
 pub mod proto;
 pub mod token;
 pub mod tone;

@@ -227,6 +227,8 @@ fn check(deb: &Path) {
         .collect();
     for (path, mode) in [
         ("/usr/bin/livechatd", "-rwxr-xr-x"),
+        ("/usr/bin/lcadmin", "-rwxr-xr-x"),
+        ("/usr/bin/lctrace", "-rwxr-xr-x"),
         ("/lib/systemd/system/livechatd.service", "-rw-r--r--"),
         // systemd reads it as root; it is where LIVECHAT_SECRET goes.
         ("/etc/livechat/livechatd.env", "-rw-------"),
@@ -305,7 +307,9 @@ fn check(deb: &Path) {
             .any(|l| l.trim() == "ExecStart=/usr/bin/livechatd"),
         "the unit starts /usr/bin/livechatd, where the package puts it"
     );
-    check_binary(deb_s, &arch_name, &dir.join("usr/bin/livechatd"));
+    for bin in ["livechatd", "lcadmin", "lctrace"] {
+        check_binary(deb_s, &arch_name, &dir.join("usr/bin").join(bin));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

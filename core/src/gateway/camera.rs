@@ -141,6 +141,7 @@ impl<'a> Gateway<'a> {
             head: NONE,
             tail: NONE,
             members: 0,
+            relayed: 0,
         };
         let free = self.channels.as_slice().iter().position(Option::is_none);
         let slot = match free {

@@ -17,6 +17,7 @@ use crate::protocol::{
     Freq, Id, Media, MessageEvent, Name, StrSeq, encode_channel_list, op,
 };
 use crate::time::Now;
+use crate::trace::{Detail, Event, Kind};
 
 fn fields<'a>(ch: &'a Channel, req_op: Option<u8>) -> ChannelFields<'a> {
     ChannelFields {
@@ -50,7 +51,7 @@ impl Gateway<'_> {
             .ok_or(Error::from(ErrorCode::ChannelNotFound))
     }
 
-    fn channel_mut(&mut self, slot: usize) -> Result<&mut Channel, Error> {
+    pub(super) fn channel_mut(&mut self, slot: usize) -> Result<&mut Channel, Error> {
         self.channels
             .as_mut_slice()
             .get_mut(slot)
@@ -79,7 +80,7 @@ impl Gateway<'_> {
     }
 
     /// Takes the membership in endpoint slot `at` off its session's list.
-    fn detach(&mut self, conn: ConnId, at: usize) {
+    pub(super) fn detach(&mut self, conn: ConnId, at: usize) {
         let Some(next) = self.relay.get(at).map(|e| e.session_next) else {
             return;
         };
@@ -143,6 +144,12 @@ impl Gateway<'_> {
             .map(|(_, e)| e.conn())
             .filter(|&c| Some(c) != except);
         out.send_each(drv, to, op::CHANNEL_EVENT, ev, None);
+        drv.trace(&Event::new(
+            Kind::Channel,
+            event,
+            Some(&ch.id),
+            Some(user_of(conns, who)),
+        ));
     }
 
     fn creator_check(&self, conn: ConnId, slot: usize) -> Result<(), Error> {
@@ -204,6 +211,7 @@ impl Gateway<'_> {
             head: NONE,
             tail: NONE,
             members: 0,
+            relayed: 0,
         };
         let free = self.channels.as_slice().iter().position(Option::is_none);
         let slot = match free {
@@ -220,6 +228,8 @@ impl Gateway<'_> {
             .get_mut(slot)
             .ok_or(Error::from(ErrorCode::Internal))?;
         let ch = entry.insert(channel);
+        let ev = Event::new(Kind::Channel, "create", Some(&ch.id), Some(&ch.creator));
+        drv.trace(&ev);
         self.out.send(
             drv,
             &[conn],
@@ -678,6 +688,13 @@ impl Gateway<'_> {
         };
         let members = relay.members(ch).map(|(_, m)| m.conn());
         out.send_each(drv, members, op::MESSAGE_EVENT, ev, None);
+        let ev = Event::new(
+            Kind::Message,
+            "message",
+            Some(&ch.id),
+            Some(user_of(conns, conn)),
+        );
+        drv.trace(&ev.with(Detail::Length(content.len())));
         Ok(())
     }
 }

@@ -4,12 +4,14 @@
 use super::{Driver, Gateway, user_of};
 use crate::error::{Error, ErrorCode};
 use crate::floor::{Audience, Floor, FloorError, FloorEvent};
+use crate::gateway::Conn;
 use crate::gateway::ConnId;
 use crate::protocol::{
     AckPlain, FloorChannel, FloorDeny, FloorGranted, FloorQueuePos, FloorRevoke, FloorTaken, op,
 };
 use crate::relay::NONE;
 use crate::time::Now;
+use crate::trace::{Detail, Event, Kind};
 
 /// The event sink handed to floor calls.
 pub(super) type Sink<'a> = &'a mut dyn FnMut(FloorEvent<ConnId>);
@@ -40,6 +42,7 @@ impl Gateway<'_> {
         let relay = &*relay;
         let mut granted: Option<ConnId> = None;
         let mut emit = |ev: FloorEvent<ConnId>| {
+            trace_floor(drv, channel_id, conns, ev);
             // One recipient is told whether or not it is still a member (a leaver's own
             // events are not emitted by the floor); the others are the members.
             let (one, except, first) = match ev.audience() {
@@ -198,6 +201,31 @@ impl Gateway<'_> {
         self.with_floor(slot, drv, |f, emit| f.ping(now.mono, conn, emit));
         Ok(())
     }
+}
+
+/// The trace event of a floor event (PROTOCOL.md section 6: `granted`, `taken`, `queued`,
+/// `revoked` with its cause, `idle`, `denied` with its reason); a pong is none.
+fn trace_floor(drv: &mut impl Driver, channel_id: &str, conns: &[Conn], ev: FloorEvent<ConnId>) {
+    let ch = Some(channel_id);
+    let user = |c| Some(user_of(conns, c));
+    let e = match ev {
+        FloorEvent::Granted { to, .. } => Event::new(Kind::Floor, "granted", ch, user(to)),
+        FloorEvent::Taken { holder, priority } => {
+            Event::new(Kind::Floor, "taken", ch, user(holder)).with(Detail::Priority(priority))
+        }
+        FloorEvent::QueuePos { to, position, size } => {
+            Event::new(Kind::Floor, "queued", ch, user(to)).with(Detail::Queued { position, size })
+        }
+        FloorEvent::Revoke { to, cause } => {
+            Event::new(Kind::Floor, "revoked", ch, user(to)).with(Detail::Cause(cause.as_str()))
+        }
+        FloorEvent::Idle => Event::new(Kind::Floor, "idle", ch, None),
+        FloorEvent::Deny { to, reason } => {
+            Event::new(Kind::Floor, "denied", ch, user(to)).with(Detail::Reason(reason.as_str()))
+        }
+        FloorEvent::Pong { .. } => return,
+    };
+    drv.trace(&e);
 }
 
 impl From<FloorError> for Error {

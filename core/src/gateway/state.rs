@@ -137,6 +137,8 @@ pub struct Channel {
     pub(crate) head: u32,
     pub(crate) tail: u32,
     pub(crate) members: u16,
+    /// Packets from the floor holder relayed to the channel since it was created.
+    pub relayed: u64,
 }
 
 impl Channel {

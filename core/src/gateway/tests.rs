@@ -724,6 +724,7 @@ fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
     assert_eq!(ops(&s.take(c)), vec![100]);
 }
 
+mod admin;
 mod camera;
 mod channels;
 mod floor;

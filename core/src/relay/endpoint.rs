@@ -194,3 +194,14 @@ impl Endpoint {
             .filter(|_| now.saturating_since(self.last_rx) < LATCH_IDLE)
     }
 }
+
+impl Endpoint {
+    /// The kind of peer as the admin API names it (PROTOCOL.md section 6 `/peers`).
+    pub fn kind(&self) -> &'static str {
+        match self.keys {
+            Keys::Plain => "plain",
+            Keys::Sdes { .. } => "sdes",
+            Keys::WebRtc(_) => "webrtc",
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The task that owns the core: it applies every input to the gateway and carries out
 //! what the gateway asks for.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +22,8 @@ use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
+use super::admin;
+use super::ops::Ops;
 use super::udp::{RxBatch, TxBatch};
 use super::webrtc::Webrtc;
 use super::{
@@ -33,6 +36,8 @@ use crate::dump::DriverCounters;
 
 struct Handle {
     id: ConnId,
+    /// The client's address, for the admin API's `remote_addr`.
+    addr: SocketAddr,
     out: mpsc::Sender<Utf8Bytes>,
     queued: Arc<AtomicUsize>,
     kill: Option<oneshot::Sender<CloseFrame>>,
@@ -94,6 +99,7 @@ struct Io<'a> {
     reg: &'a mut Registry,
     slow: &'a mut Vec<ConnId>,
     rtc: &'a mut Webrtc,
+    ops: &'a mut Ops,
 }
 
 /// Whether a frame of `len` bytes may join a queue holding `mine` bytes, bounded by `cap`,
@@ -197,6 +203,14 @@ impl Driver for Io<'_> {
     fn media_ended(&mut self, media: MediaId) {
         self.rtc.ended(media);
     }
+
+    fn trace(&mut self, event: &livechat_core::trace::Event<'_>) {
+        self.ops.on_trace(event);
+    }
+
+    fn error_sent(&mut self, code: u16) {
+        self.ops.error_sent(code);
+    }
 }
 
 /// Bytes of frames queued by the core task before it lets the connections' writers run:
@@ -219,6 +233,7 @@ fn drain_udp(
     rx: &mut RxBatch,
     tx: &mut TxBatch,
     counters: &mut DriverCounters,
+    ops: &mut Ops,
 ) {
     let allocs_before = alloc_count::allocations();
     let fd = udp.as_raw_fd();
@@ -248,6 +263,7 @@ fn drain_udp(
             }
         }
         tx.flush();
+        gw.drain_latched(|ev| ops.on_trace(ev));
     }
     counters.webrtc = rtc.stats();
     counters.udp_send_failed = tx.failed;
@@ -290,6 +306,7 @@ pub(super) async fn core_loop(
     mut signals: Signals,
     live: Arc<AtomicUsize>,
     mut svc: crate::service::Service,
+    mut ops: Ops,
     mut cameras: crate::camera::Cameras,
 ) -> ExitCode {
     let mut reg = Registry::default();
@@ -317,11 +334,11 @@ pub(super) async fn core_loop(
                 let now = clock.now();
                 rtc.set_now(now.mono);
                 match cmd {
-                    Cmd::Open { peer, out, queued, kill, reply } => {
+                    Cmd::Open { peer, addr, out, queued, kill, reply } => {
                         // Registered first, so HELLO goes out through the connection's handle.
-                        let res = gw.accept(now, peer, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc }).map(|accepted| {
-                            reg.insert(Handle { id: accepted.conn(), out, queued, kill: Some(kill), identified: false });
-                            gw.greet(now, accepted, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc })
+                        let res = gw.accept(now, peer, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc, ops: &mut ops }).map(|accepted| {
+                            reg.insert(Handle { id: accepted.conn(), addr, out, queued, kill: Some(kill), identified: false });
+                            gw.greet(now, accepted, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc, ops: &mut ops })
                         });
                         let _ = reply.send(res);
                     }
@@ -332,17 +349,26 @@ pub(super) async fn core_loop(
                             InFrame::Oversized { len, id } => Frame::Oversized { len: *len, id: *id },
                             InFrame::Ping => Frame::Ping,
                         };
-                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc });
+                        gw.handle_frame(now, conn, f, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc, ops: &mut ops });
                         if let Some(h) = reg.get_mut(conn) {
                             h.identified = gw.session(conn).is_some();
                         }
+                    }
+                    Cmd::Admin { req, reply } => {
+                        svc.sync_counters();
+                        let answer = if req.acts() {
+                            admin::act(&mut gw, now, req, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc, ops: &mut ops })
+                        } else {
+                            admin::read(&gw, &req, &ops, &svc.counters, &|c| reg.get(c).map(|h| h.addr))
+                        };
+                        let _ = reply.send(answer);
                     }
                     Cmd::Closed { conn, slow: was_slow } => {
                         if was_slow {
                             svc.counters.slow_closed += 1;
                         }
                         reg.take(conn);
-                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc });
+                        gw.close(now, conn, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc, ops: &mut ops });
                     }
                 }
             }
@@ -350,7 +376,7 @@ pub(super) async fn core_loop(
                 let now = clock.now();
                 rtc.set_now(now.mono);
                 if gw.poll_timeout().is_some_and(|t| t <= now.mono) {
-                    gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc });
+                    gw.handle_timeout(now, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc, ops: &mut ops });
                 }
                 rtc.timeout(now, &mut |to, b| {
                     udp_tx.send_to(to, b);
@@ -361,7 +387,7 @@ pub(super) async fn core_loop(
             }
             r = udp.readable() => {
                 if r.is_ok() {
-                    drain_udp(&udp, &mut gw, &mut rtc, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters);
+                    drain_udp(&udp, &mut gw, &mut rtc, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters, &mut ops);
                 }
             }
             Some(f) = cameras.frames.recv() => {
@@ -398,6 +424,7 @@ pub(super) async fn core_loop(
                     reg: &mut reg,
                     slow: &mut slow,
                     rtc: &mut rtc,
+                    ops: &mut ops,
                 },
             );
         }

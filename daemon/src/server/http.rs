@@ -9,11 +9,14 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::Empty;
+use std::convert::Infallible;
+
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full, LengthLimitError, Limited, StreamBody};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{
-    ALLOW, CONNECTION, HeaderName, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
-    SEC_WEBSOCKET_VERSION, UPGRADE,
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderName, HeaderValue,
+    SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,6 +24,7 @@ use livechat_core::config::MAX_INBOUND_FRAME;
 use livechat_core::gateway::{ConnectionsFull, PeerInfo, address_key};
 use log::{debug, info, warn};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::timeout;
 use tokio_tungstenite::WebSocketStream;
@@ -29,7 +33,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes, handshake::derive_accept_key};
 
+use super::admin::{
+    ADMIN_BODY_TIMEOUT, ADMIN_PREFIX, AdminConf, AdminReq, Answer, CORE_ANSWER_TIMEOUT,
+    MAX_ADMIN_BODY, channel_body,
+};
 use super::inbound::{Guard, Oversized, is_fragmented_too_large};
+use super::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use super::ops::TraceMsg;
+use super::trace_stream::{self, Filter};
 use super::{
     ACCEPT_BACKOFF, ACCEPT_LOG_INTERVAL, CLOSE_BAD_DATA, CLOSE_FULL, CLOSE_GOING_AWAY, CLOSE_GRACE,
     CLOSE_PROTOCOL, CLOSE_SLOW, CLOSE_TOO_BIG, Cmd, DOOR_REFUSED, DOOR_SHED, HEADER_READ_TIMEOUT,
@@ -220,6 +231,13 @@ struct Front {
     live: Arc<AtomicUsize>,
     door: Arc<Door>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    ops: OpsFront,
+}
+
+/// What the operators' endpoints need on the HTTP side.
+pub(super) struct OpsFront {
+    pub(super) conf: AdminConf,
+    pub(super) trace: broadcast::Sender<Arc<TraceMsg>>,
 }
 
 /// A descriptor held back for the moment the process runs out of them: closing it lets
@@ -279,6 +297,7 @@ pub(super) async fn accept_loop(
     cap: u32,
     live: Arc<AtomicUsize>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    ops: OpsFront,
 ) {
     let front = Arc::new(Front {
         core,
@@ -287,6 +306,7 @@ pub(super) async fn accept_loop(
         live,
         door: Arc::new(Door::default()),
         tls,
+        ops,
     });
     let mut reserve = Reserve(None);
     let mut exhaustion = Exhaustion::default();
@@ -354,7 +374,7 @@ async fn serve(
     let service = hyper::service::service_fn(move |req| {
         let front = svc_front.clone();
         let slot = slot.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(req, peer, fd, tls, &front, &slot)) }
+        async move { Ok::<_, Infallible>(dispatch(req, peer, fd, tls, &front, &slot).await) }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -442,7 +462,203 @@ fn check_upgrade(req: &Request<Incoming>) -> Result<HeaderValue, Response<Empty<
     Ok(key.clone())
 }
 
-/// HTTP routing: `/gateway` upgrades to WebSocket; later endpoints go here too.
+/// Every answer's body: empty, whole, or the trace stream.
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+fn whole(status: u16, content_type: &'static str, body: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)).boxed_unsync());
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status != 204 {
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    r
+}
+
+fn json_answer(a: Answer) -> Response<Body> {
+    whole(a.status, "application/json", a.body)
+}
+
+fn json_error(status: u16, reason: &str) -> Response<Body> {
+    json_answer(Answer::error(status, reason))
+}
+
+/// 405 with the methods the path takes (RFC 9110 section 15.5.6).
+fn not_allowed(allow: &'static str, json: bool) -> Response<Body> {
+    let mut r = if json {
+        json_error(405, "method not allowed")
+    } else {
+        whole(
+            405,
+            "text/plain; charset=utf-8",
+            "method not allowed\n".into(),
+        )
+    };
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// Asks the core task; `None` when it does not answer in time.
+async fn ask_core(front: &Front, req: AdminReq) -> Option<Answer> {
+    let (reply, rx) = oneshot::channel();
+    let ask = async {
+        front.core.send(Cmd::Admin { req, reply }).await.ok()?;
+        rx.await.ok()
+    };
+    timeout(CORE_ANSWER_TIMEOUT, ask).await.ok().flatten()
+}
+
+/// Reads a request body of at most [`MAX_ADMIN_BODY`] bytes within [`ADMIN_BODY_TIMEOUT`].
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
+    let limited = Limited::new(req.into_body(), MAX_ADMIN_BODY);
+    match timeout(ADMIN_BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(json_error(413, "body too large")),
+        Ok(Err(_)) => Err(json_error(400, "cannot read the body")),
+        Err(_) => Err(json_error(408, "body not sent in time")),
+    }
+}
+
+/// HTTP routing: `/gateway` upgrades to WebSocket; `/healthz`, `/metrics` and `/admin/...`
+/// are the operators' (PROTOCOL.md section 6); anything else is 404.
+async fn dispatch(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    fd: RawFd,
+    tls: bool,
+    front: &Arc<Front>,
+    slot: &Mutex<Option<DoorSlot>>,
+) -> Response<Body> {
+    let path = req.uri().path();
+    if path == "/gateway" {
+        return route(req, peer, fd, tls, front, slot).map(|b| b.boxed_unsync());
+    }
+    if path == "/healthz" {
+        if req.method() != Method::GET {
+            return not_allowed("GET", false);
+        }
+        let text = "text/plain; charset=utf-8";
+        return match ask_core(front, AdminReq::Health).await {
+            Some(a) => whole(a.status, text, a.body),
+            None => whole(503, text, "core loop not answering\n".into()),
+        };
+    }
+    let admin = path == "/admin" || path.starts_with("/admin/");
+    if path != "/metrics" && !admin {
+        return plain(StatusCode::NOT_FOUND).map(|b| b.boxed_unsync());
+    }
+    let conf = &front.ops.conf;
+    if !conf.take(peer.ip()) {
+        return json_error(429, "rate limited");
+    }
+    let auth = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    if !conf.authorized(auth, peer.ip()) {
+        // The header itself is never logged: it may hold a guess close to the token.
+        debug!("{peer}: unauthorized request for {path}");
+        return json_error(401, "unauthorized");
+    }
+    if path == "/metrics" {
+        if req.method() != Method::GET {
+            return not_allowed("GET", false);
+        }
+        return match ask_core(front, AdminReq::Metrics).await {
+            Some(a) => whole(a.status, METRICS_CONTENT_TYPE, a.body),
+            None => json_error(503, "core loop not answering"),
+        };
+    }
+    admin_route(req, front, slot).await
+}
+
+/// `/admin/v1/...` once allowed: the rows of PROTOCOL.md section 6.
+async fn admin_route(
+    req: Request<Incoming>,
+    front: &Arc<Front>,
+    slot: &Mutex<Option<DoorSlot>>,
+) -> Response<Body> {
+    let Some(rest) = req.uri().path().strip_prefix(ADMIN_PREFIX) else {
+        return json_error(404, "not found");
+    };
+    let segments: Vec<String> = rest.split('/').skip(1).map(str::to_owned).collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = req.method().clone();
+    let (is_get, is_post) = (method == Method::GET, method == Method::POST);
+    let max_members = front.ops.conf.max_members;
+    let ask = match segs.as_slice() {
+        ["status"] if is_get => AdminReq::Status,
+        ["users"] if is_get => AdminReq::Users,
+        ["peers"] if is_get => AdminReq::Peers,
+        // RTSP camera sources (PROTOCOL.md section 7) are not built in: the list is empty.
+        ["cameras"] if is_get => {
+            return json_answer(Answer::json(200, &serde_json::json!({ "cameras": [] })));
+        }
+        ["trace"] if is_get => return trace(req, front, slot),
+        ["status"] | ["peers"] | ["cameras"] | ["trace"] => return not_allowed("GET", true),
+        ["users"] => return not_allowed("GET", true),
+        ["channels"] if is_get => AdminReq::Channels,
+        ["channels"] if is_post => {
+            let body = match read_body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            match channel_body(true, None, &body, max_members) {
+                Ok(b) => AdminReq::Create(b),
+                Err(a) => return json_answer(a),
+            }
+        }
+        ["channels"] => return not_allowed("GET, POST", true),
+        ["channels", id] if is_get => AdminReq::Channel((*id).to_owned()),
+        ["channels", id] if method == Method::PATCH => {
+            let id = (*id).to_owned();
+            let body = match read_body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            match channel_body(false, Some(&id), &body, max_members) {
+                Ok(b) if b.channel_id.as_str() != id => {
+                    return json_error(400, "channel_id does not match the path");
+                }
+                Ok(b) => AdminReq::Update(id, b),
+                Err(a) => return json_answer(a),
+            }
+        }
+        ["channels", id] if method == Method::DELETE => AdminReq::Delete((*id).to_owned()),
+        ["channels", _] => return not_allowed("GET, PATCH, DELETE", true),
+        ["channels", id, "floor", "revoke"] if is_post => AdminReq::Revoke((*id).to_owned()),
+        ["channels", _, "floor", "revoke"] => return not_allowed("POST", true),
+        ["users", id] if method == Method::DELETE => AdminReq::Kick((*id).to_owned()),
+        ["users", _] => return not_allowed("DELETE", true),
+        _ => return json_error(404, "not found"),
+    };
+    match ask_core(front, ask).await {
+        Some(a) => json_answer(a),
+        None => json_error(503, "core loop not answering"),
+    }
+}
+
+/// `GET /admin/v1/trace`: an event stream, or 503 with
+/// [`MAX_TRACE_STREAMS`](trace_stream::MAX_TRACE_STREAMS) open.
+fn trace(
+    req: Request<Incoming>,
+    front: &Arc<Front>,
+    slot: &Mutex<Option<DoorSlot>>,
+) -> Response<Body> {
+    let filter = Filter::parse(req.uri().query());
+    let Some(stream) = trace_stream::open(&front.ops.trace, filter) else {
+        return json_error(503, "too many trace streams");
+    };
+    // A stream is not an idle connection: the door must not shed it.
+    if let Some(s) = slot.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        s.upgrading();
+    }
+    let mut r = Response::new(StreamBody::new(stream).boxed_unsync());
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// `/gateway`: the WebSocket upgrade.
 fn route(
     mut req: Request<Incoming>,
     peer: SocketAddr,
@@ -614,6 +830,7 @@ async fn connection(
     let info = PeerInfo { ip: peer.ip(), tls };
     let open = Cmd::Open {
         peer: info,
+        addr: peer,
         out: out_tx,
         queued: queued.clone(),
         kill: kill_tx,
