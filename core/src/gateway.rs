@@ -10,9 +10,9 @@ mod floor_ops;
 mod state;
 mod webrtc;
 
-pub use admin::{ADMIN_USER, AdminError, CLOSE_KICKED, ChannelBody};
 pub use crate::codec::{Codec, VideoCodec};
 pub use crate::relay::{MediaId, Track, VideoTrack};
+pub use admin::{ADMIN_USER, AdminError, CLOSE_KICKED, ChannelBody};
 pub use camera::CameraError;
 pub use state::{Channel, Conn, ConnId, PeerInfo, Session};
 pub use webrtc::{Negotiated, Offer, OfferError};

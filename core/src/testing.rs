@@ -19,8 +19,6 @@ use std::vec::Vec;
 
 use serde_json::Value;
 
-use std::string::String;
-
 use crate::gateway::{
     ConnId, Driver, Gateway, GatewayConfig, MediaId, Negotiated, Offer, OfferError, Track,
     VideoTrack,

@@ -91,7 +91,10 @@ impl Status {
 
     /// The state and, when retrying, the last error.
     pub fn state(&self) -> (State, Option<String>) {
-        self.state.lock().map(|s| s.clone()).unwrap_or((State::Retrying, None))
+        self.state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or((State::Retrying, None))
     }
 
     /// Moves to `state`; `last_error` is kept only while retrying. Returns whether it changed.
@@ -124,11 +127,37 @@ pub struct Cameras {
     pub status: Vec<Arc<Status>>,
     /// Frames from every camera.
     pub frames: mpsc::Receiver<Frame>,
+    /// State changes, for the trace (a camera task waits for room: they are few).
+    pub states: mpsc::Receiver<(usize, State)>,
     /// Per camera: a kept key frame was dropped as too large and the log said so.
     too_large_said: Vec<bool>,
 }
 
 impl Cameras {
+    /// `GET /admin/v1/cameras` (PROTOCOL.md section 6).
+    pub fn admin_json(&self) -> serde_json::Value {
+        let list: Vec<serde_json::Value> = self
+            .status
+            .iter()
+            .map(|s| {
+                let (state, last_error) = s.state();
+                let mut v = serde_json::json!({
+                    "id": s.id,
+                    "channel_id": s.channel,
+                    "state": state.as_str(),
+                    "frames": s.frames.load(Ordering::Relaxed),
+                    "bytes": s.bytes.load(Ordering::Relaxed),
+                    "drops": s.drops.load(Ordering::Relaxed),
+                });
+                if let Some(e) = last_error {
+                    v["last_error"] = serde_json::Value::from(e);
+                }
+                v
+            })
+            .collect();
+        serde_json::json!({ "cameras": list })
+    }
+
     /// A frame left the queue.
     pub fn dequeued(&self, f: &Frame) {
         if let Some(s) = self.status.get(f.camera) {
@@ -190,6 +219,7 @@ pub fn start(
 ) -> Result<Cameras, String> {
     let peers = gw.capacities().peers;
     let (tx, rx) = mpsc::channel(QUEUE_FRAMES * cameras.len().max(1));
+    let (states_tx, states) = mpsc::channel(4 * cameras.len().max(1));
     let mut status = Vec::new();
     for (i, cfg) in cameras.iter().enumerate() {
         // Zeroed memory the allocator maps lazily: a key frame costs its size only once
@@ -200,7 +230,13 @@ pub fn start(
         };
         match gw.add_camera(now, &cfg.id, &cfg.channel, storage, &mut Random) {
             Ok(at) if at == i => {}
-            Ok(_) => return Err(format!("[[camera]] #{} (id {:?}): out of order", i + 1, cfg.id)),
+            Ok(_) => {
+                return Err(format!(
+                    "[[camera]] #{} (id {:?}): out of order",
+                    i + 1,
+                    cfg.id
+                ));
+            }
             Err(e) => {
                 return Err(format!(
                     "[[camera]] #{} (id {:?}): {}",
@@ -212,7 +248,13 @@ pub fn start(
         }
         let st = Arc::new(Status::new(cfg));
         status.push(st.clone());
-        tokio::spawn(session::run(i, cfg.clone(), st, tx.clone()));
+        tokio::spawn(session::run(
+            i,
+            cfg.clone(),
+            st,
+            tx.clone(),
+            states_tx.clone(),
+        ));
         log::info!(
             "camera {}: {} feeding channel {} over {:?}",
             cfg.id,
@@ -225,6 +267,7 @@ pub fn start(
         too_large_said: vec![false; status.len()],
         status,
         frames: rx,
+        states,
     })
 }
 

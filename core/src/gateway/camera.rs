@@ -165,6 +165,11 @@ impl<'a> Gateway<'a> {
         self.cameras.iter()
     }
 
+    /// The ids of the cameras feeding `ch` (members of it beside its sessions).
+    pub fn cameras_of<'s>(&'s self, ch: &'s Channel) -> impl Iterator<Item = &'s str> + 's {
+        Gateway::cameras_in(&self.cameras, ch)
+    }
+
     /// Whether `user_id` is a camera's id (IDENTIFY with it is 1002).
     pub(super) fn is_camera(&self, user_id: &str) -> bool {
         self.cameras.iter().any(|c| c.id == user_id)

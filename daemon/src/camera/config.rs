@@ -200,7 +200,10 @@ mod tests {
         assert_eq!(gate.shown_url(), "rtsp://***@192.0.2.20:554/stream1");
         assert_eq!(gate.transport, Transport::Tcp);
         let shown = format!("{gate:?}");
-        assert!(!shown.contains("p:ss") && !shown.contains("p%3Ass"), "{shown}");
+        assert!(
+            !shown.contains("p:ss") && !shown.contains("p%3Ass"),
+            "{shown}"
+        );
         assert_eq!(cams[1].credentials, None);
         assert_eq!(cams[1].shown_url(), "rtsp://192.0.2.21/s");
         assert_eq!(cams[1].transport, Transport::Udp);
@@ -216,9 +219,15 @@ mod tests {
         for (text, want) in [
             (table("bad id", good, "c", ""), "id must be"),
             (table("a", good, "", ""), "channel must be"),
-            (table("a", "http://u:secret1@h/s", "c", ""), "url must be rtsp://"),
+            (
+                table("a", "http://u:secret1@h/s", "c", ""),
+                "url must be rtsp://",
+            ),
             (table("a", "rtsp://u:secret1@[::1/s", "c", ""), "url:"),
-            (table("a", good, "c", "transport = \"sctp\""), "transport must be"),
+            (
+                table("a", good, "c", "transport = \"sctp\""),
+                "transport must be",
+            ),
             (table("a", good, "c", "colour = 1"), "[[camera]]"),
             (
                 format!("{}{}", table("a", good, "c", ""), table("a", good, "d", "")),

@@ -28,6 +28,7 @@ pub(super) async fn run(
     cfg: CameraConfig,
     st: Arc<Status>,
     tx: mpsc::Sender<Frame>,
+    states: mpsc::Sender<(usize, State)>,
 ) {
     let mut session = 0u32;
     let mut failures = 0u32;
@@ -36,9 +37,20 @@ pub(super) async fn run(
         session = session.wrapping_add(1);
         if st.set(State::Connecting, None) {
             log::info!("camera {}: connecting", cfg.id);
+            let _ = states.send((index, State::Connecting)).await;
         }
         let mut streamed = false;
-        let err = match stream(index, &cfg, &st, &tx, session, &mut streamed, &mut audio_said).await
+        let err = match stream(
+            index,
+            &cfg,
+            &st,
+            &tx,
+            &states,
+            session,
+            &mut streamed,
+            &mut audio_said,
+        )
+        .await
         {
             Ok(()) => "the camera ended the stream".to_owned(),
             Err(e) => e,
@@ -54,6 +66,7 @@ pub(super) async fn run(
             wait.as_millis()
         );
         st.set(State::Retrying, Some(err));
+        let _ = states.send((index, State::Retrying)).await;
         tokio::time::sleep(wait).await;
     }
 }
@@ -89,6 +102,7 @@ async fn stream(
     cfg: &CameraConfig,
     st: &Status,
     tx: &mpsc::Sender<Frame>,
+    states: &mpsc::Sender<(usize, State)>,
     session: u32,
     streamed: &mut bool,
     audio_said: &mut bool,
@@ -152,6 +166,7 @@ async fn stream(
             *streamed = true;
             if st.set(State::Streaming, None) {
                 log::info!("camera {}: streaming", cfg.id);
+                let _ = states.send((index, State::Streaming)).await;
             }
         }
         offer(

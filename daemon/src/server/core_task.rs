@@ -356,7 +356,9 @@ pub(super) async fn core_loop(
                     }
                     Cmd::Admin { req, reply } => {
                         svc.sync_counters();
-                        let answer = if req.acts() {
+                        let answer = if matches!(req, admin::AdminReq::Cameras) {
+                            admin::Answer::json(200, &cameras.admin_json())
+                        } else if req.acts() {
                             admin::act(&mut gw, now, req, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc, ops: &mut ops })
                         } else {
                             admin::read(&gw, &req, &ops, &svc.counters, &|c| reg.get(c).map(|h| h.addr))
@@ -388,6 +390,16 @@ pub(super) async fn core_loop(
             r = udp.readable() => {
                 if r.is_ok() {
                     drain_udp(&udp, &mut gw, &mut rtc, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters, &mut ops);
+                }
+            }
+            Some((i, state)) = cameras.states.recv() => {
+                if let Some(st) = cameras.status.get(i) {
+                    ops.on_trace(&livechat_core::trace::Event::new(
+                        livechat_core::trace::Kind::Camera,
+                        state.as_str(),
+                        Some(&st.channel),
+                        Some(&st.id),
+                    ));
                 }
             }
             Some(f) = cameras.frames.recv() => {
