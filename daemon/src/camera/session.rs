@@ -58,6 +58,8 @@ pub(super) async fn run(
         if streamed {
             failures = 0;
         }
+        // retina's errors add lines of connection context: the first line says what failed.
+        let err = err.lines().next().unwrap_or("").trim().to_owned();
         let wait = backoff(failures);
         failures = failures.saturating_add(1);
         log::warn!(
