@@ -133,6 +133,7 @@ async def run(url, channel, viewers, seconds, joins):
             "size": [v.frames[-1][1], v.frames[-1][2]],
             "sizes": sorted({(w, h) for _, w, h in v.frames}),
             "longest_gap_s": round(max(gaps, default=0.0), 3),
+            "last_frame_age_s": round(time.monotonic() - times[-1], 3),
         }), flush=True)
     for v in vs:
         await v.leave()
