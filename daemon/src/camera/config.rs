@@ -189,7 +189,7 @@ mod tests {
             transport = "udp"
             "#,
         )
-        .unwrap();
+        .expect("good tables");
         assert_eq!(cams.len(), 2);
         let gate = &cams[0];
         assert_eq!(
@@ -207,7 +207,7 @@ mod tests {
         assert_eq!(cams[1].credentials, None);
         assert_eq!(cams[1].shown_url(), "rtsp://192.0.2.21/s");
         assert_eq!(cams[1].transport, Transport::Udp);
-        assert!(parse("x = 1").unwrap().is_empty());
+        assert!(parse("x = 1").expect("no tables").is_empty());
     }
 
     #[test]
@@ -234,7 +234,7 @@ mod tests {
                 "#2 (id \"a\"): id is used by another camera",
             ),
         ] {
-            let e = parse(&text).unwrap_err().0;
+            let e = parse(&text).expect_err("a bad table").0;
             assert!(e.contains(want), "{e} should say {want}");
             assert!(!e.contains("secret1"), "{e}");
         }

@@ -99,6 +99,8 @@ async fn step<T, E: std::fmt::Display>(
 }
 
 /// One RTSP session: returns when it ends, with why.
+// The task's state is passed piecewise: each piece is borrowed for a different use.
+#[allow(clippy::too_many_arguments)]
 async fn stream(
     index: usize,
     cfg: &CameraConfig,

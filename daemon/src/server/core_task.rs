@@ -225,6 +225,8 @@ const UDP_ROUNDS: usize = 32;
 /// Drains the media socket: batches in, the core relays into the send batch, flushed
 /// after each batch in. Returns when the socket is empty (readiness cleared) or after
 /// [`UDP_ROUNDS`] batches.
+// The loop's parts it drives, each borrowed separately from the loop's locals.
+#[allow(clippy::too_many_arguments)]
 fn drain_udp(
     udp: &UdpSocket,
     gw: &mut Gateway<'_>,
