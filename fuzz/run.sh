@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 secs=${1:-20}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(token rtp_rtcp srtp_unprotect gateway_frames relay_datagram admin_actions stun_agent sdp_offer dtls_checked)
+[ ${#targets[@]} -gt 0 ] || targets=(token rtp_rtcp srtp_unprotect gateway_frames relay_datagram stun_agent sdp_offer dtls_checked admin_actions h264_nals)
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --version 0.13.2
 fi

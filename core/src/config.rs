@@ -159,3 +159,19 @@ pub const MAX_DATAGRAM: usize = 1500;
 pub const SRTP_OVERHEAD: usize = 20;
 /// A latched address unused this long is forgotten (PROTOCOL.md section 3: 30 s).
 pub const LATCH_IDLE: Duration = Duration::from_secs(30);
+
+// Cameras (PROTOCOL.md section 7).
+
+/// Cameras one server pulls: each is a member of a channel and a table row with its own
+/// kept key frame.
+pub const MAX_CAMERAS: usize = 16;
+/// Largest SPS or PPS kept per camera (real ones are tens of bytes); a larger one is not
+/// kept.
+pub const MAX_PARAMETER_SET: usize = 256;
+/// Largest RTP payload of a camera's video (RFC 6184 FU-A cuts larger NAL units): with the
+/// 12-byte header, a MID extension of up to 20 bytes and a 16-byte SRTP tag it stays under
+/// 1280 bytes, the IPv6 minimum MTU (RFC 8200 section 5), so no path fragments it.
+pub const CAMERA_RTP_PAYLOAD: usize = 1200;
+/// Default largest key frame kept per camera for late viewers, in bytes: an IDR of a 1080p
+/// camera at a high bitrate fits. A larger key frame is relayed but not kept (counted).
+pub const DEFAULT_CAMERA_KEY_FRAME: usize = 1024 * 1024;

@@ -4,6 +4,7 @@
 //! the crate documentation.
 
 mod admin;
+mod camera;
 mod channels;
 mod floor_ops;
 mod state;
@@ -12,7 +13,7 @@ mod webrtc;
 pub use crate::codec::{Codec, VideoCodec};
 pub use crate::relay::{MediaId, Track, VideoTrack};
 pub use admin::{ADMIN_USER, AdminError, CLOSE_KICKED, ChannelBody};
-
+pub use camera::CameraError;
 pub use state::{Channel, Conn, ConnId, PeerInfo, Session};
 pub use webrtc::{Negotiated, Offer, OfferError};
 
@@ -319,6 +320,8 @@ pub struct Gateway<'a> {
     identify_timeouts: u64,
     unidentified_shed: u64,
     relay: Relay<'a>,
+    /// The cameras (PROTOCOL.md section 7), added by the driver at start.
+    cameras: camera::Cameras<'a>,
 }
 
 /// The identified session of an open connection, or `None`.
@@ -383,6 +386,7 @@ impl<'a> Gateway<'a> {
             identify_timeouts: 0,
             unidentified_shed: 0,
             relay,
+            cameras: heapless::Vec::new(),
         }
     }
 
@@ -399,6 +403,7 @@ impl<'a> Gateway<'a> {
         self.max_channels = want.channels.min(self.channels.capacity());
         self.free_conn = 0;
         self.relay.clear(cfg.limits.max_peers, cfg.session_seed);
+        self.cameras.clear();
         self.cfg = cfg;
         self.out.frames_out = 0;
         self.out.errors_out = 0;
@@ -490,8 +495,16 @@ impl<'a> Gateway<'a> {
         buf: &mut [u8],
         tx: &mut impl Transmit,
     ) {
+        // A viewer's PLI or FIR may name a camera's SSRC: seen once the relay has
+        // authenticated (and decrypted in place) the compound.
+        let feedback = !self.cameras.is_empty()
+            && crate::wire::demux::classify(buf) == crate::wire::demux::Kind::Rtcp;
+        let before = if feedback { self.packets_in_at(src) } else { 0 };
         let mut floors = ChannelFloors(self.channels.as_mut_slice());
         self.relay.handle_datagram(now, src, buf, &mut floors, tx);
+        if feedback && self.packets_in_at(src) > before {
+            self.camera_feedback(src, buf);
+        }
     }
 
     /// The user_id of a connection's session ("" when unidentified).
@@ -972,7 +985,7 @@ impl<'a> Gateway<'a> {
             .iter()
             .filter_map(|c| c.session.as_ref().filter(|_| c.open))
             .any(|s| s.user_id == user_id);
-        if in_use {
+        if in_use || self.is_camera(user_id) {
             return Err(Error::new(ErrorCode::AlreadyIdentified, "user_id in use"));
         }
         if self.sessions >= self.cfg.limits.max_sessions {

@@ -29,6 +29,7 @@
 //! accepted only from that address and with those keys. SSRCs its offer did not name are
 //! learned from its first authenticated RTP of the stream's payload type.
 
+pub mod camera;
 mod endpoint;
 mod index;
 mod rewrite;

@@ -18,6 +18,9 @@ pub enum Kind {
     Floor,
     /// A media endpoint latched or forgotten.
     Media,
+    /// A camera's state changed (PROTOCOL.md section 7): `connecting`, `streaming` or
+    /// `retrying`; its id is the event's user.
+    Camera,
 }
 
 impl Kind {
@@ -29,6 +32,7 @@ impl Kind {
             Kind::Message => "message",
             Kind::Floor => "floor",
             Kind::Media => "media",
+            Kind::Camera => "camera",
         }
     }
 }

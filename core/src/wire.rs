@@ -16,6 +16,7 @@
 //! blocks, SDES chunks and items.
 
 pub mod demux;
+pub mod h264;
 pub mod hdrext;
 pub mod rtcp;
 pub mod rtp;

@@ -15,6 +15,10 @@ use log::{Level, Log, Metadata, Record};
 /// Crates whose `trace` records may contain frame payloads (tokens, SRTP keys).
 const PAYLOAD_TRACERS: &[&str] = &["tungstenite", "tokio_tungstenite"];
 
+/// Crates whose `debug` and `trace` records may contain RTSP requests and responses (a
+/// camera's Authorization header, PROTOCOL.md section 7): cut below `info`.
+const RTSP_TRACERS: &[&str] = &["retina", "http_auth"];
+
 /// Installs the logger. Call once, first thing.
 pub fn init() {
     let env = env_logger::Env::default().default_filter_or("info");
@@ -75,11 +79,14 @@ struct Redacting {
 
 impl Redacting {
     fn allowed(metadata: &Metadata<'_>) -> bool {
+        let target = metadata.target();
+        let krate = target.split("::").next().unwrap_or(target);
+        if metadata.level() > Level::Info && RTSP_TRACERS.contains(&krate) {
+            return false;
+        }
         if metadata.level() < Level::Trace {
             return true;
         }
-        let target = metadata.target();
-        let krate = target.split("::").next().unwrap_or(target);
         !PAYLOAD_TRACERS.contains(&krate)
     }
 }
@@ -118,6 +125,11 @@ mod tests {
         )));
         assert!(Redacting::allowed(&m(Level::Trace, "livechatd::server")));
         assert!(Redacting::allowed(&m(Level::Trace, "tungstenite_other")));
+        // RTSP requests carry a camera's Authorization header: nothing below info.
+        assert!(!Redacting::allowed(&m(Level::Debug, "retina::client")));
+        assert!(!Redacting::allowed(&m(Level::Trace, "retina")));
+        assert!(Redacting::allowed(&m(Level::Info, "retina::client")));
+        assert!(Redacting::allowed(&m(Level::Warn, "retina::client")));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the clock, the settings and the signals; every decision is the core's.
 
 mod alloc_count;
+mod camera;
 mod cert;
 mod dump;
 mod logging;

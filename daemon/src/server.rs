@@ -313,6 +313,14 @@ pub fn run(settings: Settings) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let mut gw = gw;
+        let cameras = match crate::camera::start(&mut gw, clock.now(), &settings.cameras) {
+            Ok(c) => c,
+            Err(msg) => {
+                error!("{msg}");
+                return ExitCode::from(2);
+            }
+        };
         let mut svc = crate::service::Service::new(&settings);
         let tls_on = if tls.is_some() { "on" } else { "off" };
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
@@ -355,7 +363,10 @@ pub fn run(settings: Settings) -> ExitCode {
         );
         svc.ready(&gw);
         let ops = ops::Ops::new(trace_tx);
-        let code = core_task::core_loop(gw, rtc, clock, core_rx, udp, signals, live, svc, ops).await;
+        let code = core_task::core_loop(
+            gw, rtc, clock, core_rx, udp, signals, live, svc, ops, cameras,
+        )
+        .await;
         accept.abort();
         trim.abort();
         code

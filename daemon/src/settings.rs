@@ -257,6 +257,8 @@ pub struct Settings {
     /// Browser origins allowed to open `/gateway` besides the page's own host
     /// (LIVECHAT_ALLOWED_ORIGINS).
     pub allowed_origins: Vec<crate::server::Origin>,
+    /// The `[[camera]]` tables (PROTOCOL.md section 7).
+    pub cameras: Vec<crate::camera::CameraConfig>,
     /// Each setting's raw value and source, for `check-config`.
     raw: Vec<(&'static Spec, Option<String>, Source)>,
 }
@@ -299,7 +301,9 @@ pub fn load(flags: &BTreeMap<String, String>) -> Result<Settings, SettingError> 
         }
         raw.push((spec, value, source));
     }
-    parse(config_path, raw)
+    let mut settings = parse(config_path, raw)?;
+    settings.cameras = crate::camera::config::read(&settings.config_path)?;
+    Ok(settings)
 }
 
 /// Reads the config file; a missing one is no error (PROTOCOL.md: "read if it exists").
@@ -320,11 +324,17 @@ fn read_file(path: &PathBuf) -> Result<BTreeMap<String, String>, SettingError> {
         Int(i64),
         Str(String),
         Bool(bool),
+        /// `[[camera]]` tables, read by `crate::camera::config`; anything else of this
+        /// shape is a bad key.
+        Other(serde::de::IgnoredAny),
     }
     let table: BTreeMap<String, Scalar> = basic_toml::from_str(&text)
         .map_err(|e| SettingError(format!("LIVECHAT_CONFIG: {}: {e}", path.display())))?;
     let mut out = BTreeMap::new();
     for (k, v) in table {
+        if k == "camera" {
+            continue;
+        }
         if !SPECS.iter().any(|s| s.key == k) {
             return Err(SettingError(format!(
                 "{k}: unknown key in {}",
@@ -335,6 +345,12 @@ fn read_file(path: &PathBuf) -> Result<BTreeMap<String, String>, SettingError> {
             Scalar::Int(i) => i.to_string(),
             Scalar::Str(s) => s,
             Scalar::Bool(b) => b.to_string(),
+            Scalar::Other(_) => {
+                return Err(SettingError(format!(
+                    "{k}: must be a string, an integer or a boolean in {}",
+                    path.display()
+                )));
+            }
         };
         out.insert(k, v);
     }
@@ -489,6 +505,7 @@ fn parse(
         debug_stall: off_or("debug_stall_ms", 60_000)?.map(std::time::Duration::from_millis),
         web,
         allowed_origins,
+        cameras: Vec::new(),
         raw,
     })
 }
@@ -509,6 +526,15 @@ impl Settings {
             s.push_str(&format!(
                 "{:<16} = {:<24} # {}, {}; {}\n",
                 spec.key, shown, spec.env, source, spec.help
+            ));
+        }
+        for c in &self.cameras {
+            s.push_str(&format!(
+                "[[camera]] id = {:?} channel = {:?} url = {:?} transport = {:?} # config file\n",
+                c.id,
+                c.channel,
+                c.shown_url(),
+                c.transport
             ));
         }
         s

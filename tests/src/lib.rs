@@ -7,7 +7,9 @@
 //!
 //! Running: `bash .ci/deps-e2e.sh` (python3 `websockets` for the interop peers, `pylibsrtp`
 //! for the libsrtp media peer) and `bash .ci/deps-webrtc.sh` (aiortc, numpy and Debian's
-//! chromium for the WebRTC peers of tests/tests/webrtc.rs, tests/webrtc/), then
+//! chromium for the WebRTC peers of tests/tests/webrtc.rs, tests/webrtc/) and
+//! `bash .ci/deps-camera.sh` (gst-rtsp-server and python3-gi for the camera of
+//! tests/tests/camera.rs, tests/camera/), then
 //! `cargo build -p livechatd && cargo test -p livechat-tests`. The binary under test is
 //! `LIVECHATD_BIN`, else `<CARGO_TARGET_DIR or target>/debug/livechatd`. Each test starts its
 //! own daemon on loopback ports chosen by the kernel, with a config path that does not exist

@@ -373,18 +373,24 @@ impl Gateway<'_> {
             out,
             cfg,
             relay,
+            cameras,
             ..
         } = self;
         let conns = conns.as_slice();
         let ch = occupied(channels.as_slice(), slot)?;
         let budget = MEMBER_LIST_BUDGET - sdp_answer.map_or(0, |a| a.escaped_len);
+        let cams = Gateway::cameras_in(cameras, ch);
         let (fit, truncated) = member_names_fit(
-            relay.members(ch).map(|(_, m)| user_of(conns, m.conn())),
+            relay
+                .members(ch)
+                .map(|(_, m)| user_of(conns, m.conn()))
+                .chain(cams.clone()),
             budget,
         );
         let names = relay
             .members(ch)
             .map(|(_, m)| user_of(conns, m.conn()))
+            .chain(cams)
             .take(fit);
         let ack = AckJoin {
             req_op: op::CHANNEL_JOIN,
@@ -571,12 +577,17 @@ impl Gateway<'_> {
     }
 
     pub(super) fn channel_list(&mut self, conn: ConnId, id: Option<u32>, drv: &mut impl Driver) {
-        let Gateway { channels, out, .. } = self;
-        let list = channels
-            .as_slice()
-            .iter()
-            .flatten()
-            .map(|ch| fields(ch, None));
+        let Gateway {
+            channels,
+            out,
+            cameras,
+            ..
+        } = self;
+        let list = channels.as_slice().iter().flatten().map(|ch| {
+            let mut f = fields(ch, None);
+            f.member_count += Gateway::cameras_in(cameras, ch).count() as u16;
+            f
+        });
         match encode_channel_list(list, id, &mut out.buf) {
             Ok(n) => out.send_raw(drv, &[conn], n),
             Err(_) => out.encode_failures += 1,
@@ -596,13 +607,19 @@ impl Gateway<'_> {
             channels,
             out,
             relay,
+            cameras,
             ..
         } = self;
         let conns = conns.as_slice();
         let ch = occupied(channels.as_slice(), slot)?;
-        let f = fields(ch, None);
+        let cams = Gateway::cameras_in(cameras, ch);
+        let mut f = fields(ch, None);
+        f.member_count += cams.clone().count() as u16;
         let (fit, truncated) = member_names_fit(
-            relay.members(ch).map(|(_, m)| user_of(conns, m.conn())),
+            relay
+                .members(ch)
+                .map(|(_, m)| user_of(conns, m.conn()))
+                .chain(cams.clone()),
             MEMBER_LIST_BUDGET,
         );
         let ack = AckInfo {
@@ -620,6 +637,7 @@ impl Gateway<'_> {
                 relay
                     .members(ch)
                     .map(|(_, m)| user_of(conns, m.conn()))
+                    .chain(cams)
                     .take(fit),
             ),
             floor: crate::protocol::FloorInfo {

@@ -725,6 +725,7 @@ fn holder_disconnect_passes_the_floor_and_joiners_learn_the_holder() {
 }
 
 mod admin;
+mod camera;
 mod channels;
 mod floor;
 mod identify;

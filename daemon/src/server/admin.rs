@@ -51,6 +51,8 @@ pub(crate) enum AdminReq {
     Users,
     Kick(String),
     Peers,
+    /// `/cameras`: answered by the core task from the cameras' status.
+    Cameras,
 }
 
 impl AdminReq {
@@ -191,7 +193,11 @@ pub(crate) fn channel_body(
 
 /// A channel as CHANNEL_INFO gives it, with `floor`.
 fn channel_json(gw: &Gateway<'_>, c: &Channel) -> Value {
-    let members: Vec<&str> = gw.members(c).map(|m| gw.user_id(m.conn())).collect();
+    let members: Vec<&str> = gw
+        .members(c)
+        .map(|m| gw.user_id(m.conn()))
+        .chain(gw.cameras_of(c))
+        .collect();
     let queue: Vec<&str> = c.floor.queue().map(|(u, _)| gw.user_id(u)).collect();
     let mut floor = json!({
         "state": if c.floor.is_idle() { "idle" } else { "taken" },
@@ -205,7 +211,7 @@ fn channel_json(gw: &Gateway<'_>, c: &Channel) -> Value {
         "name": c.name.as_str(),
         "freq": c.freq.as_str(),
         "capacity": c.capacity,
-        "member_count": c.member_count(),
+        "member_count": members.len(),
         "codec": c.codec.as_str(),
         "video_codec": c.video_codec.as_str(),
         "creator": c.creator.as_str(),
@@ -322,6 +328,18 @@ pub(crate) fn read(
                         "drops": e.stats.dropped,
                     })
                 })
+                .chain(gw.cameras().map(|cam| {
+                    json!({
+                        "user_id": cam.id.as_str(),
+                        "channel_id": cam.channel_id.as_str(),
+                        "ssrc": cam.ssrc(),
+                        "kind": "camera",
+                        "addr": null,
+                        "packets_in": cam.stats.frames,
+                        "packets_out": cam.stats.packets_out,
+                        "drops": cam.stats.drops + cam.stats.malformed,
+                    })
+                }))
                 .collect();
             Answer::json(200, &json!({ "peers": peers }))
         }

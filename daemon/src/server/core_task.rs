@@ -225,6 +225,7 @@ const UDP_ROUNDS: usize = 32;
 /// Drains the media socket: batches in, the core relays into the send batch, flushed
 /// after each batch in. Returns when the socket is empty (readiness cleared) or after
 /// [`UDP_ROUNDS`] batches.
+// The loop's parts it drives, each borrowed separately from the loop's locals.
 #[allow(clippy::too_many_arguments)]
 fn drain_udp(
     udp: &UdpSocket,
@@ -308,6 +309,7 @@ pub(super) async fn core_loop(
     live: Arc<AtomicUsize>,
     mut svc: crate::service::Service,
     mut ops: Ops,
+    mut cameras: crate::camera::Cameras,
 ) -> ExitCode {
     let mut reg = Registry::default();
     let mut slow = Vec::new();
@@ -356,7 +358,9 @@ pub(super) async fn core_loop(
                     }
                     Cmd::Admin { req, reply } => {
                         svc.sync_counters();
-                        let answer = if req.acts() {
+                        let answer = if matches!(req, admin::AdminReq::Cameras) {
+                            admin::Answer::json(200, &cameras.admin_json())
+                        } else if req.acts() {
                             admin::act(&mut gw, now, req, &mut Io { reg: &mut reg, slow: &mut slow, rtc: &mut rtc, ops: &mut ops })
                         } else {
                             admin::read(&gw, &req, &ops, &svc.counters, &|c| reg.get(c).map(|h| h.addr))
@@ -389,6 +393,27 @@ pub(super) async fn core_loop(
                 if r.is_ok() {
                     drain_udp(&udp, &mut gw, &mut rtc, &clock, &mut udp_rx, &mut udp_tx, &mut svc.counters, &mut ops);
                 }
+            }
+            Some((i, state)) = cameras.states.recv() => {
+                if let Some(st) = cameras.status.get(i) {
+                    ops.on_trace(&livechat_core::trace::Event::new(
+                        livechat_core::trace::Kind::Camera,
+                        state.as_str(),
+                        Some(&st.channel),
+                        Some(&st.id),
+                    ));
+                }
+            }
+            Some(f) = cameras.frames.recv() => {
+                cameras.dequeued(&f);
+                let frame = livechat_core::relay::camera::CameraFrame {
+                    au: &f.au,
+                    timestamp: f.timestamp,
+                    session: f.session,
+                };
+                let r = gw.camera_frame(clock.now(), f.camera, &frame, &mut udp_tx);
+                udp_tx.flush();
+                cameras.outcome(&f, r);
             }
         }
         // Slow consumers: closed, and cleaned up like any disconnect (which may find more).

@@ -607,10 +607,7 @@ async fn admin_route(
         ["status"] if is_get => AdminReq::Status,
         ["users"] if is_get => AdminReq::Users,
         ["peers"] if is_get => AdminReq::Peers,
-        // RTSP camera sources (PROTOCOL.md section 7) are not built in: the list is empty.
-        ["cameras"] if is_get => {
-            return json_answer(Answer::json(200, &serde_json::json!({ "cameras": [] })));
-        }
+        ["cameras"] if is_get => AdminReq::Cameras,
         ["trace"] if is_get => return trace(req, front, slot),
         ["status"] | ["peers"] | ["cameras"] | ["trace"] => return not_allowed("GET", true),
         ["users"] => return not_allowed("GET", true),

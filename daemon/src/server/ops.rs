@@ -56,6 +56,8 @@ struct TraceData<'a> {
     addr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssrc: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    camera: Option<&'a str>,
 }
 
 /// A channel's own series.
@@ -156,6 +158,9 @@ impl Ops {
             queue_size: None,
             addr: None,
             ssrc: None,
+            camera: (ev.kind == livechat_core::trace::Kind::Camera)
+                .then_some(ev.user_id)
+                .flatten(),
         };
         match ev.detail {
             Detail::None => {}
