@@ -57,6 +57,14 @@ pub enum Detail {
         /// How many wait.
         size: u16,
     },
+    /// How a WebRTC endpoint's DTLS handshake ended (`result`: `done` or `failed`) and,
+    /// when it failed, why (`reason`).
+    Dtls {
+        /// `done` or `failed`.
+        result: &'static str,
+        /// Why it failed.
+        reason: Option<&'static str>,
+    },
     /// A latched media address (`addr`) and the endpoint's SSRC (`ssrc`).
     Latched {
         /// Where its media comes from and goes.

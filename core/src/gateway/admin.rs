@@ -204,6 +204,28 @@ impl Gateway<'_> {
         }
     }
 
+    /// Hands `f` a `media` trace event about the WebRTC endpoint `media` (its channel and
+    /// user), e.g. `dtls` with [`Detail::Dtls`]; nothing when the endpoint is gone.
+    pub fn media_trace(
+        &self,
+        media: crate::relay::MediaId,
+        event: &'static str,
+        detail: Detail,
+        mut f: impl FnMut(&Event<'_>),
+    ) {
+        let Some(e) = self.relay.resolve(media).and_then(|at| self.relay.get(at)) else {
+            return;
+        };
+        let channel = self
+            .channels
+            .as_slice()
+            .get(e.channel() as usize)
+            .and_then(Option::as_ref)
+            .map(|c| c.id.as_str());
+        let user = super::user_of(self.conns.as_slice(), e.conn());
+        f(&Event::new(Kind::Media, event, channel, Some(user)).with(detail));
+    }
+
     /// POST `/channels`: a channel created by [`ADMIN_USER`] (not joined; 409 when it
     /// exists, 503 at the channel limit).
     pub fn admin_create(

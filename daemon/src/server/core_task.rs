@@ -258,7 +258,7 @@ fn drain_udp(
                         rtc.datagram(now, src, d, &mut |to, b| {
                             tx.send_to(to, b);
                         });
-                        rtc.pump(now, gw);
+                        rtc.pump(now, gw, &mut |ev| ops.on_trace(ev));
                     }
                     _ => gw.handle_datagram(now, src, d, tx),
                 }
@@ -386,7 +386,7 @@ pub(super) async fn core_loop(
                     udp_tx.send_to(to, b);
                 });
                 udp_tx.flush();
-                rtc.pump(now, &mut gw);
+                rtc.pump(now, &mut gw, &mut |ev| ops.on_trace(ev));
                 svc.counters.webrtc = rtc.stats();
             }
             r = udp.readable() => {

@@ -45,6 +45,8 @@ struct TraceData<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     length: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     priority: Option<u8>,
@@ -152,6 +154,7 @@ impl Ops {
             user_id: ev.user_id,
             cause: None,
             reason: None,
+            result: None,
             length: None,
             priority: None,
             position: None,
@@ -171,6 +174,10 @@ impl Ops {
             Detail::Queued { position, size } => {
                 data.position = Some(position);
                 data.queue_size = Some(size);
+            }
+            Detail::Dtls { result, reason } => {
+                data.result = Some(result);
+                data.reason = reason;
             }
             Detail::Latched { addr, ssrc } => {
                 data.addr = Some(addr.to_string());

@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use livechat_core::gateway::{Gateway, MediaId, Negotiated, Offer, OfferError};
 use livechat_core::srtp::Context;
 use livechat_core::time::{Instant as CoreInstant, Now};
+use livechat_core::trace::Detail;
 use livechat_rtc::sdp::{self, Local};
 use livechat_rtc::{AddPeerError, Agent, AgentConfig, Certificate, Event};
 use log::{debug, error, info};
@@ -125,8 +126,14 @@ impl Webrtc {
         }
     }
 
-    /// Hands the agent's events to the core.
-    pub(crate) fn pump(&mut self, now: Now, gw: &mut Gateway<'_>) {
+    /// Hands the agent's events to the core, and how each DTLS handshake ended to `trace`
+    /// (PROTOCOL.md section 6: `media` `dtls`).
+    pub(crate) fn pump(
+        &mut self,
+        now: Now,
+        gw: &mut Gateway<'_>,
+        trace: &mut impl FnMut(&livechat_core::trace::Event<'_>),
+    ) {
         while let Some(ev) = self.agent.poll_event() {
             match ev {
                 Event::Checked { media, addr, .. } => {
@@ -136,11 +143,23 @@ impl Webrtc {
                     debug!("webrtc: DTLS connected ({})", keys.suite.as_str());
                     let inbound = Context::new(keys.suite, &keys.client);
                     let outbound = Context::new(keys.suite, &keys.server);
-                    gw.media_keys(now, MediaId::from_u64(media), inbound, outbound);
+                    let id = MediaId::from_u64(media);
+                    gw.media_keys(now, id, inbound, outbound);
+                    let done = Detail::Dtls {
+                        result: "done",
+                        reason: None,
+                    };
+                    gw.media_trace(id, "dtls", done, &mut *trace);
                 }
                 Event::Failed { media, reason } => {
                     info!("webrtc: peer failed: {}", reason.as_str());
-                    gw.media_failed(now, MediaId::from_u64(media));
+                    let id = MediaId::from_u64(media);
+                    let failed = Detail::Dtls {
+                        result: "failed",
+                        reason: Some(reason.as_str()),
+                    };
+                    gw.media_trace(id, "dtls", failed, &mut *trace);
+                    gw.media_failed(now, id);
                 }
             }
         }

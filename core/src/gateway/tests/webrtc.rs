@@ -1118,3 +1118,40 @@ fn the_largest_answer_fits_the_ack_beside_a_member_list_cut_to_fit() {
     assert!(s.gw.relay.find(2).is_none());
     assert_eq!(s.gw.session(c).unwrap().joined, 0);
 }
+
+#[test]
+fn a_media_trace_event_names_the_endpoints_channel_and_user_until_it_is_gone() {
+    use crate::trace::{Detail, Kind};
+    let mut s = Sim::new(Limits::default());
+    channel(&mut s);
+    let b = s.browser("b", 10, false);
+    let done = Detail::Dtls {
+        result: "done",
+        reason: None,
+    };
+    let mut seen = Vec::new();
+    s.gw.media_trace(b.media, "dtls", done, |ev| {
+        seen.push((
+            ev.kind,
+            ev.event,
+            ev.channel_id.map(str::to_owned),
+            ev.user_id.map(str::to_owned),
+            ev.detail,
+        ));
+    });
+    assert_eq!(
+        seen,
+        [(
+            Kind::Media,
+            "dtls",
+            Some("ch".to_owned()),
+            Some("b".to_owned()),
+            done
+        )]
+    );
+    // Once the member has left, its id names nothing: no event.
+    s.req(b.conn, json!({"op":12,"d":{"channel_id":"ch"}}));
+    let mut after = 0;
+    s.gw.media_trace(b.media, "dtls", done, |_| after += 1);
+    assert_eq!(after, 0);
+}
