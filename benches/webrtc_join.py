@@ -140,6 +140,11 @@ async def plain_membership_kib(binary, n, settle):
                 {"op": 11, "d": {"channel_id": "plain", "ssrc": 1000 + i}, "id": 2}))
         await asyncio.sleep(settle)
         after = rss_kib(p.pid)
+        check = await lcpeer.Gateway.connect(f"ws://{http}/gateway", "check", footprint.SECRET)
+        info = await check.ack(16, {"channel_id": "plain"})
+        await check.close()
+        if info.get("member_count") != n:
+            raise SystemExit(f"plain joins: expected {n} members, CHANNEL_INFO gave {info}")
         for m in members:
             for t in m.tasks:
                 t.cancel()
