@@ -6,7 +6,7 @@ IDENTIFYs N gateway connections, one of them creates the channel, and every peer
 offer (aiortc, audio only, ICE gathered on 127.0.0.1) before anything is timed. Then, with
 the daemon settled:
 
-  1. RSS and CPU time (utime+stime, /proc/PID/stat) are read: N clients identified, none
+  1. RSS and CPU time (utime+stime from /proc/PID/stat, and the threads' schedstat) are read: N clients identified, none
      joined, no WebRTC.
   2. All N peers send CHANNEL_JOIN with their offer at once; each records the time from
      sending its JOIN to its RTCPeerConnection being `connected` (ICE and DTLS done, as the
@@ -15,6 +15,10 @@ the daemon settled:
      checks, DTLS handshake, SRTP key set-up).
   3. After a settle, RSS is read again; (RSS with N connected - RSS at step 1) / N is the
      memory per connected WebRTC peer (channel membership included).
+  4. The daemon's stderr (debug records of its WebRTC glue) gives its own view: when each
+     handshake completed, from the first JOIN sent.
+  5. On a fresh daemon, N identified clients join a channel without WebRTC (an SSRC, no
+     keys): the RSS growth over N is what a membership alone costs.
 
 The peers' audio tracks produce no frames, so no RTP reaches the daemon during the
 measurement: the CPU figure is the joins' alone (aiortc still sends its RTCP).
