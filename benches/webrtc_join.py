@@ -6,8 +6,8 @@ IDENTIFYs N gateway connections, one of them creates the channel, and every peer
 offer (aiortc, audio only, ICE gathered on 127.0.0.1) before anything is timed. Then, with
 the daemon settled:
 
-  1. RSS and CPU time (utime+stime from /proc/PID/stat, and the threads' schedstat) are read: N clients identified, none
-     joined, no WebRTC.
+  1. RSS and CPU time (utime+stime from /proc/PID/stat, and the threads' schedstat) are
+     read: N clients identified, none joined, no WebRTC.
   2. All N peers send CHANNEL_JOIN with their offer at once; each records the time from
      sending its JOIN to its RTCPeerConnection being `connected` (ICE and DTLS done, as the
      peer sees it). The daemon's CPU time is read again once the last peer is connected (or
@@ -254,7 +254,8 @@ async def main():
         print(json.dumps(result, indent=2))
         return
     j = result["join_to_connected_s"]
-    print(f"peers             {n}, connected {len(ok)}, within 3 s {result['connected_within_3s']}")
+    print(f"peers             {n}, connected {len(ok)}, "
+          f"within 3 s {result['connected_within_3s']}")
     if ok:
         print(f"JOIN->connected   p50 {j['p50'] * 1000:.0f} ms, p99 {j['p99'] * 1000:.0f} ms, "
               f"max {j['max'] * 1000:.0f} ms (all joins took {wall:.2f} s, "
