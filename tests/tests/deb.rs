@@ -186,9 +186,13 @@ fn check_binary(deb: &str, arch_name: &str, bin: &Path) {
         }
         None => output(bin_s, &["--version"]),
     };
+    let name = bin
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a file name");
     assert_eq!(
         version.trim(),
-        format!("livechatd {}", env!("CARGO_PKG_VERSION")),
+        format!("{name} {}", env!("CARGO_PKG_VERSION")),
         "{deb}: the packaged binary runs and says its version"
     );
 }

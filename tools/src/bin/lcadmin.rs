@@ -27,6 +27,7 @@ commands:
 --url     base URL of the daemon (else LIVECHAT_ADMIN_URL, else http://127.0.0.1:8080)
 --token   admin token (else LIVECHAT_ADMIN_TOKEN; none: the daemon serves loopback only)
 --json    print the daemon's JSON answer as it is
+--version print the version and exit
 
 exit codes: 0 done, 1 refused (400, 405, 429, 5xx), 2 usage, 3 daemon unreachable,
             4 unauthorized, 5 not found, 6 conflict (exists, floor idle)";
@@ -76,6 +77,10 @@ fn parse() -> Result<Args, String> {
             }
             Short('h') | Long("help") => {
                 println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Short('V') | Long("version") => {
+                println!("lcadmin {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
             }
             lexopt::Arg::Value(v) => {

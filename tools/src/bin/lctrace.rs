@@ -19,6 +19,7 @@ usage: lctrace [--url URL] [--token TOKEN] [--channel ID] [--user ID] [--kind KI
 --json              print each event as one JSON object with its kind
 --once              exit when the stream ends instead of reconnecting
 --url, --token      as lcadmin (LIVECHAT_ADMIN_URL, LIVECHAT_ADMIN_TOKEN)
+--version           print the version and exit
 
 exit codes: 0 stream ended (--once), 2 usage, 3 unreachable (--once), 4 unauthorized,
             1 other refusal (such as 503: too many trace streams, with --once)";
@@ -71,6 +72,10 @@ fn parse() -> Result<Args, String> {
             Long("once") => a.once = true,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Short('V') | Long("version") => {
+                println!("lctrace {}", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
             }
             other => return Err(other.unexpected().to_string()),
