@@ -6,7 +6,7 @@
 
 use super::{Channel, ConnId, Driver, Gateway, PeerInfo, Session};
 use crate::error::{Error, ErrorCode};
-use crate::floor::{Floor, FloorTimers, RevokeCause};
+use crate::floor::RevokeCause;
 use crate::protocol::{ChannelEvent, Freq, Id, Name, Request, decode_request, op};
 use crate::relay::NONE;
 use crate::time::Now;
@@ -243,44 +243,17 @@ impl Gateway<'_> {
         }
         let mut creator = Id::new();
         let _ = creator.push_str(ADMIN_USER);
-        let name = body.name.unwrap_or_else(|| {
-            let mut n = Name::new();
-            let _ = n.push_str(&body.channel_id);
-            n
-        });
-        let channel = Channel {
+        let new = super::channels::NewChannel {
             id: body.channel_id,
-            name,
-            freq: body.freq.unwrap_or_default(),
-            capacity: body.capacity.unwrap_or(self.cfg.limits.max_members as u16),
+            name: body.name,
+            freq: body.freq,
+            capacity: body.capacity,
             creator,
-            created_at: now.unix_ms,
             codec: body.codec.unwrap_or(crate::codec::Codec::Pcmu),
             video_codec: body.video_codec.unwrap_or(crate::codec::VideoCodec::Vp8),
-            floor: Floor::new(FloorTimers {
-                max: self.cfg.limits.floor_max,
-                ping: self.cfg.limits.floor_ping,
-            }),
-            head: NONE,
-            tail: NONE,
-            members: 0,
-            relayed: 0,
         };
-        let free = self.channels.as_slice().iter().position(Option::is_none);
-        let slot = match free {
-            Some(s) => s,
-            None => {
-                let s = self.channels.as_slice().len();
-                self.channels.push(None).map_err(|_| full())?;
-                s
-            }
-        };
-        let entry = self
-            .channels
-            .as_mut_slice()
-            .get_mut(slot)
-            .ok_or(Error::from(ErrorCode::Internal))?;
-        let ch = entry.insert(channel);
+        let slot = self.place_channel(now, new).ok_or_else(full)?;
+        let ch = self.channel(slot)?;
         drv.trace(&Event::new(
             Kind::Channel,
             "create",

@@ -7,14 +7,13 @@ use core::net::SocketAddr;
 use super::Gateway;
 use crate::codec::{Codec, VideoCodec};
 use crate::config::{MAX_CAMERAS, MAX_DATAGRAM};
-use crate::floor::{Floor, FloorTimers};
 use crate::gateway::Channel;
-use crate::protocol::{Freq, Id, Name};
+use crate::protocol::Id;
 use crate::relay::camera::{
     Camera, CameraFrame, CameraStorage, FrameError, FrameOutcome, Stamp, for_each_payload,
     write_packet,
 };
-use crate::relay::{DtlsKeys, Keys, NONE, Relay, Transmit, TxOutcome};
+use crate::relay::{DtlsKeys, Keys, Relay, Transmit, TxOutcome};
 use crate::time::Now;
 use crate::wire::rtcp::{self, Compound};
 use crate::wire::rtp;
@@ -123,41 +122,18 @@ impl<'a> Gateway<'a> {
         if self.channels().count() >= self.max_channels {
             return Err(CameraError::ChannelsFull);
         }
-        let mut name = Name::new();
-        let _ = name.push_str(chan);
-        let channel = Channel {
+        let new = super::channels::NewChannel {
             id: chan.clone(),
-            name,
-            freq: Freq::default(),
-            capacity: self.cfg.limits.max_members as u16,
+            name: None,
+            freq: None,
+            capacity: None,
             creator: cam.clone(),
-            created_at: now.unix_ms,
             codec: Codec::Pcmu,
             video_codec: VideoCodec::H264,
-            floor: Floor::new(FloorTimers {
-                max: self.cfg.limits.floor_max,
-                ping: self.cfg.limits.floor_ping,
-            }),
-            head: NONE,
-            tail: NONE,
-            members: 0,
-            relayed: 0,
         };
-        let free = self.channels.as_slice().iter().position(Option::is_none);
-        let slot = match free {
-            Some(s) => s,
-            None => {
-                let s = self.channels.as_slice().len();
-                self.channels
-                    .push(None)
-                    .map_err(|_| CameraError::ChannelsFull)?;
-                s
-            }
-        };
-        if let Some(entry) = self.channels.as_mut_slice().get_mut(slot) {
-            *entry = Some(channel);
-        }
-        Ok(())
+        self.place_channel(now, new)
+            .map(|_| ())
+            .ok_or(CameraError::ChannelsFull)
     }
 
     /// The cameras, in the order they were added.

@@ -164,6 +164,44 @@ impl Gateway<'_> {
         }
     }
 
+    /// Puts a new channel in the first free slot of the table (the caller has checked that
+    /// its id is free and the channel limit); `None` when the table cannot grow.
+    pub(super) fn place_channel(&mut self, now: Now, new: NewChannel) -> Option<usize> {
+        let name = new.name.unwrap_or_else(|| {
+            let mut n = Name::new();
+            let _ = n.push_str(&new.id);
+            n
+        });
+        let channel = Channel {
+            id: new.id,
+            name,
+            freq: new.freq.unwrap_or_default(),
+            capacity: new.capacity.unwrap_or(self.cfg.limits.max_members as u16),
+            creator: new.creator,
+            created_at: now.unix_ms,
+            codec: new.codec,
+            video_codec: new.video_codec,
+            floor: Floor::new(FloorTimers {
+                max: self.cfg.limits.floor_max,
+                ping: self.cfg.limits.floor_ping,
+            }),
+            head: NONE,
+            tail: NONE,
+            members: 0,
+            relayed: 0,
+        };
+        let slot = match self.channels.as_slice().iter().position(Option::is_none) {
+            Some(s) => s,
+            None => {
+                let s = self.channels.as_slice().len();
+                self.channels.push(None).ok()?;
+                s
+            }
+        };
+        *self.channels.as_mut_slice().get_mut(slot)? = Some(channel);
+        Some(slot)
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn channel_create(
         &mut self,
@@ -187,47 +225,22 @@ impl Gateway<'_> {
         let creator = session_of(self.conns.as_slice(), conn)
             .map(|s| s.user_id.clone())
             .ok_or(Error::from(ErrorCode::NotIdentified))?;
-        let name = match name {
-            Some(n) => n,
-            None => {
-                let mut n = Name::new();
-                let _ = n.push_str(&channel_id);
-                n
-            }
-        };
-        let channel = Channel {
+        let new = NewChannel {
             id: channel_id,
             name,
-            freq: freq.unwrap_or_default(),
-            capacity: capacity.unwrap_or(self.cfg.limits.max_members as u16),
+            freq,
+            capacity,
             creator,
-            created_at: now.unix_ms,
             codec,
             video_codec,
-            floor: Floor::new(FloorTimers {
-                max: self.cfg.limits.floor_max,
-                ping: self.cfg.limits.floor_ping,
-            }),
-            head: NONE,
-            tail: NONE,
-            members: 0,
-            relayed: 0,
         };
-        let free = self.channels.as_slice().iter().position(Option::is_none);
-        let slot = match free {
-            Some(s) => s,
-            None => {
-                let s = self.channels.as_slice().len();
-                self.channels.push(None).map_err(|_| full())?;
-                s
-            }
-        };
-        let entry = self
+        let slot = self.place_channel(now, new).ok_or_else(full)?;
+        let ch = self
             .channels
-            .as_mut_slice()
-            .get_mut(slot)
+            .as_slice()
+            .get(slot)
+            .and_then(Option::as_ref)
             .ok_or(Error::from(ErrorCode::Internal))?;
-        let ch = entry.insert(channel);
         let ev = Event::new(Kind::Channel, "create", Some(&ch.id), Some(&ch.creator));
         drv.trace(&ev);
         self.out.send(
@@ -727,4 +740,18 @@ fn occupied(channels: &[Option<Channel>], slot: usize) -> Result<&Channel, Error
         .get(slot)
         .and_then(Option::as_ref)
         .ok_or(Error::from(ErrorCode::Internal))
+}
+
+/// A new channel's own fields; the rest comes from the limits
+/// ([`Gateway::place_channel`]).
+pub(super) struct NewChannel {
+    pub(super) id: Id,
+    /// The id when absent.
+    pub(super) name: Option<Name>,
+    pub(super) freq: Option<Freq>,
+    /// The member limit when absent.
+    pub(super) capacity: Option<u16>,
+    pub(super) creator: Id,
+    pub(super) codec: Codec,
+    pub(super) video_codec: VideoCodec,
 }
